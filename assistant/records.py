@@ -25,6 +25,8 @@ def movie_key(title: str | None) -> str | None:
 def text_fingerprint(text: str) -> str:
     """Hash of a text after folding case, punctuation and whitespace: equal quotes hash equal."""
     folded = re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+    if not folded:  # a text with no Latin letters or digits would fold to "" and collide with every other such text
+        folded = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
     return hashlib.sha1(folded.encode()).hexdigest()[:16]
 
 
