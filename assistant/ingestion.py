@@ -16,7 +16,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from tqdm.auto import tqdm
 
 from assistant.embeddings import make_embeddings
-from assistant.readers import ColumnMapping, ReadStats, discover, read_file, read_hub
+from assistant.readers import ColumnMapping, ReaderError, ReadStats, discover, read_file, read_hub
 from assistant.records import MovieFacts, Review
 from assistant.settings import Settings
 from assistant.store import StoreWriter
@@ -76,7 +76,15 @@ def _sources(paths: Sequence[Path], mapping: ColumnMapping | None, hub: bool):
         yield str(path.resolve()), stats, read_file(path, fmt, stats, mapping=mapping), file_sha256(path)
     if hub:
         stats = ReadStats()
-        yield "hub:rotten_tomatoes", stats, read_hub(stats), "hub"
+        yield "hub:rotten_tomatoes", stats, _hub_records(stats), "hub"
+
+
+def _hub_records(stats: ReadStats):
+    try:
+        yield from read_hub(stats)
+    except (OSError, ValueError) as exc:  # huggingface_hub's network and not-found errors derive from these
+        raise ReaderError("hub:rotten_tomatoes", f"download failed ({type(exc).__name__}); check the connection "
+                          "or pass local files") from exc
 
 
 def read_records(

@@ -128,3 +128,15 @@ def test_cli_json_summary_and_one_line_errors(tmp_path, data):
         assert result.returncode == 2
         errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
         assert len(errors) == 1 and "Traceback" not in result.stderr
+
+
+def test_hub_source_offline_is_a_one_line_error(settings, monkeypatch):
+    from assistant.readers import ReaderError
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr("assistant.readers.hub.hf_hub_download", offline)
+    with pytest.raises(ReaderError, match="download failed") as caught:
+        ingest([], settings, hub=True, show_bar=False)
+    assert "\n" not in str(caught.value)
