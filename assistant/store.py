@@ -313,10 +313,16 @@ class StoreWriter:
         self.dim = dim
 
     def _clean_stale(self) -> None:
-        """Remove half-built generations left by an interrupted ingest, and superseded ones."""
+        """Remove half-built generations left by an interrupted ingest, and superseded ones.
+
+        The generation before the live one stays until the next commit: a process that loaded it
+        (the running app) may still be reading its files.
+        """
         live = _current_dir(self.index_dir)
+        generations = sorted(p for p in self.index_dir.glob("gen-*") if p.is_dir() and p != live)
+        keep = {live, *generations[-1:]}
         for path in self.index_dir.iterdir():
-            if path.is_dir() and path != live and (path.name.startswith(".building-") or path.name.startswith("gen-")):
+            if path.is_dir() and path not in keep and path.name.startswith((".building-", "gen-")):
                 shutil.rmtree(path, ignore_errors=True)
 
     def add(self, documents: Sequence[Document], vectors: np.ndarray) -> None:
