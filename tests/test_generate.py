@@ -1,0 +1,141 @@
+"""Generation: end marker, length limit, seeds, streaming and batching, on tiny offline models."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from assistant.finetune import TrainConfig, encode_all, train
+from assistant.generate import ReviewGenerator, stop_token_ids
+from assistant.prompts import END_MARKER, ReviewRequest, count_tokens
+from assistant.scratch import TINY, build_model, train_tokenizer
+from assistant.training_data import Example
+
+torch.set_num_threads(1)  # tiny models: threads only add contention on a busy machine
+
+CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
+          "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+TEXTS = ["A great film, warm and funny.", "A dull film, cold and flat.", "Toy Story is a joy."] * 40
+REQUEST = ReviewRequest("positive", "Toy Story", None, ['A critic, fresh: "A joy."'])
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_tokenizer(TEXTS, vocab_size=300)
+
+
+@pytest.fixture(scope="module")
+def chat_tokenizer(tokenizer):
+    tok = copy.deepcopy(tokenizer)
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tok.eos_token = "<|im_end|>"
+    tok.chat_template = CHATML
+    return tok
+
+
+def forced(tokenizer, token_id: int, seed: int = 0):
+    """A tiny GPT-2 whose next token is always `token_id` (final norm zeroed, bias aimed at that row)."""
+    torch.manual_seed(seed)
+    model = build_model(tokenizer, TINY)
+    with torch.no_grad():
+        model.transformer.ln_f.weight.zero_()
+        model.transformer.ln_f.bias.zero_()
+        model.transformer.ln_f.bias[0] = 1.0
+        model.transformer.wte.weight[:, 0] = 0.0
+        model.transformer.wte.weight[token_id, 0] = 50.0
+    return model
+
+
+def test_stops_at_end_marker_immediately(tokenizer):
+    eos = tokenizer.convert_tokens_to_ids(END_MARKER)
+    gen = ReviewGenerator(forced(tokenizer, eos), tokenizer, device="cpu")
+    assert gen.generate(REQUEST, seed=0) == ""
+    assert gen.stats.new_tokens == 1  # the marker itself, then nothing
+    assert "".join(gen.stream(REQUEST, seed=0)) == ""
+    assert gen.generate_many([REQUEST] * 3, seed=0) == ["", "", ""]
+
+
+def test_chat_template_stops_at_its_turn_end(chat_tokenizer):
+    im_end = chat_tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert im_end in stop_token_ids(chat_tokenizer)
+    gen = ReviewGenerator(forced(chat_tokenizer, im_end), chat_tokenizer, device="cpu")
+    assert gen.generate(REQUEST, max_new_tokens=10) == "" and gen.stats.new_tokens == 1
+
+
+def test_respects_the_length_limit(tokenizer):
+    word = tokenizer.convert_tokens_to_ids("Ġfilm")  # byte-level BPE: " film" is one token
+    gen = ReviewGenerator(forced(tokenizer, word), tokenizer, device="cpu", repetition_penalty=1.0,
+                          no_repeat_ngram_size=0)
+    text = gen.generate(REQUEST, max_new_tokens=7, seed=0)
+    assert gen.stats.new_tokens == 7
+    assert text == " ".join(["film"] * 7)
+    streamed = "".join(gen.stream(REQUEST, max_new_tokens=7, seed=0))
+    assert streamed.strip() == text
+
+
+def test_trained_model_writes_then_stops(tokenizer):
+    torch.manual_seed(0)
+    model = build_model(tokenizer, TINY)
+    example = Example(REQUEST, "A great film, warm and funny.", "d1", "toy story")
+    encoded = encode_all([example] * 4, tokenizer, TrainConfig(max_len=200))
+    train(model, tokenizer, encoded, TrainConfig(max_minutes=0, max_steps=40, max_epochs=1000, lr=5e-3,
+                                                 batch_tokens=1024, warmup_steps=1), scratch=True, progress=False)
+    gen = ReviewGenerator(model, tokenizer, device="cpu")
+    text = gen.generate(REQUEST, temperature=0, max_new_tokens=40)
+    assert text == "A great film, warm and funny."
+    assert gen.stats.new_tokens < 40  # stopped at the end marker, not the limit
+
+
+def test_seeded_sampling_is_repeatable_and_streams_the_same_text(tokenizer):
+    torch.manual_seed(0)
+    gen = ReviewGenerator(build_model(tokenizer, TINY), tokenizer, device="cpu")
+    a = gen.generate(REQUEST, seed=3, max_new_tokens=20)
+    assert a == gen.generate(REQUEST, seed=3, max_new_tokens=20)
+    assert a != gen.generate(REQUEST, seed=4, max_new_tokens=20)
+    assert "".join(gen.stream(REQUEST, seed=3, max_new_tokens=20)).strip() == a
+
+
+def test_generate_many_keeps_order(tokenizer):
+    torch.manual_seed(0)
+    gen = ReviewGenerator(build_model(tokenizer, TINY), tokenizer, device="cpu")
+    requests = [ReviewRequest("positive", "Up"), REQUEST, ReviewRequest("negative", None, "the ending"),
+                ReviewRequest("negative", "A much longer movie title than the others")]
+    batched = gen.generate_many(requests, temperature=0, max_new_tokens=8, batch_size=3)
+    single = [gen.generate(r, temperature=0, max_new_tokens=8) for r in requests]
+    assert batched == single
+
+
+def test_long_context_is_trimmed_to_the_window(tokenizer):
+    torch.manual_seed(0)
+    gen = ReviewGenerator(build_model(tokenizer, TINY), tokenizer, device="cpu")  # 256 positions
+    huge = ReviewRequest("negative", "Toy Story", None, [f'Critic {i}, rotten: "' + "a dull film " * 40 + '"'
+                                                         for i in range(8)])
+    prompt = gen.prompt_for(huge, max_new_tokens=50)
+    assert count_tokens(prompt, tokenizer) <= TINY.n_positions - 50
+    assert isinstance(gen.generate(huge, max_new_tokens=50, seed=0), str)
+
+
+def test_early_close_of_a_stream_stops_generation(tokenizer):
+    word = tokenizer.convert_tokens_to_ids("Ġfilm")
+    gen = ReviewGenerator(forced(tokenizer, word), tokenizer, device="cpu", repetition_penalty=1.0,
+                          no_repeat_ngram_size=0)
+    stream = gen.stream(ReviewRequest("positive"), max_new_tokens=200, seed=0)
+    next(stream)
+    stream.close()  # joins the worker thread; must not hang
+    assert gen.stats.prompts == 1
+
+
+def test_best_of_keeps_the_candidate_the_scorer_prefers(tokenizer):
+    torch.manual_seed(0)
+    gen = ReviewGenerator(build_model(tokenizer, TINY), tokenizer, device="cpu")
+    seen: list[str] = []
+
+    def scorer(texts):
+        seen.extend(texts)
+        return [len(t) / 1000 for t in texts]  # "more positive" = longer, for the test
+
+    best = gen.best_of(ReviewRequest("positive", "Up"), scorer, n=4, max_new_tokens=12, seed=0)
+    assert len(seen) == 4 and best == max((t for t in seen if t.strip()), key=len)
+    worst = gen.best_of(ReviewRequest("negative", "Up"), scorer, n=4, max_new_tokens=12, seed=0)
+    assert worst == min((t for t in seen[4:] if t.strip()), key=len)
