@@ -51,10 +51,25 @@ class Settings(BaseSettings):
     models_dir: Path = Field(default=VAR_DIR / "models", description="Fine-tuned models and base caches.")
     base_model: str = "auto"
     device: str = "auto"
+    train_context_share: float = Field(
+        default=0.5, description="Share of training examples given retrieved context, so one model serves RAG on and off."
+    )
 
     # Conversation
     chats_db: Path = Field(default=VAR_DIR / "chats.sqlite")
     top_k: int = 4
+    default_model: Literal["tuned", "base"] = "tuned"
+    mmr: bool = True
+    mmr_fetch_k: int = 20
+    mmr_lambda: float = 0.6
+    min_similarity: float = Field(default=0.15, description="Below this, hits from other movies are dropped.")
+    context_facts: bool = Field(default=True, description="Lead the context with the movie's facts, as in training.")
+    fuzzy_min_score: float = Field(default=85.0, description="rapidfuzz score (0-100) for a title to count as named.")
+    history_messages: int = Field(default=12, description="Recent messages read to resolve follow-ups.")
+    max_message_chars: int = Field(default=2000, description="Longer messages are read up to here.")
+    stored_message_chars: int = 8000
+    max_session_messages: int = Field(default=400, description="Oldest messages of a session are pruned beyond this.")
+    max_new_tokens_cap: int = 256
     reports_dir: Path = Field(default=REPO_ROOT / "reports")
 
     def resolved_embedding_model(self) -> str:

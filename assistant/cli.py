@@ -1,0 +1,268 @@
+"""Command line: `python -m assistant chat | ask | sessions | status`.
+
+    python -m assistant chat [--no-rag] [--model base|tuned] [--session ID]
+    python -m assistant ask "Write a positive review of Toy Story" [--no-rag] [--compare] [--session ID] [--json]
+    python -m assistant sessions [list | show ID | export ID [--format markdown|json] | rename ID TITLE | delete ID]
+    python -m assistant status [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from assistant.chain import MODELS, Assistant, AssistantError, Reply
+from assistant.memory import ChatMemory, new_session_id, source_line
+from assistant.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SESSION = "cli"
+CHAT_HELP = """Commands: /rag on|off, /model tuned|base, /compare TEXT, /new, /session ID, /sessions,
+/rename TITLE, /export [markdown|json], /status, /help, /quit"""
+
+
+def _generation_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-rag", action="store_true", help="no retrieval: the model writes alone")
+    p.add_argument("--model", choices=MODELS, default=None, help="fine-tuned model (default) or its base")
+    p.add_argument("--session", default=None, help=f"session id (default: {DEFAULT_SESSION!r})")
+    p.add_argument("--top-k", type=int, default=None, help="reviews retrieved (default: settings.top_k)")
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--max-new-tokens", type=int, default=80)
+    p.add_argument("--seed", type=int, default=None)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m assistant", description="Movie-review chat assistant.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress (to stderr)")
+    sub = p.add_subparsers(dest="command", required=True)
+    chat = sub.add_parser("chat", help="interactive chat, streaming")
+    _generation_args(chat)
+    ask = sub.add_parser("ask", help="one turn")
+    ask.add_argument("text", help="the message")
+    _generation_args(ask)
+    ask.add_argument("--compare", action="store_true", help="answer with and without retrieval")
+    ask.add_argument("--json", action="store_true", help="machine-readable output")
+    ask.add_argument("--no-remember", action="store_true", help="leave the session's history unchanged")
+    sessions = sub.add_parser("sessions", help="list, show, export, rename or delete chat sessions")
+    sessions.add_argument("action", nargs="?", default="list", choices=("list", "show", "export", "rename", "delete"))
+    sessions.add_argument("session_id", nargs="?")
+    sessions.add_argument("title", nargs="*")
+    sessions.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    sessions.add_argument("--json", action="store_true", help="list as JSON")
+    status = sub.add_parser("status", help="models, store and chat database")
+    status.add_argument("--json", action="store_true")
+    return p.parse_args(argv)
+
+
+def _quiet_libraries(verbose: bool) -> None:
+    from assistant.logs import setup_logging
+
+    setup_logging(verbose)
+    if not verbose:
+        logging.getLogger().setLevel(logging.WARNING)
+    try:  # weight-loading progress bars would interleave with the answer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+
+def _options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    return {"model": args.model or settings.default_model, "top_k": args.top_k, "temperature": args.temperature,
+            "max_new_tokens": args.max_new_tokens, "seed": args.seed}
+
+
+def render(reply: Reply, out: TextIO, *, with_text: bool = True) -> None:
+    """A reply for people: text, then notes, sources and timings, indented."""
+    label = " \u00b7 ".join(x for x in (reply.mode, reply.model) if x)
+    if with_text:
+        print(f"[{label}] {reply.text}", file=out)
+    for note in reply.notes:
+        print(f"  note: {note}", file=out)
+    if reply.opinion is None:  # an opinion's quotes are already in its text
+        for i, source in enumerate(reply.sources, 1):
+            print(f"  [{i}] {source_line(source.to_dict())}", file=out)
+    t = reply.timings
+    bits = [f"retrieval {t['retrieval_s']:.2f} s" if t.get("retrieval_s") else "",
+            f"first token {t['first_token_s']:.2f} s" if t.get("first_token_s") else "",
+            f"total {t['total_s']:.2f} s" if t.get("total_s") else ""]
+    print(f"  ({', '.join(b for b in [label, *bits] if b)})", file=out)
+
+
+def cmd_ask(args: argparse.Namespace, assistant: Assistant, out: TextIO) -> int:
+    session = args.session or DEFAULT_SESSION
+    options = _options(args, assistant.settings)
+    remember = not args.no_remember
+    if args.compare:
+        both = assistant.compare(session, args.text, remember=remember, **options)
+        if args.json:
+            print(json.dumps({k: r.to_json() for k, r in both.items()}, ensure_ascii=False, indent=2), file=out)
+        else:
+            for key, reply in both.items():
+                print(f"== {key} ==", file=out)
+                render(reply, out)
+        return 0
+    if args.json:
+        reply = assistant.reply(session, args.text, rag=not args.no_rag, remember=remember, **options)
+        print(json.dumps(reply.to_json(), ensure_ascii=False, indent=2), file=out)
+        return 0
+    _stream_one(assistant, session, args.text, not args.no_rag, options, out, remember=remember)
+    return 0
+
+
+def _stream_one(assistant: Assistant, session: str, text: str, rag: bool, options: dict[str, Any], out: TextIO,
+                *, remember: bool = True) -> Reply | None:
+    final = None
+    print("assistant> ", end="", file=out, flush=True)
+    for event in assistant.stream(session, text, rag=rag, remember=remember, **options):
+        if isinstance(event, Reply):
+            final = event
+        else:
+            print(event, end="", file=out, flush=True)
+    print("", file=out)
+    if final is not None:
+        render(final, out, with_text=False)
+    return final
+
+
+def cmd_chat(args: argparse.Namespace, assistant: Assistant, out: TextIO, read: Any = input) -> int:
+    session = args.session or DEFAULT_SESSION
+    rag = not args.no_rag and assistant.rag_available
+    options = _options(args, assistant.settings)
+    status = assistant.status()
+    print(f"Movie-review assistant. Session {session!r}; model {options['model']}; RAG {'on' if rag else 'off'}"
+          f"{'' if assistant.rag_available else ' (unavailable)'}. Type /help for commands, /quit to leave.",
+          file=out)
+    for warning in status["warnings"]:
+        print(f"  note: {warning}", file=out)
+    while True:
+        try:
+            line = read("you> ")
+        except (EOFError, KeyboardInterrupt):
+            print("", file=out)
+            return 0
+        command, _, rest = line.strip().partition(" ")
+        rest = rest.strip()
+        if command in ("/quit", "/exit", "/q"):
+            return 0
+        if command == "/help":
+            print(CHAT_HELP, file=out)
+        elif command == "/rag":
+            rag = rest.lower() in ("on", "1", "yes", "true") and assistant.rag_available
+            print(f"RAG {'on' if rag else 'off'}{'' if assistant.rag_available else ' (unavailable)'}", file=out)
+        elif command == "/model" and rest in MODELS:
+            options["model"] = rest
+            print(f"model {rest}", file=out)
+        elif command == "/compare" and rest:
+            for key, reply in assistant.compare(session, rest, **options).items():
+                print(f"== {key} ==", file=out)
+                render(reply, out)
+        elif command == "/new":
+            session = new_session_id()
+            print(f"new session {session}", file=out)
+        elif command == "/session" and rest:
+            session = rest
+            print(f"session {session}", file=out)
+        elif command == "/sessions":
+            _print_sessions(assistant.memory, out)
+        elif command == "/rename" and rest:
+            assistant.memory.rename(session, rest)
+        elif command == "/export":
+            fmt = rest or "markdown"
+            print(assistant.memory.export(session, "json" if fmt == "json" else "markdown"), file=out)
+        elif command == "/status":
+            print(json.dumps(assistant.status(), indent=2), file=out)
+        elif command.startswith("/"):
+            print(f"unknown command {command}; {CHAT_HELP}", file=out)
+        else:
+            try:
+                _stream_one(assistant, session, line, rag, options, out)
+            except ValueError as exc:
+                print(f"error: {exc}", file=out)
+
+
+def _print_sessions(memory: ChatMemory, out: TextIO, as_json: bool = False) -> None:
+    sessions = memory.list_sessions()
+    if as_json:
+        print(json.dumps([s.to_dict() for s in sessions], indent=2, ensure_ascii=False), file=out)
+        return
+    if not sessions:
+        print("no sessions yet", file=out)
+    for s in sessions:
+        print(f"{s.session_id}\t{s.messages} messages\t{s.title}", file=out)
+
+
+def cmd_sessions(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    memory = ChatMemory.from_settings(settings)
+    try:
+        if args.action == "list":
+            _print_sessions(memory, out, args.json)
+            return 0
+        if not args.session_id:
+            raise ValueError(f"'sessions {args.action}' needs a session id")
+        if args.action in ("show", "export"):
+            fmt = "markdown" if args.action == "show" else args.format
+            print(memory.export(args.session_id, fmt), file=out)
+        elif args.action == "rename":
+            if not memory.rename(args.session_id, " ".join(args.title)):
+                raise KeyError(f"no session {args.session_id!r}")
+        elif args.action == "delete":
+            if not memory.delete(args.session_id):
+                raise KeyError(f"no session {args.session_id!r}")
+        return 0
+    finally:
+        memory.close()
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, assistant: Assistant | None = None,
+         settings: Settings | None = None) -> int:
+    """Exit status 0 on success, 2 on a clear error (one line on stderr), 1 on anything unexpected."""
+    args = parse_args(argv)
+    out = out or sys.stdout
+    _quiet_libraries(args.verbose)
+    settings = settings or (assistant.settings if assistant is not None else get_settings())
+    try:
+        if args.command == "sessions":
+            return cmd_sessions(args, settings, out)
+        assistant = assistant or Assistant.load(settings)
+        if args.command == "status":
+            status = assistant.status()
+            if args.json:
+                print(json.dumps(status, indent=2), file=out)
+            else:
+                _print_status(status, out)
+            return 0
+        if args.command == "ask":
+            return cmd_ask(args, assistant, out)
+        return cmd_chat(args, assistant, out)
+    except (AssistantError, ValueError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # one line for the user; the traceback goes to the log
+        log.debug("unexpected failure", exc_info=True)
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _print_status(status: dict[str, Any], out: TextIO) -> None:
+    for name, model in status["models"].items():
+        state = "loaded" if model["loaded"] else ("loads on first use" if model["available"] else "unavailable")
+        params = f", {model['params'] / 1e6:.1f}M params" if model.get("params") else ""
+        print(f"model {name}: {model.get('name')} ({state}{params}){' - ' + model['error'] if model['error'] else ''}",
+              file=out)
+    store = status["store"]
+    if store:
+        print(f"store: {store['reviews']:,} reviews, {store['titled_movies']:,} titled movies, "
+              f"{store['chunks']:,} chunks at {store['path']}", file=out)
+    else:
+        print(f"store: unavailable ({status['store_error']})", file=out)
+    print(f"chats: {status['chats_db']}", file=out)
+    for warning in status["warnings"]:
+        print(f"note: {warning}", file=out)

@@ -1,0 +1,269 @@
+"""The assistant end to end on the tiny store and tiny model: RAG on/off, sessions, budget, opinions, bad input."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from assistant.chain import Assistant, AssistantError, Reply, Source
+from assistant.memory import ChatMemory
+from assistant.prompts import CONTEXT_HEADER
+from assistant.settings import Settings
+from tests.tiny import tiny_artifacts, tiny_chat, tiny_loaded  # noqa: F401 - pytest fixtures
+
+FAST = dict(max_new_tokens=6)
+
+
+def sid() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def asst(tiny_chat) -> Assistant:
+    return tiny_chat
+
+
+def test_rag_on_gives_sources_and_puts_them_in_the_prompt(asst):
+    reply = asst.reply(sid(), "Write a positive review of Toy Story", rag=True, seed=1, **FAST)
+    assert (reply.mode, reply.model, reply.request.sentiment, reply.request.movie) == \
+           ("rag", "tuned", "positive", "Toy Story")
+    reviews = [s for s in reply.sources if s.kind == "review"]
+    assert reviews and all(isinstance(s, Source) for s in reply.sources)
+    assert all(s.sentiment == "positive" and s.movie == "Toy Story" for s in reviews)
+    assert all(isinstance(s.similarity, float) for s in reply.sources)
+    assert CONTEXT_HEADER in reply.prompt
+    for source in reviews:  # every source shown was in the model's context
+        assert source.critic in reply.prompt and " ".join(source.text.split()[:3]) in reply.prompt
+    assert 'Write a positive review of "Toy Story".' in reply.prompt
+    assert set(reply.timings) == {"retrieval_s", "first_token_s", "total_s"} and reply.timings["retrieval_s"] > 0
+
+
+def test_rag_off_gives_no_sources_and_no_context(asst):
+    reply = asst.reply(sid(), "Write a positive review of Toy Story", rag=False, seed=1, **FAST)
+    assert reply.mode == "no_rag" and reply.sources == [] and CONTEXT_HEADER not in reply.prompt
+    assert reply.prompt.rstrip().endswith('Write a positive review of "Toy Story".\nReview:')
+
+
+def test_compare_answers_one_request_both_ways_and_remembers_one_turn(asst):
+    session = sid()
+    both = asst.compare(session, "thumbs down on gigli", **FAST)
+    rag, plain = both["rag"], both["no_rag"]
+    assert (rag.mode, plain.mode) == ("rag", "no_rag")
+    assert rag.request == plain.request and rag.seed == plain.seed and rag.model == plain.model
+    assert rag.sources and not plain.sources
+    messages = asst.memory.messages(session)
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert messages[1]["compare"]["no_rag"]["text"] == plain.text
+
+
+def test_a_seed_makes_a_reply_repeatable(asst):
+    first = asst.reply(sid(), "a rave about the matrix", seed=7, remember=False, **FAST)
+    again = asst.reply(sid(), "a rave about the matrix", seed=7, remember=False, **FAST)
+    assert first.text == again.text and first.prompt == again.prompt
+
+
+def test_stream_yields_text_then_the_reply(asst):
+    events = list(asst.stream(sid(), "give me a scathing one for Gigli", **FAST))
+    *pieces, final = events
+    assert isinstance(final, Reply) and pieces and all(isinstance(p, str) for p in pieces)
+    assert "".join(pieces).strip() == final.text
+
+
+def test_follow_ups_resolve_within_their_session_only(asst):
+    a, b, c = sid(), sid(), sid()
+    asst.reply(a, "Write a positive review of Gigli", **FAST)
+    asst.reply(b, "Write a positive review of Toy Story", **FAST)
+    follow_a = asst.reply(a, "now a negative one", **FAST)
+    follow_b = asst.reply(b, "now a negative one", **FAST)
+    assert (follow_a.request.movie, follow_a.request.sentiment) == ("Gigli", "negative")
+    assert (follow_b.request.movie, follow_b.request.sentiment) == ("Toy Story", "negative")
+    assert asst.reply(c, "now a negative one", **FAST).request.movie is None  # nothing to follow in a new session
+    harsher = asst.reply(a, "same movie but harsher", **FAST)
+    assert (harsher.request.movie, harsher.request.sentiment, harsher.request.tone) == ("Gigli", "negative", "harsher")
+    switched = asst.reply(a, "what about the matrix?", **FAST)
+    assert (switched.request.movie, switched.request.sentiment) == ("The Matrix", "negative")
+    assert len(asst.memory.messages(a)) == 8 and len(asst.memory.messages(b)) == 4
+
+
+def test_conversation_survives_a_restart(asst, tmp_path):
+    session = sid()
+    asst.reply(session, "Write a negative review of Gigli", **FAST)
+    asst.memory.close()
+    restarted = Assistant(asst.settings, store=asst.store, titles=asst.titles,
+                          generators={"tuned": asst.generator("tuned")}, memory=ChatMemory(tmp_path / "chats.sqlite"))
+    again = restarted.reply(session, "another", **FAST)
+    assert (again.request.movie, again.request.sentiment, again.request.followup) == ("Gigli", "negative", "another")
+
+
+def _tokens_used(asst: Assistant, reply: Reply) -> int:
+    used = len(asst.generator(reply.model).tokenizer(reply.prompt, add_special_tokens=False)["input_ids"])
+    assert used == reply.prompt_tokens
+    return used
+
+
+@pytest.mark.parametrize("message", [
+    "Write a positive review of Toy Story",
+    "write a negative review of toy story about " + "the plot and the acting " * 4000,
+    "a rave about a horror movie " + "x" * 100_000,
+])
+def test_the_prompt_never_exceeds_the_window(asst, message):
+    session = sid()
+    for _ in range(3):  # a longer chat changes nothing: history resolves the request, it is not pasted in
+        reply = asst.reply(session, message, top_k=20, **FAST)
+        assert _tokens_used(asst, reply) + reply.max_new_tokens <= reply.window
+    assert reply.request.topic is None or len(reply.request.topic.split()) <= 12
+
+
+def test_a_long_reply_squeezes_the_context_and_says_what_was_left_out(asst):
+    reply = asst.reply(sid(), "Write a negative review of The Matrix", top_k=20, max_new_tokens=100_000)
+    assert reply.max_new_tokens <= asst.settings.max_new_tokens_cap
+    assert _tokens_used(asst, reply) + reply.max_new_tokens <= reply.window
+    assert any("did not fit" in n for n in reply.notes)
+    for source in reply.sources:  # only what the model actually saw is reported
+        assert " ".join(source.text.split()[:3]) in reply.prompt
+
+
+def test_critics_opinion_counts_the_fixture(asst):
+    gigli = asst.reply(sid(), "What do critics think of Gigli?")
+    assert gigli.mode == "data" and gigli.model is None
+    op = gigli.opinion
+    # critics 2013: Basil, Ivo, Finn rotten, Gus fresh; 2020: Kai rotten, Juno fresh; Kaggle: Laila rotten, Pia fresh
+    assert (op["fresh"], op["rotten"], op["fresh_pct"], op["verdict"]) == (3, 5, 38, "rotten")
+    assert op["consensus"] in ("Gigli is a baffling misfire.", "Gigli is a consensus pick.")
+    assert "3 fresh and 5 rotten" in gigli.text and op["consensus"] in gigli.text
+    assert 1 <= len(op["quotes"]) <= 3 and all(q["critic"] and q["publication"] for q in op["quotes"])
+    assert {q["verdict"] for q in op["quotes"]} == {"fresh", "rotten"}
+    assert [s.critic for s in gigli.sources] == [q["critic"] for q in op["quotes"]]
+
+    toy = asst.reply(sid(), "is toy story fresh?").opinion
+    # Ada, Basil, Cora, Juno, Laila fresh; Dev, Elsa, Omar rotten; Gus Hale's "none" is unrated
+    assert (toy["fresh"], toy["rotten"], toy["unrated"], toy["verdict"]) == (5, 3, 1, "fresh")
+    assert asst.reply(sid(), "is Toy Story fresh?").text.startswith("Yes.")
+    assert asst.reply(sid(), "Is Gigli fresh?").text.startswith("No.")
+
+
+def test_unknown_movie_is_said_plainly_with_close_titles(asst):
+    reply = asst.reply(sid(), "what do critics think of Gigil?")
+    assert reply.mode == "data" and "not in the review data" in reply.text and "Gigli" in reply.text
+    review = asst.reply(sid(), "give me a scathing one for Cats", **FAST)
+    assert review.mode == "rag" and review.request.movie == "Cats" and review.request.movie_key is None
+    assert any("not in the review data" in n for n in review.notes)
+    assert all(s.movie != "Cats" and s.sentiment == "negative" for s in review.sources)
+
+
+def test_filter_fallback_is_said(asst, monkeypatch):
+    original = asst.store.search_vector
+
+    def no_rotten_toy_story(vector, k=4, **filters):
+        if filters.get("movie_key") == "toy story" and filters.get("sentiment"):
+            return []
+        return original(vector, k, **filters)
+
+    monkeypatch.setattr(asst.store, "search_vector", no_rotten_toy_story)
+    reply = asst.reply(sid(), "Write a negative review of Toy Story", **FAST)
+    assert any("no rotten reviews of Toy Story" in n for n in reply.notes)
+    assert reply.sources and all(s.movie == "Toy Story" for s in reply.sources)
+
+
+def test_no_sentiment_sides_with_the_data(asst):
+    gigli = asst.reply(sid(), "Write a review of Gigli", **FAST)
+    assert (gigli.request.sentiment, gigli.request.sentiment_from) == ("negative", "data")
+    assert any("3 of 8 critics" in n for n in gigli.notes)
+    assert asst.reply(sid(), "Toy Story", **FAST).request.sentiment == "positive"
+
+
+def test_why_explains_the_last_review(asst):
+    session = sid()
+    review = asst.reply(session, "Write a positive review of Toy Story", **FAST)
+    why = asst.reply(session, "why?")
+    assert why.mode == "chat" and "retrieved" in why.text
+    assert [s.doc_id for s in why.sources] == [s.doc_id for s in review.sources]
+    assert "nothing to explain" in asst.reply(sid(), "why?").text
+
+
+def test_help_and_small_talk_show_the_commands(asst):
+    hello = asst.reply(sid(), "hi")
+    assert hello.mode == "chat" and "Write a positive review of" in hello.text
+    helped = asst.reply(sid(), "what can you do?", rag=False)
+    assert "What do critics think of" in helped.text and "off" in helped.text
+
+
+@pytest.mark.parametrize("message", [
+    "", "   \n ", "x" * 100_000, "\x00\x01\x02\xff" * 1000, bytes(range(256)).decode("latin-1"),
+    "<script>alert(1)</script><img src=x onerror=alert(2)>", "# Title\n**bold** [a](javascript:alert(1))",
+    "what do critics think of Zzyzx Road?", "Write a review", "\ud800 broken surrogate",
+])
+def test_bad_input_gets_a_sensible_reply(asst, message):
+    session = sid()
+    reply = asst.reply(session, message, **FAST)
+    assert isinstance(reply, Reply) and reply.request.kind in ("review", "opinion", "help", "smalltalk", "why", "empty")
+    assert reply.text or reply.notes
+    assert "<script" not in reply.text and "onerror" not in reply.text
+    stored = asst.memory.messages(session)
+    assert all(len(m["content"]) <= asst.settings.stored_message_chars + 64 for m in stored)
+    if reply.request.kind == "empty":
+        assert stored == []
+
+
+def test_bad_arguments_raise_clear_errors(asst):
+    with pytest.raises(ValueError, match="session id"):
+        asst.reply("../../etc", "hi")
+    with pytest.raises(ValueError, match="model"):
+        asst.reply(sid(), "hi", model="gpt-5")
+
+
+def test_without_a_store_rag_is_unavailable_and_said(asst, tmp_path):
+    bare = Assistant(asst.settings, store=None, generators={"tuned": asst.generator("tuned")},
+                     memory=ChatMemory(tmp_path / "bare.sqlite"))
+    reply = bare.reply(sid(), "Write a positive review of Toy Story", rag=True, **FAST)
+    assert reply.mode == "no_rag" and reply.sources == []
+    assert any("python ingest.py" in n for n in reply.notes)
+    assert "python ingest.py" in bare.reply(sid(), "what do critics think of Gigli?").text
+    status = bare.status()
+    assert status["rag_available"] is False and status["store"] is None
+
+
+def test_without_a_tuned_model_the_base_answers_labelled_as_base(asst, tmp_path):
+    base_only = Assistant(asst.settings, store=asst.store, titles=asst.titles,
+                          generators={"tuned": None, "base": asst.generator("tuned")},
+                          memory=ChatMemory(tmp_path / "base.sqlite"))
+    reply = base_only.reply(sid(), "Write a positive review of Toy Story", model="tuned", **FAST)
+    assert reply.model == "base" and any("python -m assistant.finetune" in n for n in reply.notes)
+    assert base_only.status()["models_available"] == ["base"]
+
+
+def test_load_finds_the_tiny_artifacts_and_loads_the_base_on_demand(tiny_loaded):
+    status = tiny_loaded.status()
+    assert status["rag_available"] and status["models"]["tuned"]["loaded"]
+    assert status["store"]["titled_movies"] == 3 and status["store"]["reviews"] > 0
+    assert set(status["models_available"]) == {"tuned", "base"}
+    reply = tiny_loaded.reply(sid(), "Write a negative review of Gigli", model="base", remember=False, **FAST)
+    assert reply.model == "base" and reply.model_name == "scratch"
+    assert tiny_loaded.status()["models"]["base"]["loaded"]
+
+
+def test_load_with_nothing_names_both_commands(tmp_path):
+    empty = Settings(index_dir=tmp_path / "i", models_dir=tmp_path / "m", chats_db=tmp_path / "c.sqlite",
+                     base_model=str(tmp_path / "no-such-base"))
+    with pytest.raises(AssistantError) as error:
+        Assistant.load(empty)
+    message = str(error.value)
+    assert "python ingest.py" in message and "python -m assistant.finetune" in message and "\n" not in message
+
+
+def test_load_without_a_store_degrades(tiny_artifacts, tmp_path, embeddings):
+    settings = tiny_artifacts.model_copy(update={"index_dir": tmp_path / "none", "chats_db": tmp_path / "c.sqlite"})
+    degraded = Assistant.load(settings, embeddings=embeddings)
+    assert not degraded.rag_available and any("python ingest.py" in w for w in degraded.status()["warnings"])
+    with pytest.raises(AssistantError, match=r"python ingest\.py"):
+        Assistant.load(settings, embeddings=embeddings, strict=True)
+
+
+def test_retrieval_as_a_langchain_retriever(asst):
+    from assistant.retrieval import ReviewRetriever
+
+    retriever = ReviewRetriever(store=asst.store, sentiment="negative", movie="Gigli", movie_key="gigli", k=2)
+    docs = retriever.invoke("the romance")
+    reviews = [d for d in docs if d.metadata["kind"] == "review"]
+    assert len(reviews) == 2 and all(d.metadata["sentiment"] == "negative" for d in reviews)
+    assert all(isinstance(d.metadata["similarity"], float) for d in docs)
