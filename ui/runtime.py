@@ -1,0 +1,91 @@
+"""What the page runs on: settings, what is built on disk, and the one Assistant per process."""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import streamlit as st
+
+from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    from assistant.chain import Assistant
+
+log = logging.getLogger(__name__)
+
+TUNED_DIRNAME = "tuned"  # assistant.bases.TUNED_DIRNAME, repeated so the first paint need not import torch
+
+
+def current_settings() -> Settings:
+    """Read per run, so MRA_* variables set by tests or the shell always apply."""
+    return Settings()
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """What has been built: the live index generation and the tuned model's timestamp (None = missing)."""
+
+    index: str | None
+    tuned: float | None
+
+    @property
+    def has_index(self) -> bool:
+        return self.index is not None
+
+    @property
+    def has_tuned(self) -> bool:
+        return self.tuned is not None
+
+
+def probe(settings: Settings) -> Artifacts:
+    """A cheap look at the disk; its value keys the Assistant cache, so a finished build reloads it."""
+    pointer = Path(settings.index_dir) / "CURRENT"
+    index = None
+    try:
+        name = pointer.read_text().strip()
+        if name and (Path(settings.index_dir) / name).is_dir():
+            index = name
+    except OSError:
+        pass
+    tuned_config = Path(settings.models_dir) / TUNED_DIRNAME / "config.json"
+    tuned = None
+    if tuned_config.exists() and any(tuned_config.parent.glob("*.safetensors")):
+        tuned = tuned_config.stat().st_mtime
+    return Artifacts(index=index, tuned=tuned)
+
+
+def _release(assistant: Assistant) -> None:
+    assistant.close()  # the chat database's connections; a reply still running reopens what it needs
+
+
+@st.cache_resource(show_spinner=False, max_entries=1, on_release=_release)
+def _load(settings_json: str, artifacts: Artifacts) -> Assistant:
+    from assistant.chain import Assistant
+
+    log.info("Loading the assistant (%s)", artifacts)
+    return Assistant.load(Settings.model_validate_json(settings_json))
+
+
+def load_assistant(settings: Settings, artifacts: Artifacts) -> Assistant:
+    """Model and store, loaded once per process and again only when what is on disk changed."""
+    return _load(settings.model_dump_json(), artifacts)
+
+
+@st.cache_resource(show_spinner=False)
+def generation_lock() -> threading.Lock:
+    """One generation at a time per process: two on 2 CPU cores would each run at half speed."""
+    return threading.Lock()
+
+
+def format_count(n: Any) -> str:
+    """135000000 -> '135M', 15563 -> '15,563'."""
+    if not isinstance(n, (int, float)):
+        return str(n) if n is not None else "?"
+    if n >= 1e9:
+        return f"{n / 1e9:.1f}B"
+    if n >= 1e6:
+        return f"{n / 1e6:.0f}M"
+    return f"{int(n):,}"
