@@ -1,21 +1,18 @@
 """Generation: end marker, length limit, seeds, streaming and batching, on tiny offline models."""
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 
 from assistant.finetune import TrainConfig, encode_all, train
 from assistant.generate import ReviewGenerator, stop_token_ids
 from assistant.prompts import END_MARKER, ReviewRequest, count_tokens
+from tests.tiny import with_chat_template
 from assistant.scratch import TINY, build_model, train_tokenizer
 from assistant.training_data import Example
 
 torch.set_num_threads(1)  # tiny models: threads only add contention on a busy machine
 
-CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
-          "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 TEXTS = ["A great film, warm and funny.", "A dull film, cold and flat.", "Toy Story is a joy."] * 40
 REQUEST = ReviewRequest("positive", "Toy Story", None, ['A critic, fresh: "A joy."'])
 
@@ -27,11 +24,7 @@ def tokenizer():
 
 @pytest.fixture(scope="module")
 def chat_tokenizer(tokenizer):
-    tok = copy.deepcopy(tokenizer)
-    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
-    tok.eos_token = "<|im_end|>"
-    tok.chat_template = CHATML
-    return tok
+    return with_chat_template(tokenizer)
 
 
 def forced(tokenizer, token_id: int, seed: int = 0):

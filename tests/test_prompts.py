@@ -1,8 +1,6 @@
 """The prompt module (both templates) and the training-data preparation built on it."""
 from __future__ import annotations
 
-import copy
-
 import pytest
 from langchain_core.documents import Document
 
@@ -11,14 +9,13 @@ from assistant.prompts import (
     end_marker, fit_context, format_context_item, parse_prompt,
 )
 from assistant.records import Review
+from tests.tiny import with_chat_template
 from assistant.scratch import train_tokenizer
 from assistant.training_data import (
     DataConfig, build_examples, context_for, is_duplicate, looks_tokenized, review_docs, sample_balanced,
     split_by_movie,
 )
 
-CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
-          "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 TEXTS = ["A dazzling, funny film with a big heart and a great cast.",
          "A dull, lifeless mess of a movie that wastes its actors.",
          "Roger Ebert loved the toys, the jokes and the tender ending."] * 30
@@ -31,11 +28,7 @@ def plain_tokenizer():
 
 @pytest.fixture(scope="module")
 def chat_tokenizer(plain_tokenizer):
-    tok = copy.deepcopy(plain_tokenizer)
-    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
-    tok.eos_token = "<|im_end|>"
-    tok.chat_template = CHATML
-    return tok
+    return with_chat_template(plain_tokenizer)
 
 
 REQUESTS = [

@@ -28,6 +28,21 @@ TINY_WINDOW = 512  # positions of the tiny model: small enough that prompts must
 _BUILD_LOCK = threading.Lock()
 
 
+CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
+          "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+
+
+def with_chat_template(tokenizer: Any) -> Any:
+    """A copy of a plain test tokenizer that speaks ChatML, like SmolLM2's, for the chat-template code paths."""
+    import copy
+
+    tok = copy.deepcopy(tokenizer)
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tok.eos_token = "<|im_end|>"
+    tok.chat_template = CHATML
+    return tok
+
+
 def tiny_settings(root: Path) -> Settings:
     root = Path(root)
     return Settings(index_dir=root / "index", models_dir=root / "models", chats_db=root / "chats.sqlite",
