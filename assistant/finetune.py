@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from assistant.bases import BASE_CHOICES, BaseInfo, BaseModelError, check_base_name, load_base, tuned_dir
 from assistant.prompts import build_prompt, build_training_text, fit_context
-from assistant.training_data import DataConfig, Example
+from assistant.training_data import DataConfig, Example, write_examples
 
 log = logging.getLogger(__name__)
 
@@ -170,9 +170,10 @@ def add_lora(model: Any, family: str, config: TrainConfig) -> Any:
     return model
 
 
-def lr_at(state: TrainState, config: TrainConfig, peak: float) -> float:
-    """Linear warmup, then cosine decay to 10% over the time (or step) budget."""
+def lr_at(state: TrainState, config: TrainConfig, peak: float, epoch_progress: float = 0.0) -> float:
+    """Linear warmup, then cosine decay to 10% over whichever budget (time, steps, epochs) runs out first."""
     progress = state.elapsed_s / (config.max_minutes * 60) if config.max_minutes else 0.0
+    progress = max(progress, epoch_progress)
     if config.max_steps:
         progress = max(progress, state.step / config.max_steps)
     warm = min(1.0, (state.step + 1) / max(1, config.warmup_steps))
@@ -261,7 +262,7 @@ def train(model: Any, tokenizer: Any, examples: Sequence[Encoded], config: Train
             started = time.perf_counter()
             batch = {k: v.to(device) for k, v in collate([examples[i] for i in batches[state.batch_pos]], pad_id).items()}
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(state, config, peak)
+                group["lr"] = lr_at(state, config, peak, (state.epoch + state.batch_pos / len(batches)) / config.max_epochs)
             loss = lm_loss(model, batch)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -314,6 +315,8 @@ def save_tuned(model: Any, tokenizer: Any, out: Path, card: dict[str, Any]) -> A
     out.mkdir(parents=True, exist_ok=True)
     if hasattr(model, "merge_and_unload"):
         model.save_pretrained(str(out / "adapter"))
+        # self-contained, so an adapter trained on another machine can be merged here (--merge-adapter)
+        (out / "adapter" / "training_card.json").write_text(json.dumps(card, indent=2, default=str))
         model = model.merge_and_unload()
     model.generation_config = generation_defaults(tokenizer)
     model.save_pretrained(str(out))
@@ -332,6 +335,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--base", default=None, help=f"{' | '.join(BASE_CHOICES)} | PATH (default: settings.base_model)")
     p.add_argument("--max-minutes", type=float, default=30.0, help="training wall-clock budget, across resumes")
     p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--max-epochs", type=int, default=3)
     p.add_argument("--out", type=Path, default=None, help="output folder (default: models_dir/tuned)")
     p.add_argument("--device", default=None, help="auto | cpu | cuda | mps (default: settings.device)")
     p.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
@@ -343,6 +347,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--context-share", type=float, default=None, help="share of examples with retrieved context")
     p.add_argument("--context-k", type=int, default=3)
     p.add_argument("--max-examples", type=int, default=6000, help="training examples prepared (sampled, balanced)")
+    p.add_argument("--min-confidence", type=float, default=None,
+                   help="keep reviews whose label a cross-fitted embedding probe finds at least this clear "
+                        "(0 keeps all; default: settings.train_min_label_confidence)")
+    p.add_argument("--export-examples", type=Path, default=None, help="write the prepared examples here and stop")
+    p.add_argument("--examples", type=Path, default=None,
+                   help="train on examples written by --export-examples (no store needed: for a GPU machine)")
+    p.add_argument("--merge-adapter", type=Path, default=None,
+                   help="merge a LoRA adapter folder trained elsewhere into the base and save it as the tuned model")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     p.add_argument("--no-eval", action="store_true", help="skip the evaluation stage (card keeps training numbers)")
@@ -353,24 +365,64 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def prepare_examples(split: Any, neighbours: Any, data: DataConfig, n: int, checkpoint_dir: Path) -> list[Example]:
-    """Training examples, cached beside the checkpoint so a resumed run sees exactly the same data."""
-    from assistant.training_data import build_examples, sample_balanced
+def prepare_examples(store: Any, split: Any, data: DataConfig, n: int, cache: Path,
+                     probe_dir: Path | None = None) -> tuple[dict[str, Any], list[Example]]:
+    """Training examples and their header, cached in `cache` so a resumed run sees exactly the same data.
 
-    cache = checkpoint_dir / "examples.jsonl"
-    key = json.dumps({"data": asdict(data), "n": n, "train": len(split.train)}, sort_keys=True)
+    Also trains the embedding sentiment probe on the whole training split and saves it in `probe_dir`,
+    where generation finds it for best-of-n reranking.
+    """
+    from assistant.training_data import build_examples, keep_clear_labels, read_examples, sample_balanced, store_neighbours
+
+    key = {"data": asdict(data), "n": n, "train": len(split.train)}
     if cache.exists():
-        lines = cache.read_text().splitlines()
-        if lines and lines[0] == key:
-            log.info("reusing %d prepared examples from %s", len(lines) - 1, cache)
-            return [Example.from_dict(json.loads(line)) for line in lines[1:]]
+        try:
+            header, examples = read_examples(cache)
+            if header.get("key") == key:
+                log.info("reusing %d prepared examples from %s", len(examples), cache)
+                return header, examples
+        except ValueError as exc:
+            log.warning("%s: preparing afresh", exc)
     started = time.perf_counter()
-    docs = sample_balanced(split.train, n, titled_share=data.titled_share, seed=data.seed)
-    examples = build_examples(docs, neighbours, data)
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    cache.write_text("\n".join([key] + [json.dumps(e.to_dict()) for e in examples]) + "\n")
+    if probe_dir is not None:
+        save_probe(store, split, probe_dir)
+    pool, label_filter = keep_clear_labels(split.train, store, data.min_label_confidence, data.seed)
+    docs = sample_balanced(pool, n, titled_share=data.titled_share, seed=data.seed)
+    examples = build_examples(docs, store_neighbours(store), data)
+    header = {"key": key, "data": asdict(data), "train_reviews": len(split.train), "val_reviews": len(split.val),
+              "val_movies": len(split.val_movies), "label_filter": label_filter}
+    write_examples(cache, header, examples)
     log.info("prepared %d examples in %.0f s", len(examples), time.perf_counter() - started)
-    return examples
+    return header, examples
+
+
+def save_probe(store: Any, split: Any, folder: Path) -> None:
+    """The embedding sentiment probe (training split; accuracy on the held-out movies) beside the model."""
+    from assistant.sentiment_probe import BASENAME, SentimentProbe
+
+    def vectors_and_labels(docs: Any) -> tuple[Any, list[str]]:
+        return store.vectors_for([d.metadata["doc_id"] for d in docs]), [d.metadata["sentiment"] for d in docs]
+
+    if not split.train or len({d.metadata["sentiment"] for d in split.train}) < 2:
+        return
+    x, y = vectors_and_labels(split.train)
+    vx, vy = vectors_and_labels(split.val) if split.val else (None, None)
+    SentimentProbe.train(x, y, eval_vectors=vx, eval_labels=vy).save(folder / BASENAME)
+
+
+def merge_adapter(adapter_dir: Path, settings: Any, out: Path, device: str | None) -> int:
+    """Merge a LoRA adapter trained elsewhere (a GPU machine) into its base and save it as the tuned model."""
+    from peft import PeftModel
+
+    card_path = adapter_dir / "training_card.json"
+    if not (adapter_dir / "adapter_config.json").exists() or not card_path.exists():
+        raise ValueError(f"{adapter_dir} holds no adapter_config.json and training_card.json to merge")
+    card = json.loads(card_path.read_text())
+    model, tokenizer, _ = load_base(card["base"], settings, device=device)
+    model = PeftModel.from_pretrained(model, str(adapter_dir))
+    save_tuned(model, tokenizer, out, card)
+    print(f"merged {adapter_dir} into {out}; evaluate it with: python -m assistant.model_card --dir {out}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -380,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     setup_logging(args.verbose)
     from assistant.store import StoreError
-    from assistant.training_data import open_split, store_neighbours
+    from assistant.training_data import open_split, read_examples
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -388,7 +440,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     base_name = args.base or settings.base_model
     out = args.out or tuned_dir(settings)
     data = DataConfig(context_share=args.context_share if args.context_share is not None
-                      else getattr(settings, "train_context_share", 0.5), context_k=args.context_k, seed=args.seed)
+                      else settings.train_context_share, context_k=args.context_k, seed=args.seed,
+                      min_label_confidence=args.min_confidence if args.min_confidence is not None
+                      else settings.train_min_label_confidence)
+    checkpoint_dir = out / CHECKPOINT_DIRNAME
+    if args.restart:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     try:
         check_base_name(base_name)
         if args.eval_only:
@@ -397,36 +454,46 @@ def main(argv: Sequence[str] | None = None) -> int:
             card = evaluate_saved(settings, out, n_per_cell=args.eval_n, device=args.device)
             print(json.dumps(card, indent=2))
             return 0
-        store, split = open_split(settings, data)
+        if args.merge_adapter:
+            return merge_adapter(args.merge_adapter, settings, out, args.device)
+        if args.examples:  # prepared on another machine: no store needed here
+            header, examples = read_examples(args.examples)
+            data = DataConfig(**header["data"])
+        else:
+            store, split = open_split(settings, data)
+            header, examples = prepare_examples(store, split, data, args.max_examples,
+                                                checkpoint_dir / "examples.jsonl", probe_dir=out)
+        if args.export_examples:
+            write_examples(args.export_examples, header, examples)
+            print(f"wrote {len(examples)} examples to {args.export_examples}")
+            return 0
         model, tokenizer, info = load_base(base_name, settings, device=args.device,
-                                           texts=[d.page_content for d in split.train])
+                                           texts=[e.review for e in examples])
     except (BaseModelError, StoreError, ValueError) as exc:
         log.error("%s", exc)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     scratch = info.name == "scratch"
-    config = TrainConfig(max_minutes=args.max_minutes, max_steps=args.max_steps, lora=not (args.full or scratch),
+    config = TrainConfig(max_minutes=args.max_minutes, max_steps=args.max_steps, max_epochs=args.max_epochs, lora=not (args.full or scratch),
                          lora_r=args.lora_r, lora_alpha=2 * args.lora_r, lora_targets=args.lora_targets, lr=args.lr,
                          batch_tokens=args.batch_tokens, max_len=args.max_len, train_on_prompt=scratch, seed=args.seed)
     device = str(next(model.parameters()).device)
     log.warning("fine-tuning %s (%s, %.0fM params) with %s on %s for at most %.0f min",
                 info.name, info.source, info.params / 1e6, "LoRA" if config.lora else "full training",
                 device, config.max_minutes)
-    checkpoint_dir = out / CHECKPOINT_DIRNAME
-    if args.restart:
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    neighbours = store_neighbours(store)
-    examples = prepare_examples(split, neighbours, data, args.max_examples, checkpoint_dir)
+    if device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = True  # fp32 weights, TF32 matmuls: several times faster on a GPU
     encoded = encode_all(examples, tokenizer, config)
     if config.lora:
         model = add_lora(model, info.family, config)
     state = train(model, tokenizer, encoded, config, scratch=scratch, checkpoint_dir=checkpoint_dir,
                   fingerprint=run_fingerprint(info, config, len(encoded)), device=device)
-    card = training_card(info, config, data, state, len(encoded), split)
+    card = training_card(info, config, data, state, len(encoded), header)
+    card["train_device"] = torch.cuda.get_device_name() if device.startswith("cuda") else device
     card["trainable_params"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     card["torch_threads"] = torch.get_num_threads()
     model = save_tuned(model, tokenizer, out, card)
-    if not args.no_eval:
+    if not args.no_eval and not args.examples:
         from assistant.model_card import evaluate_and_write
 
         card = evaluate_and_write(model, tokenizer, card, out, settings=settings, store=store, split=split,
@@ -437,7 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def training_card(info: BaseInfo, config: TrainConfig, data: DataConfig, state: TrainState,
-                  n_examples: int, split: Any) -> dict[str, Any]:
+                  n_examples: int, header: dict[str, Any]) -> dict[str, Any]:
     """The training half of the model card (evaluation adds the rest)."""
     return {
         "base": info.name, "base_source": info.source, "base_family": info.family, "params": info.params,
@@ -447,7 +514,8 @@ def training_card(info: BaseInfo, config: TrainConfig, data: DataConfig, state: 
         "train_tokens_per_s": round(state.tokens_per_s, 1), "train_examples": n_examples,
         "train_loss_first": state.losses[0] if state.losses else None,
         "train_loss_last_50": round(sum(state.losses[-50:]) / max(1, len(state.losses[-50:])), 4),
-        "train_reviews": len(split.train), "val_reviews": len(split.val), "val_movies": len(split.val_movies),
+        "train_reviews": header.get("train_reviews"), "val_reviews": header.get("val_reviews"),
+        "val_movies": header.get("val_movies"), "label_filter": header.get("label_filter"),
         "train_config": asdict(config), "data_config": asdict(data), "base_notes": info.notes,
     }
 

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     train_context_share: float = Field(
         default=0.5, description="Share of training examples given retrieved context, so one model serves RAG on and off."
     )
+    train_min_label_confidence: float = Field(
+        default=0.7, description="Train on reviews whose label a cross-fitted embedding probe finds this clear (0: all)."
+    )
 
     # Conversation
     chats_db: Path = Field(default=VAR_DIR / "chats.sqlite")

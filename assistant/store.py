@@ -189,6 +189,14 @@ class ReviewStore:
         """All chunks of one stored review or movie document."""
         return self._documents(self._pos_by_doc.get(doc_id, []))
 
+    def vectors_for(self, doc_ids: Sequence[str]) -> np.ndarray:
+        """Stored vectors (first chunk of each document), in the order asked; KeyError for an unknown id."""
+        positions = [self._pos_by_doc[doc_id][0] for doc_id in doc_ids]
+        out = np.empty((len(positions), self.index.d), dtype=np.float32)
+        for row, pos in enumerate(positions):
+            out[row] = self.index.reconstruct(pos)
+        return out
+
     def movie_positions(self, movie_key: str, kind: str | None = None) -> list[int]:
         mask = self.movie_keys == movie_key
         if kind:

@@ -190,11 +190,15 @@ def test_finetune_command_end_to_end(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setenv("MRA_MODELS_DIR", str(tmp_path / "models"))
     settings_module.get_settings.cache_clear()
-    monkeypatch.setattr(training_data, "open_split", lambda settings, data: (object(), split))
+    from tests.test_sentiment_probe import VectorStore
+
+    store = VectorStore(docs, {d.metadata["doc_id"]: 3.0 for d in docs})
+    monkeypatch.setattr(training_data, "open_split", lambda settings, data: (store, split))
     monkeypatch.setattr(training_data, "store_neighbours", fake_neighbours)
     monkeypatch.setattr("assistant.scratch.ScratchConfig", lambda: TINY)
     try:
-        code = main(["--base", "scratch", "--max-steps", "3", "--eval-n", "2", "--max-examples", "20"])
+        code = main(["--base", "scratch", "--max-steps", "3", "--eval-n", "2", "--max-examples", "20",
+                     "--min-confidence", "0.5"])
     finally:
         settings_module.get_settings.cache_clear()
     assert code == 0, capsys.readouterr().err
@@ -205,4 +209,50 @@ def test_finetune_command_end_to_end(monkeypatch, tmp_path, capsys):
     assert set(card["sentiment_acc"]["positive"]) == {"context", "no_context"}
     assert card["val_ppl_context"] > 0 and card["val_ppl_no_context"] > 0
     assert (out / "judge.json").exists() and (out / "model_card.md").read_text().startswith("# Model card")
+    assert (out / "sentiment_probe.json").exists() and (out / "sentiment_probe.npz").exists()
+    assert 0 < card["label_filter"]["kept"] <= card["label_filter"]["of"] == len(split.train)
     assert "tuned model in" in capsys.readouterr().out
+
+
+def test_examples_prepared_here_train_elsewhere_and_merge_back(monkeypatch, tmp_path, capsys, tokenizer):
+    """The GPU route: export examples (store here), train from the file (no store), merge the adapter here."""
+    from assistant import settings as settings_module
+    from assistant import training_data
+    from assistant.training_data import Split, read_examples
+    from tests.test_sentiment_probe import VectorStore
+
+    docs = _docs()
+    split = Split(train=docs[:-4], val=docs[-4:])
+    store = VectorStore(docs, {d.metadata["doc_id"]: 3.0 for d in docs})
+    monkeypatch.setattr(training_data, "open_split", lambda settings, data: (store, split))
+    monkeypatch.setattr(training_data, "store_neighbours", lambda store: lambda doc, k: docs[:k])
+    monkeypatch.setenv("MRA_MODELS_DIR", str(tmp_path / "models"))
+    settings_module.get_settings.cache_clear()
+    base_dir = tmp_path / "tiny-base"
+    _tiny(tokenizer).save_pretrained(base_dir)
+    tokenizer.save_pretrained(base_dir)
+    exported, trained, merged = tmp_path / "examples.jsonl", tmp_path / "gpu-out", tmp_path / "merged"
+    common = ["--base", str(base_dir), "--min-confidence", "0"]
+    try:
+        assert main([*common, "--max-examples", "10", "--export-examples", str(exported)]) == 0
+        header, examples = read_examples(exported)
+        assert len(examples) == 10 and header["train_reviews"] == len(split.train)
+        monkeypatch.setattr(training_data, "open_split", lambda *a: pytest.fail("--examples must not open the store"))
+        assert main([*common, "--examples", str(exported), "--out", str(trained), "--max-steps", "2",
+                     "--lora-r", "2"]) == 0
+        assert (trained / "adapter" / "training_card.json").exists()
+        assert main(["--merge-adapter", str(trained / "adapter"), "--out", str(merged)]) == 0
+    finally:
+        settings_module.get_settings.cache_clear()
+    from transformers import AutoModelForCausalLM
+
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        a = AutoModelForCausalLM.from_pretrained(trained)(ids).logits
+        b = AutoModelForCausalLM.from_pretrained(merged)(ids).logits
+    assert torch.allclose(a, b, atol=1e-5)
+    card = json.loads((merged / "model_card.json").read_text())
+    assert card["train_steps"] == 2 and card["train_reviews"] == len(split.train)
+    (tmp_path / "junk.jsonl").write_text("not json\n")
+    assert main([*common, "--examples", str(tmp_path / "junk.jsonl")]) == 2
+    assert "not a prepared examples file" in capsys.readouterr().err
