@@ -170,6 +170,25 @@ def add_lora(model: Any, family: str, config: TrainConfig) -> Any:
     return model
 
 
+def warm_start(model: Any, adapter_dir: Path) -> dict[str, Any]:
+    """Start the LoRA weights from an earlier adapter of the same shape (continued training on new data).
+
+    Returns the earlier run's training card (its minutes and tokens add to this run's)."""
+    from peft import set_peft_model_state_dict
+
+    weights = adapter_dir / "adapter_model.safetensors"
+    if not weights.exists():
+        raise ValueError(f"{adapter_dir} holds no adapter_model.safetensors to start from")
+    result = set_peft_model_state_dict(model, load_file(str(weights)))
+    if getattr(result, "unexpected_keys", None):
+        raise ValueError(f"{adapter_dir} is an adapter of another shape (LoRA rank or targets differ)")
+    card_path = adapter_dir / "training_card.json"
+    if not card_path.exists():
+        card_path = adapter_dir.parent / "model_card.json"
+    log.warning("LoRA weights start from %s", adapter_dir)
+    return json.loads(card_path.read_text()) if card_path.exists() else {}
+
+
 def lr_at(state: TrainState, config: TrainConfig, peak: float, epoch_progress: float = 0.0) -> float:
     """Linear warmup, then cosine decay to 10% over whichever budget (time, steps, epochs) runs out first."""
     progress = state.elapsed_s / (config.max_minutes * 60) if config.max_minutes else 0.0
@@ -353,6 +372,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--export-examples", type=Path, default=None, help="write the prepared examples here and stop")
     p.add_argument("--examples", type=Path, default=None,
                    help="train on examples written by --export-examples (no store needed: for a GPU machine)")
+    p.add_argument("--init-adapter", type=Path, default=None,
+                   help="start LoRA weights from an earlier adapter folder (same rank and targets)")
     p.add_argument("--merge-adapter", type=Path, default=None,
                    help="merge a LoRA adapter folder trained elsewhere into the base and save it as the tuned model")
     p.add_argument("--seed", type=int, default=1234)
@@ -484,12 +505,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = True  # fp32 weights, TF32 matmuls: several times faster on a GPU
     encoded = encode_all(examples, tokenizer, config)
+    earlier: dict[str, Any] = {}
     if config.lora:
         model = add_lora(model, info.family, config)
+        if args.init_adapter:
+            try:
+                earlier = warm_start(model, args.init_adapter)
+            except ValueError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
     state = train(model, tokenizer, encoded, config, scratch=scratch, checkpoint_dir=checkpoint_dir,
                   fingerprint=run_fingerprint(info, config, len(encoded)), device=device)
     card = training_card(info, config, data, state, len(encoded), header)
     card["train_device"] = torch.cuda.get_device_name() if device.startswith("cuda") else device
+    if earlier:
+        card["warm_start"] = {"from": str(args.init_adapter), "train_minutes": earlier.get("train_minutes"),
+                              "train_tokens": earlier.get("train_tokens"), "train_steps": earlier.get("train_steps")}
+        card["train_tokens_total"] = state.tokens + int(earlier.get("train_tokens") or 0)
+        card["train_minutes_total"] = round(card["train_minutes"] + float(earlier.get("train_minutes") or 0), 2)
     card["trainable_params"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     card["torch_threads"] = torch.get_num_threads()
     model = save_tuned(model, tokenizer, out, card)

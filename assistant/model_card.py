@@ -15,7 +15,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -96,24 +96,95 @@ def eval_requests(split: Split, neighbours: Any, data: DataConfig, n: int, seed:
     return cells
 
 
-def sentiment_control(generator: Any, judge: Any, cells: dict[tuple[str, str], list[ReviewRequest]],
-                      config: EvalConfig) -> tuple[dict[str, dict[str, float]], dict[tuple[str, str], list[str]]]:
-    """Generate for every cell in one batched pass; accuracy = share the judge reads as the asked sentiment."""
+Cells = dict[tuple[str, str], list[ReviewRequest]]
+Drafts = dict[tuple[str, str], list[list[str]]]  # per cell, per request: the sampled drafts
+
+
+def generate_drafts(generator: Any, cells: Cells, config: EvalConfig, drafts: int = 1) -> Drafts:
+    """`drafts` samples per request, all cells in one batched pass (draft 0 alone is a plain single sample)."""
     keys = list(cells)
-    flat = [r for key in keys for r in cells[key]]
+    flat = [r for key in keys for r in cells[key] for _ in range(drafts)]
     texts = generator.generate_many(flat, max_new_tokens=config.max_new_tokens, seed=config.seed,
                                     batch_size=config.batch_size, progress=True)
-    out: dict[tuple[str, str], list[str]] = {}
+    out: Drafts = {}
     start = 0
     for key in keys:
-        out[key] = texts[start:start + len(cells[key])]
-        start += len(cells[key])
+        out[key] = [texts[start + i * drafts:start + (i + 1) * drafts] for i in range(len(cells[key]))]
+        start += len(cells[key]) * drafts
+    return out
+
+
+def accuracy(judge: Any, texts: dict[tuple[str, str], list[str]]) -> dict[str, dict[str, float]]:
+    """Per sentiment and mode: the share of texts the judge reads as the asked-for sentiment (empty = miss)."""
     acc: dict[str, dict[str, float]] = {s: {} for s in SENTIMENTS}
-    for (sentiment, mode), generated in out.items():
+    for (sentiment, mode), generated in texts.items():
         predicted = judge.predict(generated) if generated else []
         hits = [bool(t.strip()) and p == sentiment for t, p in zip(generated, predicted)]
         acc[sentiment][mode] = round(sum(hits) / len(hits), 4) if hits else 0.0
-    return acc, out
+    return acc
+
+
+def first_drafts(drafts: Drafts) -> dict[tuple[str, str], list[str]]:
+    return {key: [d[0] for d in per_request] for key, per_request in drafts.items()}
+
+
+def reranked(drafts: Drafts, positive_probability: Any) -> dict[tuple[str, str], list[str]]:
+    """Per request, the draft a scorer finds most on-target (as the chat's best-of-n does); empty drafts last."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for (sentiment, mode), per_request in drafts.items():
+        flat = [t for d in per_request for t in d]
+        scores = list(positive_probability(flat)) if flat else []
+        chosen, i = [], 0
+        for d in per_request:
+            own = [s if sentiment == "positive" else 1.0 - s for s in scores[i:i + len(d)]]
+            i += len(d)
+            best = max(range(len(d)), key=lambda j: (bool(d[j].strip()), own[j]))
+            chosen.append(d[best])
+        out[(sentiment, mode)] = chosen
+    return out
+
+
+def sentiment_control(generator: Any, judge: Any, cells: Cells,
+                      config: EvalConfig) -> tuple[dict[str, dict[str, float]], dict[tuple[str, str], list[str]]]:
+    """Generate for every cell in one batched pass; accuracy = share the judge reads as the asked sentiment."""
+    texts = first_drafts(generate_drafts(generator, cells, config))
+    return accuracy(judge, texts), texts
+
+
+# ---- generations made on another machine (a GPU) ---------------------------------------------------
+
+def _key(key: tuple[str, str]) -> str:
+    return "|".join(key)
+
+
+def write_requests(cells: Cells, path: Path, config: EvalConfig) -> None:
+    """The evaluation requests (held-out movies, their retrieved context) as JSON, to generate elsewhere."""
+    payload = {"config": asdict(config), "cells": {_key(k): [asdict(r) for r in v] for k, v in cells.items()}}
+    path.write_text(json.dumps(payload))
+
+
+def read_requests(path: Path) -> tuple[Cells, EvalConfig]:
+    payload = json.loads(path.read_text())
+    cells = {tuple(k.split("|")): [ReviewRequest(**r) for r in v] for k, v in payload["cells"].items()}
+    return cells, EvalConfig(**payload["config"])  # type: ignore[return-value]
+
+
+def write_generations(path: Path, models: dict[str, Drafts], **extra: Any) -> None:
+    payload = {"models": {m: {_key(k): v for k, v in d.items()} for m, d in models.items()}, **extra}
+    path.write_text(json.dumps(payload))
+
+
+def read_generations(path: Path, cells: Cells) -> tuple[dict[str, Drafts], dict[str, Any]]:
+    """Drafts written by `--generate`; ValueError when they were made for other requests."""
+    payload = json.loads(path.read_text())
+    models: dict[str, Drafts] = {}
+    for name, by_key in payload.pop("models").items():
+        drafts = {tuple(k.split("|")): v for k, v in by_key.items()}
+        if set(drafts) != set(cells) or any(len(drafts[k]) != len(cells[k]) for k in cells):
+            raise ValueError(f"{path}: the {name} generations were made for other requests; "
+                             f"export them again with --export-requests")
+        models[name] = drafts  # type: ignore[assignment]
+    return models, payload
 
 
 def stream_speed(generator: Any, requests: Sequence[ReviewRequest], max_new_tokens: int) -> float:
@@ -128,8 +199,10 @@ def stream_speed(generator: Any, requests: Sequence[ReviewRequest], max_new_toke
 
 
 def evaluate_model(model: Any, tokenizer: Any, *, judge: Any, cells: dict, ppl_pairs: tuple[list, list],
-                   config: EvalConfig, label: str) -> dict[str, Any]:
-    """All per-model numbers: perplexities, sentiment control, generation speeds, the generations."""
+                   config: EvalConfig, label: str, drafts: Drafts | None = None,
+                   scorer: Any = None) -> dict[str, Any]:
+    """All per-model numbers: perplexities, sentiment control (single sample, and best-of-n when there are
+    several drafts and a scorer), generation speeds, the generations. `drafts` made elsewhere skip generating."""
     from assistant.generate import GenerationStats, ReviewGenerator
 
     started = time.perf_counter()
@@ -142,10 +215,23 @@ def evaluate_model(model: Any, tokenizer: Any, *, judge: Any, cells: dict, ppl_p
              result["val_ppl_context"], result["val_ppl_no_context"])
     generator = ReviewGenerator(model, tokenizer)
     generator.stats = GenerationStats()
-    acc, texts = sentiment_control(generator, judge, cells, config)
+    if drafts is None:
+        drafts = generate_drafts(generator, cells, config)
+        result["gen_tokens_per_s_batched"] = round(generator.stats.tokens_per_s, 1)
+    texts = first_drafts(drafts)
+    acc = accuracy(judge, texts)
     result["sentiment_acc"] = acc
-    result["gen_tokens_per_s_batched"] = round(generator.stats.tokens_per_s, 1)
     result["texts"] = texts
+    n_drafts = min((len(d) for per_request in drafts.values() for d in per_request), default=1)
+    if n_drafts > 1 and scorer is not None:
+        result["sentiment_acc_best_of"] = accuracy(judge, reranked(drafts, scorer))
+        result["best_of_n"] = n_drafts
+        log.info("%s: best of %d drafts: %s", label, n_drafts, result["sentiment_acc_best_of"])
+    if "gen_tokens_per_s_batched" not in result:  # drafts made elsewhere: time one batch on this machine
+        generator.stats = GenerationStats()
+        generator.generate_many(cells[(SENTIMENTS[0], "context")][: config.batch_size],
+                                max_new_tokens=config.max_new_tokens, seed=config.seed, batch_size=config.batch_size)
+        result["gen_tokens_per_s_batched"] = round(generator.stats.tokens_per_s, 1)
     first = cells[(SENTIMENTS[0], "context")][: config.stream_samples]
     result["gen_tokens_per_s"] = stream_speed(generator, first, config.max_new_tokens) if first else 0.0
     log.info("%s: sentiment accuracy %s; %.1f tok/s streaming, %.1f tok/s batched (%.0f s)", label, acc,
@@ -166,10 +252,15 @@ def load_reference_base(card: dict[str, Any], settings: Any, device: str | None)
 def evaluate_and_write(model: Any, tokenizer: Any, card: dict[str, Any], out: Path, *, settings: Any, store: Any,
                        split: Split, data: DataConfig, n_per_cell: int = 200, device: str | None = None,
                        config: EvalConfig | None = None, base: tuple[Any, Any] | None = None,
-                       neighbours: Any = None) -> dict[str, Any]:
+                       neighbours: Any = None, generations: Path | None = None,
+                       scorer: Any = None, base_card: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the whole evaluation, add it to `card`, write the card files, return the card.
 
-    `neighbours` overrides the store's retrieval (tests); `base` skips reloading the base model.
+    `neighbours` overrides the store's retrieval (tests); `base` skips reloading the base model;
+    `generations` holds drafts made elsewhere (`--generate` on a GPU machine) for these same requests;
+    `scorer` (texts -> P(positive)) ranks several drafts, giving best-of-n accuracy beside the single-sample one;
+    `base_card`, an earlier card of the same base on the same requests, supplies the base model's numbers
+    (the same seeded computation) instead of running it again.
     """
     from assistant.judge import SentimentJudge
     from assistant.metrics import NgramIndex, distinct_n
@@ -185,14 +276,25 @@ def evaluate_and_write(model: Any, tokenizer: Any, card: dict[str, Any], out: Pa
     judge.save(out / JUDGE_BASENAME)
     ppl_pairs = validation_pairs(split, neighbours, data, config.n_ppl, config.seed)
     cells = eval_requests(split, neighbours, data, config.n_per_cell, config.seed)
-    tuned = evaluate_model(model, tokenizer, judge=judge, cells=cells, ppl_pairs=ppl_pairs, config=config, label="tuned")
-    base_model, base_tokenizer = base or load_reference_base(card, settings, device)
-    base_eval = evaluate_model(base_model, base_tokenizer, judge=judge, cells=cells, ppl_pairs=ppl_pairs,
-                               config=config, label="base")
-    del base_model
+    made: dict[str, Drafts] = {}
+    made_info: dict[str, Any] = {}
+    if generations is not None:
+        made, made_info = read_generations(generations, cells)
+    tuned = evaluate_model(model, tokenizer, judge=judge, cells=cells, ppl_pairs=ppl_pairs, config=config,
+                           label="tuned", drafts=made.get("tuned"), scorer=scorer)
+    if base_card is not None:
+        base_eval = base_numbers(base_card, card, config, cells)
+    else:
+        base_model, base_tokenizer = base or load_reference_base(card, settings, device)
+        base_eval = evaluate_model(base_model, base_tokenizer, judge=judge, cells=cells, ppl_pairs=ppl_pairs,
+                                   config=config, label="base", drafts=made.get("base"), scorer=scorer)
+        del base_model
     generated = [t for texts in tuned["texts"].values() for t in texts]
-    base_generated = [t for texts in base_eval["texts"].values() for t in texts]
     index = NgramIndex((d.page_content for d in split.train), n=8)
+    if base_card is None:
+        base_generated = [t for texts in base_eval["texts"].values() for t in texts]
+        base_eval["distinct_2"] = round(distinct_n(base_generated, 2), 4)
+        base_eval["copy_rate_8gram"] = round(index.copy_rate(base_generated), 4)
     card.update({
         "val_ppl_context": tuned["val_ppl_context"], "val_ppl_no_context": tuned["val_ppl_no_context"],
         "sentiment_acc": tuned["sentiment_acc"], "base_sentiment_acc": base_eval["sentiment_acc"],
@@ -201,17 +303,42 @@ def evaluate_and_write(model: Any, tokenizer: Any, card: dict[str, Any], out: Pa
         "copy_rate_8gram": round(index.copy_rate(generated), 4),
         "gen_tokens_per_s": tuned["gen_tokens_per_s"], "gen_tokens_per_s_batched": tuned["gen_tokens_per_s_batched"],
         "base_val_ppl_context": base_eval["val_ppl_context"], "base_val_ppl_no_context": base_eval["val_ppl_no_context"],
-        "base_distinct_2": round(distinct_n(base_generated, 2), 4),
-        "base_copy_rate_8gram": round(index.copy_rate(base_generated), 4),
+        "base_distinct_2": base_eval["distinct_2"], "base_copy_rate_8gram": base_eval["copy_rate_8gram"],
+        "base_numbers_from": base_eval.get("from", "this evaluation"),
         "empty_generations": sum(not t.strip() for t in generated),
         "eval": {"n_per_cell": config.n_per_cell, "n_ppl": len(ppl_pairs[0]), "max_new_tokens": config.max_new_tokens,
                  "judge_train": len(split.train), "judge_test": len(split.val), "seed": config.seed,
                  "minutes": round((time.perf_counter() - started) / 60, 1)},
+        "sentiment_acc_best_of": tuned.get("sentiment_acc_best_of"),
+        "base_sentiment_acc_best_of": base_eval.get("sentiment_acc_best_of"), "best_of_n": tuned.get("best_of_n"),
+        "best_of_scorer": "MiniLM embedding probe (sentiment_probe.json)" if tuned.get("best_of_n") else None,
+        "generated_on": made_info.get("device", "this machine"),
         "samples": _samples(cells, tuned["texts"], base_eval["texts"]),
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })
     write_card(card, out)
     return card
+
+
+def base_numbers(base_card: dict[str, Any], card: dict[str, Any], config: EvalConfig, cells: Cells) -> dict[str, Any]:
+    """The base model's numbers from an earlier card, when it evaluated the same base on the same requests."""
+    earlier = base_card.get("eval") or {}
+    same = (base_card.get("base") == card.get("base") and earlier.get("n_per_cell") == config.n_per_cell
+            and earlier.get("seed") == config.seed and earlier.get("max_new_tokens") == config.max_new_tokens
+            and base_card.get("data_config", {}).get("seed") == card.get("data_config", {}).get("seed"))
+    if not same or not base_card.get("base_sentiment_acc"):
+        raise ValueError("the earlier card evaluated another base or other requests: run without --reuse-base")
+    texts: dict[tuple[str, str], list[str]] = {key: [""] * len(reqs) for key, reqs in cells.items()}
+    for sample in base_card.get("samples") or []:  # the few base samples the card kept, for the new card's table
+        key = (sample["sentiment"], sample["mode"])
+        row = next((i for i, r in enumerate(cells.get(key, [])) if r.movie == sample["movie"]), None)
+        if row is not None:
+            texts[key][row] = sample["base"]
+    return {"sentiment_acc": base_card["base_sentiment_acc"], "val_ppl_context": base_card["base_val_ppl_context"],
+            "val_ppl_no_context": base_card["base_val_ppl_no_context"], "distinct_2": base_card.get("base_distinct_2"),
+            "copy_rate_8gram": base_card.get("base_copy_rate_8gram"), "texts": texts,
+            "sentiment_acc_best_of": base_card.get("base_sentiment_acc_best_of"),
+            "from": base_card.get("evaluated_at", "an earlier card")}
 
 
 def _samples(cells: dict, tuned: dict, base: dict, per_cell: int = 2) -> list[dict[str, Any]]:
@@ -260,6 +387,13 @@ def render_markdown(card: dict[str, Any]) -> str:
         lines.append(f"| {key} | {_fmt(card.get(key))} |")
     lines += ["", "## Sentiment control, tuned model", *_acc_table(card.get("sentiment_acc")),
               "", "## Sentiment control, base model before fine-tuning", *_acc_table(card.get("base_sentiment_acc"))]
+    if card.get("best_of_n"):
+        n = card["best_of_n"]
+        lines += ["", f"## Best of {n} drafts, ranked by the embedding probe (what the chat does with drafts={n})",
+                  "", "Tuned model:", "", *_acc_table(card.get("sentiment_acc_best_of")),
+                  "", "Base model:", "", *_acc_table(card.get("base_sentiment_acc_best_of")), "",
+                  f"The probe reads MiniLM vectors and the judge reads words (TF-IDF); both are trained on the "
+                  f"training split only. Drafts generated on: {card.get('generated_on')}."]
     if card.get("samples"):
         lines += ["", "## Samples (held-out movies)"]
         for s in card["samples"]:
@@ -270,8 +404,7 @@ def render_markdown(card: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def evaluate_saved(settings: Any, out: Path, *, n_per_cell: int = 200, device: str | None = None) -> dict[str, Any]:
-    """Re-run the evaluation on a saved tuned model, with the data split recorded in its card."""
+def _open(settings: Any, out: Path, device: str | None) -> tuple[Any, Any, dict[str, Any], Any, Split, DataConfig]:
     from assistant.bases import BaseModelError, load_tuned
     from assistant.training_data import open_split
 
@@ -281,8 +414,109 @@ def evaluate_saved(settings: Any, out: Path, *, n_per_cell: int = 200, device: s
     model, tokenizer, card = loaded
     data = DataConfig(**card.get("data_config", {}))
     store, split = open_split(settings, data)
+    return model, tokenizer, card, store, split, data
+
+
+def probe_scorer(settings: Any, out: Path) -> Any:
+    """texts -> P(positive) by the embedding probe saved beside the model, or None when it has none."""
+    from assistant.embeddings import make_embeddings
+    from assistant.sentiment_probe import SentimentProbe
+
+    probe = SentimentProbe.find(out)
+    if probe is None:
+        return None
+    embeddings = make_embeddings(settings)
+    return lambda texts: probe.score_texts(list(texts), embeddings)
+
+
+def evaluate_saved(settings: Any, out: Path, *, n_per_cell: int = 200, device: str | None = None,
+                   generations: Path | None = None, reuse_base: Path | None = None) -> dict[str, Any]:
+    """Re-run the evaluation on a saved tuned model, with the data split recorded in its card.
+
+    Here each request gets one sample; best-of-n numbers come from `generations` with several drafts
+    each, or from `evaluate_best_of`.
+    """
+    model, tokenizer, card, store, split, data = _open(settings, out, device)
+    base_card = json.loads(reuse_base.read_text()) if reuse_base else None
     return evaluate_and_write(model, tokenizer, card, out, settings=settings, store=store, split=split, data=data,
-                              n_per_cell=n_per_cell, device=device)
+                              device=device, config=EvalConfig(n_per_cell=n_per_cell), generations=generations,
+                              scorer=probe_scorer(settings, out), base_card=base_card)
+
+
+def evaluate_best_of(settings: Any, out: Path, *, n_per_cell: int, drafts: int, with_base: bool = False,
+                     device: str | None = None) -> dict[str, Any]:
+    """Best-of-n sentiment accuracy on the card's held-out requests (the first n per cell), added to the card.
+
+    Each request gets `drafts` samples in one batch; the embedding probe picks one, the judge reads it,
+    exactly as the chat does with drafts=n. Costs n times the single-sample evaluation, hence fewer requests.
+    """
+    from assistant.generate import ReviewGenerator
+    from assistant.judge import SentimentJudge
+    from assistant.training_data import store_neighbours
+
+    model, tokenizer, card, store, split, data = _open(settings, out, device)
+    scorer = probe_scorer(settings, out)
+    if scorer is None:
+        raise ValueError(f"{out} has no sentiment probe to rank drafts with; retrain with python -m assistant.finetune")
+    judge = SentimentJudge.load(out / JUDGE_BASENAME)
+    config = EvalConfig(n_per_cell=n_per_cell)
+    started = time.perf_counter()
+    cells = eval_requests(split, store_neighbours(store), data, config.n_per_cell, config.seed)
+    models = {"tuned": (model, tokenizer)}
+    if with_base:
+        models["base"] = load_reference_base(card, settings, device)
+    results: dict[str, Any] = {}
+    for name, (m, tok) in models.items():
+        made = generate_drafts(ReviewGenerator(m, tok), cells, config, drafts)
+        results[name] = {"single": accuracy(judge, first_drafts(made)), "best_of": accuracy(judge, reranked(made, scorer))}
+        log.info("%s: single %s, best of %d %s", name, results[name]["single"], drafts, results[name]["best_of"])
+    card.update({
+        "best_of_n": drafts, "best_of_scorer": "MiniLM embedding probe (sentiment_probe.json)",
+        "sentiment_acc_best_of": results["tuned"]["best_of"],
+        "base_sentiment_acc_best_of": results.get("base", {}).get("best_of"),
+        "best_of_eval": {"n_per_cell": n_per_cell, "drafts": drafts, "seed": config.seed,
+                         "single_sample_same_requests": {k: v["single"] for k, v in results.items()},
+                         "minutes": round((time.perf_counter() - started) / 60, 1)},
+        "generated_on": card.get("generated_on") or "this machine",
+    })
+    write_card(card, out)
+    return card
+
+
+def export_requests(settings: Any, out: Path, path: Path, n_per_cell: int) -> int:
+    """The evaluation's requests, with their retrieved context, for `--generate` on another machine."""
+    from assistant.training_data import open_split, store_neighbours
+
+    card = json.loads((out / CARD_JSON).read_text())
+    data = DataConfig(**card.get("data_config", {}))
+    store, split = open_split(settings, data)
+    config = EvalConfig(n_per_cell=n_per_cell)
+    write_requests(eval_requests(split, store_neighbours(store), data, config.n_per_cell, config.seed), path, config)
+    print(f"wrote the evaluation requests to {path}")
+    return 0
+
+
+def generate_elsewhere(settings: Any, out: Path, requests: Path, target: Path, drafts: int,
+                       device: str | None) -> int:
+    """Drafts from the tuned model and its base for exported requests: needs no store, judge or embeddings."""
+    from assistant.bases import BaseModelError, load_tuned
+    from assistant.generate import ReviewGenerator
+
+    cells, config = read_requests(requests)
+    config = EvalConfig(**{**asdict(config), "batch_size": max(config.batch_size, 64)})  # a GPU takes big batches
+    loaded = load_tuned(settings, device=device, path=out)
+    if loaded is None:
+        raise BaseModelError(f"no tuned model in {out}")
+    model, tokenizer, card = loaded
+    started = time.perf_counter()
+    made = {"tuned": generate_drafts(ReviewGenerator(model, tokenizer), cells, config, drafts)}
+    del model
+    base_model, base_tokenizer = load_reference_base(card, settings, device)
+    made["base"] = generate_drafts(ReviewGenerator(base_model, base_tokenizer), cells, config, drafts)
+    name = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    write_generations(target, made, device=name, drafts=drafts, seconds=round(time.perf_counter() - started, 1))
+    print(f"wrote {drafts} drafts per request for both models to {target}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -294,17 +528,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--dir", type=Path, default=None, help="tuned model folder (default: models_dir/tuned)")
     p.add_argument("--n", type=int, default=200, help="generations per sentiment and mode")
     p.add_argument("--device", default=None)
+    p.add_argument("--export-requests", type=Path, default=None,
+                   help="write the evaluation requests (with context) to this file and stop")
+    p.add_argument("--generate", type=Path, default=None, metavar="REQUESTS",
+                   help="generate drafts for exported requests (no store needed: for a GPU machine); see --out")
+    p.add_argument("--out", type=Path, default=Path("generations.json"), help="where --generate writes")
+    p.add_argument("--drafts", type=int, default=4, help="drafts per request for --generate (best-of-n)")
+    p.add_argument("--generations", type=Path, default=None,
+                   help="evaluate with drafts made by --generate instead of generating here")
+    p.add_argument("--reuse-base", type=Path, default=None, metavar="CARD",
+                   help="take the base model's numbers from an earlier model_card.json of the same base and requests")
+    p.add_argument("--best-of", type=int, default=None, metavar="N",
+                   help="only measure best-of-N accuracy (N drafts per request, --n requests per cell) into the card")
+    p.add_argument("--with-base", action="store_true", help="with --best-of: measure the base model too")
     args = p.parse_args(argv)
     from assistant.logs import setup_logging
 
     setup_logging()
     settings = get_settings()
+    out = args.dir or tuned_dir(settings)
     try:
-        card = evaluate_saved(settings, args.dir or tuned_dir(settings), n_per_cell=args.n, device=args.device)
-    except (BaseModelError, StoreError) as exc:
+        if args.export_requests:
+            return export_requests(settings, out, args.export_requests, args.n)
+        if args.generate:
+            return generate_elsewhere(settings, out, args.generate, args.out, args.drafts, args.device)
+        if args.best_of:
+            card = evaluate_best_of(settings, out, n_per_cell=args.n, drafts=args.best_of, with_base=args.with_base,
+                                    device=args.device)
+            print(json.dumps({k: card.get(k) for k in ("sentiment_acc_best_of", "base_sentiment_acc_best_of",
+                                                       "best_of_eval")}, indent=2))
+            return 0
+        card = evaluate_saved(settings, out, n_per_cell=args.n, device=args.device, generations=args.generations,
+                              reuse_base=args.reuse_base)
+    except (BaseModelError, StoreError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({k: card.get(k) for k in REQUIRED_KEYS}, indent=2))
+    print(json.dumps({k: card.get(k) for k in (*REQUIRED_KEYS, "sentiment_acc_best_of", "base_sentiment_acc_best_of")},
+                     indent=2))
     return 0
 
 
