@@ -179,7 +179,10 @@ def warm_start(model: Any, adapter_dir: Path) -> dict[str, Any]:
     weights = adapter_dir / "adapter_model.safetensors"
     if not weights.exists():
         raise ValueError(f"{adapter_dir} holds no adapter_model.safetensors to start from")
-    result = set_peft_model_state_dict(model, load_file(str(weights)))
+    try:
+        result = set_peft_model_state_dict(model, load_file(str(weights)))
+    except RuntimeError as exc:  # tensor size mismatch: another rank
+        raise ValueError(f"{adapter_dir} is an adapter of another shape (LoRA rank or targets differ)") from exc
     if getattr(result, "unexpected_keys", None):
         raise ValueError(f"{adapter_dir} is an adapter of another shape (LoRA rank or targets differ)")
     card_path = adapter_dir / "training_card.json"

@@ -256,3 +256,22 @@ def test_examples_prepared_here_train_elsewhere_and_merge_back(monkeypatch, tmp_
     (tmp_path / "junk.jsonl").write_text("not json\n")
     assert main([*common, "--examples", str(tmp_path / "junk.jsonl")]) == 2
     assert "not a prepared examples file" in capsys.readouterr().err
+
+
+def test_warm_start_loads_an_earlier_adapter_and_refuses_another_shape(tokenizer, encoded, tmp_path):
+    from assistant.finetune import trainable_state, warm_start
+
+    config = TrainConfig(max_minutes=0, max_steps=3, max_epochs=100, batch_tokens=512, lr=5e-3, warmup_steps=1,
+                         lora_r=4, lora_alpha=8)
+    first = add_lora(_tiny(tokenizer), "gpt2", config)
+    train(first, tokenizer, encoded, config, progress=False)
+    first.save_pretrained(tmp_path / "adapter")
+    (tmp_path / "adapter" / "training_card.json").write_text(json.dumps({"train_minutes": 1.5, "train_tokens": 99}))
+    second = add_lora(_tiny(tokenizer), "gpt2", config)
+    earlier = warm_start(second, tmp_path / "adapter")
+    assert earlier["train_tokens"] == 99
+    a, b = trainable_state(first), trainable_state(second)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    other = add_lora(_tiny(tokenizer), "gpt2", TrainConfig(lora_r=8, lora_alpha=16))
+    with pytest.raises(ValueError, match="another shape"):
+        warm_start(other, tmp_path / "adapter")
