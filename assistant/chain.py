@@ -17,12 +17,13 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.messages import AIMessage
 
+from assistant.drafts import clamp_drafts, describe, fallback_record, probe_scorer, record, why_single
 from assistant.generate import ReviewGenerator, context_window
 from assistant.intent import ParsedRequest, parse, safe_phrase
 from assistant.memory import ChatMemory, check_session_id, source_line
@@ -65,6 +66,7 @@ class Reply:
     seed: int | None = None
     model_name: str | None = None
     session_id: str = ""
+    drafts: dict[str, Any] | None = None  # best-of-n: drafts.record / fallback_record; None for one live draft
 
     def to_json(self) -> dict[str, Any]:
         """The machine-readable shape of `python -m assistant ask --json`."""
@@ -79,14 +81,14 @@ class Reply:
             "timings": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.timings.items()},
             "notes": self.notes, "opinion": self.opinion, "seed": self.seed,
             "prompt_tokens": self.prompt_tokens, "max_new_tokens": self.max_new_tokens, "window": self.window,
-            "session_id": self.session_id,
+            "session_id": self.session_id, "drafts": self.drafts,
         }
 
     def memory_meta(self) -> dict[str, Any]:
         """What the session keeps of this reply, for follow-ups, "why?" and display."""
         return {"mode": self.mode, "model": self.model, "model_name": self.model_name,
                 "request": self.request.to_dict(), "sources": [s.to_dict() for s in self.sources],
-                "notes": self.notes, "opinion": self.opinion, "seed": self.seed,
+                "notes": self.notes, "opinion": self.opinion, "seed": self.seed, "drafts": self.drafts,
                 "timings": self.to_json()["timings"]}
 
 
@@ -127,7 +129,7 @@ class Assistant:
                  loaders: dict[str, Callable[[], tuple[ReviewGenerator, dict[str, Any]]]] | None = None,
                  titles: TitleIndex | None = None, warnings: list[str] | None = None,
                  model_info: dict[str, dict[str, Any]] | None = None, store_error: str | None = None,
-                 embeddings_loader: Callable[[], Any] | None = None) -> None:
+                 embeddings_loader: Callable[[], Any] | None = None, probe: Any = None) -> None:
         self.settings = settings or get_settings()
         self.store = store
         self.store_error = store_error or (None if store is not None else f"no review store; build it with: "
@@ -144,6 +146,7 @@ class Assistant:
             self._slots[name] = _Slot(generator=generator, loader=(loaders or {}).get(name), info=info)
         self._load_lock = threading.Lock()
         self._embeddings_loader = embeddings_loader  # the embedding model loads on the first retrieval
+        self.probe = probe  # sentiment_probe.SentimentProbe that ranks drafts; None: one draft, streamed
 
     # -- loading -----------------------------------------------------------------------------------
     @classmethod
@@ -151,6 +154,7 @@ class Assistant:
         """Store and model(s), once. Missing pieces degrade the assistant (and are listed in `warnings`);
         AssistantError only when there is nothing to answer with, or with `strict` when anything is missing."""
         from assistant.bases import load_base, load_tuned, tuned_dir
+        from assistant.sentiment_probe import SentimentProbe
         from assistant.store import ReviewStore, StoreError
 
         settings = settings or get_settings()
@@ -192,7 +196,9 @@ class Assistant:
         info["base"] = {"kind": "base", "name": base_name, "base": base_name}
         assistant = cls(settings, store=store, generators=generators, loaders={"base": load_base_generator},
                         warnings=warnings, model_info=info, store_error=store_error, embeddings_loader=None
-                        if embeddings is not None else _embeddings_loader(settings))
+                        if embeddings is not None else _embeddings_loader(settings),
+                        # A property of the data, not of the model: it ranks the base model's drafts too.
+                        probe=SentimentProbe.find(tuned_dir(settings)))
         if tuned is None:
             assistant.generator("base")  # the only model there is: load it now, not on the first message
             if assistant._slots["base"].error:
@@ -286,6 +292,7 @@ class Assistant:
             else (available[0] if available else None),
             "store": store, "store_error": self.store_error, "rag_available": self.rag_available,
             "top_k": self.settings.top_k, "chats_db": str(self.memory.path), "warnings": list(self.warnings),
+            "drafts": self.settings.drafts, "draft_scorer": self.probe is not None,
         }
 
     # -- public turn API ---------------------------------------------------------------------------
@@ -297,10 +304,10 @@ class Assistant:
 
     def reply(self, session_id: str, text: str, *, rag: bool = True, model: str = "tuned", top_k: int | None = None,
               temperature: float = 0.8, max_new_tokens: int = 80, seed: int | None = None,
-              remember: bool = True) -> Reply:
+              remember: bool = True, drafts: int | None = None) -> Reply:
         final = None
         for event in self.stream(session_id, text, rag=rag, model=model, top_k=top_k, temperature=temperature,
-                                 max_new_tokens=max_new_tokens, seed=seed, remember=remember):
+                                 max_new_tokens=max_new_tokens, seed=seed, remember=remember, drafts=drafts):
             if isinstance(event, Reply):
                 final = event
         assert final is not None  # stream always ends with its Reply
@@ -308,9 +315,12 @@ class Assistant:
 
     def stream(self, session_id: str, text: str, *, rag: bool = True, model: str = "tuned",
                top_k: int | None = None, temperature: float = 0.8, max_new_tokens: int = 80,
-               seed: int | None = None, remember: bool = True) -> Iterator[str | Reply]:
-        """Yield the reply's text as it is written (str), then the finished Reply."""
-        options = self._options(model, top_k, temperature, max_new_tokens)
+               seed: int | None = None, remember: bool = True, drafts: int | None = None) -> Iterator[str | Reply]:
+        """Yield the reply's text as it is written (str), then the finished Reply.
+
+        With `drafts` > 1 (default: settings.drafts) a review is written as that many drafts and only the
+        chosen one is yielded, at once, when it is ready."""
+        options = self._options(model, top_k, temperature, max_new_tokens, drafts)
         turn = self._prepare(session_id, text, seed)
         final = None
         for event in self._answer(turn, rag=rag, **options):
@@ -325,9 +335,9 @@ class Assistant:
 
     def compare(self, session_id: str, text: str, *, model: str = "tuned", top_k: int | None = None,
                 temperature: float = 0.8, max_new_tokens: int = 80, seed: int | None = None,
-                remember: bool = True) -> dict[str, Reply]:
+                remember: bool = True, drafts: int | None = None) -> dict[str, Reply]:
         """The same message answered with and without retrieval: same reading, same model, same seed."""
-        options = self._options(model, top_k, temperature, max_new_tokens)
+        options = self._options(model, top_k, temperature, max_new_tokens, drafts)
         turn = self._prepare(session_id, text, seed)
         replies = {}
         for key, rag in (("rag", True), ("no_rag", False)):
@@ -346,13 +356,15 @@ class Assistant:
         self.memory.close()
 
     # -- the turn ----------------------------------------------------------------------------------
-    def _options(self, model: str, top_k: int | None, temperature: float, max_new_tokens: int) -> dict[str, Any]:
+    def _options(self, model: str, top_k: int | None, temperature: float, max_new_tokens: int,
+                 drafts: int | None = None) -> dict[str, Any]:
         if model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, not {model!r}")
         k = self.settings.top_k if top_k is None else int(top_k)
         return {"model": model, "top_k": max(1, min(k, MAX_TOP_K)),
                 "temperature": max(0.0, min(float(temperature), 2.0)),
-                "max_new_tokens": max(1, min(int(max_new_tokens), self.settings.max_new_tokens_cap))}
+                "max_new_tokens": max(1, min(int(max_new_tokens), self.settings.max_new_tokens_cap)),
+                "drafts": clamp_drafts(self.settings.drafts if drafts is None else drafts)}
 
     def _previous(self, session_id: str) -> tuple[ParsedRequest | None, dict[str, Any] | None]:
         """The session's last review or opinion request, and that reply's stored metadata."""
@@ -403,11 +415,11 @@ class Assistant:
                      "the other side.")
 
     def _answer(self, turn: _Turn, *, rag: bool, model: str, top_k: int, temperature: float,
-                max_new_tokens: int) -> Iterator[str | Reply]:
+                max_new_tokens: int, drafts: int = 1) -> Iterator[str | Reply]:
         kind = turn.parsed.kind
         if kind == "review":
             yield from self._review(turn, rag=rag, model=model, top_k=top_k, temperature=temperature,
-                                    max_new_tokens=max_new_tokens)
+                                    max_new_tokens=max_new_tokens, drafts=drafts)
             return
         if kind == "opinion":
             reply = self._opinion(turn)
@@ -430,7 +442,7 @@ class Assistant:
                      session_id=turn.session_id, **fields)
 
     def _review(self, turn: _Turn, *, rag: bool, model: str, top_k: int, temperature: float,
-                max_new_tokens: int) -> Iterator[str | Reply]:
+                max_new_tokens: int, drafts: int = 1) -> Iterator[str | Reply]:
         parsed, notes = turn.parsed, turn.notes
         name, generator, model_notes = self._pick_model(model)
         notes.extend(model_notes)
@@ -472,10 +484,33 @@ class Assistant:
             notes.append(f"{len(context) - len(fitted.context)} of {len(context)} retrieved documents did not fit "
                          f"the model's {window:,}-token window and were left out.")
         prompt = build_prompt(fitted, generator.tokenizer)
+        why = why_single(drafts, probe=self.probe, store=self.store, embeddings_ready=self._ensure_embeddings,
+                         temperature=temperature, store_error=self.store_error)
+        if drafts > 1 and why is None:
+            text, first_token, drafted = yield from self._drafts(turn, name, generator, fitted, drafts=drafts,
+                                                                 temperature=temperature, max_new_tokens=new_tokens)
+        else:
+            text, first_token = yield from self._stream_draft(turn, name, generator, fitted,
+                                                              temperature=temperature, max_new_tokens=new_tokens)
+            drafted = fallback_record(drafts, why) if why else None
+            if why:
+                notes.append(f"Wrote one draft instead of {drafts}: {why}.")
+        if not text:
+            notes.append("The model wrote nothing this time; ask for another.")
+        yield self._finish(
+            turn, text, mode="rag" if retrieval is not None else "no_rag", model=name, sources=sources,
+            prompt=prompt, prompt_tokens=count_tokens(prompt, generator.tokenizer), max_new_tokens=new_tokens,
+            window=window, model_name=self._slots[name].info.get("name"), drafts=drafted,
+            timings={"retrieval_s": retrieval.seconds if retrieval is not None else 0.0,
+                     "first_token_s": first_token, "total_s": time.perf_counter() - turn.started})
+
+    def _stream_draft(self, turn: _Turn, name: str, generator: ReviewGenerator, request: ReviewRequest, *,
+                      temperature: float, max_new_tokens: int) -> Generator[str, None, tuple[str, float | None]]:
+        """One draft, yielded as it is written; returns (text, first_token_s)."""
         pieces: list[str] = []
         first_token = None
         with self._slots[name].lock:
-            for raw in generator.stream(fitted, temperature=temperature, max_new_tokens=new_tokens,
+            for raw in generator.stream(request, temperature=temperature, max_new_tokens=max_new_tokens,
                                         seed=turn.seed):
                 piece = printable(raw)
                 if not piece:
@@ -484,15 +519,44 @@ class Assistant:
                     first_token = time.perf_counter() - turn.started
                 pieces.append(piece)
                 yield piece
-        text = "".join(pieces).strip()
-        if not text:
-            notes.append("The model wrote nothing this time; ask for another.")
-        yield self._finish(
-            turn, text, mode="rag" if retrieval is not None else "no_rag", model=name, sources=sources,
-            prompt=prompt, prompt_tokens=count_tokens(prompt, generator.tokenizer), max_new_tokens=new_tokens,
-            window=window, model_name=self._slots[name].info.get("name"),
-            timings={"retrieval_s": retrieval.seconds if retrieval is not None else 0.0,
-                     "first_token_s": first_token, "total_s": time.perf_counter() - turn.started})
+        return "".join(pieces).strip(), first_token
+
+    def _drafts(self, turn: _Turn, name: str, generator: ReviewGenerator, request: ReviewRequest, *, drafts: int,
+                temperature: float, max_new_tokens: int
+                ) -> Generator[str, None, tuple[str, float | None, dict[str, Any]]]:
+        """`drafts` drafts in one batch, ranked by the probe; yields the chosen one whole, once it is known
+        (a draft streamed live might be the one thrown away). Returns (text, first_token_s, drafts record)."""
+        scorer = probe_scorer(self.probe, self.store.embeddings)
+        score_s, failure = 0.0, None
+
+        def timed_scorer(texts: list[str]) -> list[float]:
+            nonlocal score_s, failure
+            started = time.perf_counter()
+            try:
+                return scorer([printable(t) for t in texts])
+            except Exception as exc:  # the drafts are written by now: a failed ranking keeps the first, not none
+                log.exception("scoring the drafts failed")
+                failure = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                return [0.5] * len(texts)
+            finally:
+                score_s += time.perf_counter() - started
+
+        started = time.perf_counter()
+        with self._slots[name].lock:
+            result = generator.best_of(request, timed_scorer, n=drafts, temperature=temperature,
+                                       max_new_tokens=max_new_tokens, seed=turn.seed)
+        drafted = record(result, generate_s=time.perf_counter() - started - score_s, score_s=score_s)
+        if failure:
+            drafted.update(scorer=None, on_target=[], why=f"scoring failed ({failure})")
+            turn.notes.append(f"The {drafted['n']} drafts could not be ranked ({failure}); this is the first one "
+                              "the model wrote.")
+        log.info("drafts: chose %d of %d, on-target scores %s", result.chosen + 1, drafts, drafted["on_target"])
+        text = printable(result.text).strip()
+        first_token = None
+        if text:
+            first_token = time.perf_counter() - turn.started
+            yield text
+        return text, first_token, drafted
 
     def _titled(self, source: Source) -> Source:
         """The store's display title for a source (one pull of the data lower-cased its titles)."""
@@ -549,6 +613,10 @@ class Assistant:
                          "which reviews it would draw on.")
         else:
             lines.append("My last answer was not a generated review, so there is nothing behind it to show.")
+        chose = describe(meta.get("drafts"), request.sentiment)
+        if chose and mode in ("rag", "no_rag"):
+            lines.append(f"It is one of {meta['drafts']['n']} drafts written at once: I {chose}, the one the "
+                         f"{meta['drafts']['scorer']} read as most {request.sentiment}.")
         if request.sentiment_from == "data":
             lines.append(f"It was {request.sentiment} because most critics in the data felt that way about "
                          f"{request.movie}.")

@@ -204,7 +204,8 @@ def ask(assistant: Any, session_id: str, request: EvalRequest, spec: ArmSpec, op
     """One request through the chain's stream, timed as the user sees it (first text, then the whole reply)."""
     turn = Turn(request.id)
     kwargs = dict(rag=spec.rag, model=spec.model, top_k=options.top_k, temperature=options.temperature,
-                  max_new_tokens=max_new_tokens or options.max_new_tokens, seed=request.seed, remember=False)
+                  max_new_tokens=max_new_tokens or options.max_new_tokens, seed=request.seed, remember=False,
+                  drafts=1)  # the model as it streams, whatever MRA_DRAFTS says: best-of-n would be its own arm
     started = time.perf_counter()
     reply = None
     try:

@@ -23,6 +23,22 @@ DEFAULT_CONTEXT_WINDOW = 1024  # GPT-2's; longer windows only cost time on CPU
 
 
 @dataclass
+class Drafts:
+    """Several sampled reviews for one request and which one was kept.
+
+    on_target[i] is how likely draft i reads as the asked-for sentiment (P(negative) for a negative request);
+    None for an empty draft, which is never scored and ranks last."""
+
+    chosen: int
+    texts: list[str]
+    on_target: list[float | None]
+
+    @property
+    def text(self) -> str:
+        return self.texts[self.chosen]
+
+
+@dataclass
 class GenerationStats:
     prompts: int = 0
     new_tokens: int = 0
@@ -183,12 +199,21 @@ class ReviewGenerator:
 
     def best_of(self, request: ReviewRequest, positive_probability: Callable[[list[str]], Sequence[float]], *,
                 n: int = 4, temperature: float = 0.8, top_p: float = 0.92, max_new_tokens: int = 80,
-                seed: int | None = None) -> str:
-        """Sample n reviews in one batch and keep the one a sentiment scorer (e.g. the judge) rates most on-target."""
-        candidates = self.generate_many([request] * n, temperature=temperature, top_p=top_p,
-                                        max_new_tokens=max_new_tokens, seed=seed, batch_size=n)
-        scores = list(positive_probability(candidates))
-        if request.sentiment == "negative":
-            scores = [1.0 - s for s in scores]
-        ranked = sorted(range(n), key=lambda i: (bool(candidates[i].strip()), scores[i]), reverse=True)
-        return candidates[ranked[0]]
+                seed: int | None = None) -> Drafts:
+        """Sample n reviews in one batch and keep the one a sentiment scorer (e.g. the judge) rates most on-target.
+
+        `positive_probability` maps texts to P(positive); only non-empty drafts are scored, and an empty draft is
+        chosen only when every draft is empty. Ties go to the earlier draft, so a seed fixes the choice too."""
+        if n < 1:
+            raise ValueError(f"best_of needs at least one draft, not {n}")
+        texts = self.generate_many([request] * n, temperature=temperature, top_p=top_p,
+                                   max_new_tokens=max_new_tokens, seed=seed, batch_size=n)
+        written = [i for i, t in enumerate(texts) if t.strip()]
+        scores = [float(s) for s in positive_probability([texts[i] for i in written])] if written else []
+        if len(scores) != len(written):
+            raise ValueError(f"the scorer returned {len(scores)} scores for {len(written)} drafts")
+        on_target: list[float | None] = [None] * n
+        for i, p in zip(written, scores):
+            on_target[i] = 1.0 - p if request.sentiment == "negative" else p
+        chosen = max(written, key=lambda i: on_target[i], default=0)  # max keeps the first of equals
+        return Drafts(chosen=chosen, texts=texts, on_target=on_target)

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     stored_message_chars: int = 8000
     max_session_messages: int = Field(default=400, description="Oldest messages of a session are pruned beyond this.")
     max_new_tokens_cap: int = 256
+    drafts: int = Field(
+        default=1,
+        description="Drafts sampled per review (1-8); with more than 1 the one whose sentiment the embedding probe "
+                    "reads clearest is kept (slower, and nothing streams). 1 streams one draft live.",
+    )
     reports_dir: Path = Field(default=REPO_ROOT / "reports")
 
     def resolved_embedding_model(self) -> str:

@@ -9,7 +9,7 @@ from assistant.chain import Assistant, AssistantError, Reply, Source
 from assistant.memory import ChatMemory
 from assistant.prompts import CONTEXT_HEADER
 from assistant.settings import Settings
-from tests.tiny import tiny_artifacts, tiny_chat, tiny_loaded  # noqa: F401 - pytest fixtures
+from tests.tiny import StubProbe, tiny_artifacts, tiny_chat, tiny_loaded, with_probe  # noqa: F401 - fixtures
 
 FAST = dict(max_new_tokens=6)
 
@@ -267,3 +267,132 @@ def test_retrieval_as_a_langchain_retriever(asst):
     reviews = [d for d in docs if d.metadata["kind"] == "review"]
     assert len(reviews) == 2 and all(d.metadata["sentiment"] == "negative" for d in reviews)
     assert all(isinstance(d.metadata["similarity"], float) for d in docs)
+
+
+# ---- best-of-n drafts ---------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def probed(asst) -> Assistant:
+    asst.probe = StubProbe()
+    return asst
+
+
+def test_one_draft_streams_as_before_and_never_scores(probed):
+    plain = list(probed.stream(sid(), "a rave about the matrix", seed=11, remember=False, **FAST))
+    again = list(probed.stream(sid(), "a rave about the matrix", seed=11, remember=False, drafts=1, **FAST))
+    assert [e for e in plain if isinstance(e, str)] == [e for e in again if isinstance(e, str)]
+    assert again[-1].text == plain[-1].text and again[-1].drafts is None and again[-1].to_json()["drafts"] is None
+    assert probed.probe.calls == []
+
+
+@pytest.mark.parametrize("sentiment", ["positive", "negative"])
+def test_drafts_keep_the_one_the_probe_reads_most_on_target(probed, sentiment):
+    session = sid()
+    events = list(probed.stream(session, f"Write a {sentiment} review of Toy Story", seed=5, drafts=3, **FAST))
+    *pieces, reply = events
+    assert isinstance(reply, Reply) and all(isinstance(p, str) for p in pieces) and len(pieces) <= 1
+    [(scored, embeddings)] = probed.probe.calls  # one batch of drafts, scored once
+    assert embeddings is probed.store.embeddings and 1 <= len(scored) <= 3
+    pick = max if sentiment == "positive" else min
+    best = pick(scored, key=StubProbe.score)
+    assert reply.text == best.strip() and "".join(pieces) == reply.text
+    drafts = reply.drafts
+    assert (drafts["n"], drafts["scorer"]) == (3, "embedding probe")
+    readings = [s for s in drafts["on_target"] if s is not None]
+    expected = [StubProbe.score(t) if sentiment == "positive" else 1 - StubProbe.score(t) for t in scored]
+    assert readings == pytest.approx(expected, abs=1e-4)
+    assert drafts["on_target"][drafts["chosen"]] == pytest.approx(max(expected), abs=1e-4)
+    t = reply.timings
+    assert 0 < t["first_token_s"] <= t["total_s"] and drafts["generate_s"] > 0 and drafts["score_s"] >= 0
+    assert reply.to_json()["drafts"] == drafts
+    assert probed.memory.messages(session)[-1]["drafts"] == drafts
+    why = probed.reply(session, "why?").text
+    assert f"I chose draft {drafts['chosen'] + 1} of 3" in why and f"most {sentiment}" in why
+
+
+def test_drafts_are_repeatable_for_a_seed(probed):
+    first = probed.reply(sid(), "thumbs down on gigli", seed=3, drafts=4, remember=False, **FAST)
+    again = probed.reply(sid(), "thumbs down on gigli", seed=3, drafts=4, remember=False, **FAST)
+    assert first.text == again.text and first.drafts["chosen"] == again.drafts["chosen"]
+    assert first.drafts["on_target"] == again.drafts["on_target"] and len(first.drafts["on_target"]) == 4
+
+
+def test_the_model_lock_is_held_while_drafts_are_written(probed, monkeypatch):
+    generator = probed.generator("tuned")
+    held: list[bool] = []
+    original = generator.best_of
+
+    def watched(*args, **kwargs):
+        held.append(probed._slots["tuned"].lock.locked())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(generator, "best_of", watched)
+    probed.reply(sid(), "Write a positive review of Gigli", drafts=2, remember=False, **FAST)
+    assert held == [True] and not probed._slots["tuned"].lock.locked()
+
+
+def test_drafts_count_is_clamped_and_comes_from_settings_by_default(probed):
+    many = probed.reply(sid(), "Write a positive review of Gigli", drafts=50, remember=False, **FAST)
+    assert many.drafts["n"] == 8 and len(many.drafts["on_target"]) == 8
+    assert probed.reply(sid(), "Write a positive review of Gigli", drafts=0, remember=False, **FAST).drafts is None
+    probed.settings = probed.settings.model_copy(update={"drafts": 2})
+    assert probed.reply(sid(), "Write a positive review of Gigli", remember=False, **FAST).drafts["n"] == 2
+
+
+def test_without_a_probe_one_draft_is_streamed_and_the_note_says_why(asst):
+    assert asst.probe is None
+    single = asst.reply(sid(), "Write a negative review of Gigli", seed=9, remember=False, **FAST)
+    asked = asst.reply(sid(), "Write a negative review of Gigli", seed=9, drafts=3, remember=False, **FAST)
+    assert asked.text == single.text  # the very draft one live stream writes
+    assert any(n.startswith("Wrote one draft instead of 3") and "sentiment probe" in n for n in asked.notes)
+    assert (asked.drafts["n"], asked.drafts["asked"], asked.drafts["scorer"]) == (1, 3, None)
+    assert not any("draft" in n for n in single.notes)
+
+
+def test_drafts_fall_back_without_embeddings_a_matching_probe_or_sampling(probed, tmp_path):
+    import numpy as np
+
+    from assistant.sentiment_probe import SentimentProbe
+
+    no_store = Assistant(probed.settings, store=None, generators={"tuned": probed.generator("tuned")},
+                         memory=ChatMemory(tmp_path / "n.sqlite"), probe=probed.probe)
+    reply = no_store.reply(sid(), "Write a positive review of Gigli", drafts=3, **FAST)
+    assert reply.drafts["n"] == 1 and any("embedding model that scores them is unavailable" in n for n in reply.notes)
+    greedy = probed.reply(sid(), "Write a positive review of Gigli", drafts=3, temperature=0, **FAST)
+    assert greedy.drafts["n"] == 1 and any("temperature 0" in n for n in greedy.notes)
+    probed.probe = SentimentProbe(np.zeros(10, dtype=np.float32), 0.0)
+    wrong = probed.reply(sid(), "Write a positive review of Gigli", drafts=3, **FAST)
+    assert wrong.drafts["n"] == 1 and any("10-dimensional" in n for n in wrong.notes)
+
+
+def test_a_failing_scorer_keeps_the_first_draft_and_says_so(probed, monkeypatch):
+    def broken(texts, embeddings):
+        raise RuntimeError("embedding model gone")
+
+    monkeypatch.setattr(probed.probe, "score_texts", broken)
+    reply = probed.reply(sid(), "Write a positive review of Gigli", drafts=3, remember=False, **FAST)
+    assert reply.text and (reply.drafts["n"], reply.drafts["scorer"]) == (3, None)
+    assert any("could not be ranked (RuntimeError: embedding model gone)" in n for n in reply.notes)
+
+
+def test_drafts_work_for_the_base_model_and_in_compare(probed, tmp_path):
+    base_only = Assistant(probed.settings, store=probed.store, titles=probed.titles,
+                          generators={"tuned": None, "base": probed.generator("tuned")},
+                          memory=ChatMemory(tmp_path / "base.sqlite"), probe=probed.probe)
+    reply = base_only.reply(sid(), "Write a negative review of Toy Story", model="base", drafts=3, **FAST)
+    assert reply.model == "base" and reply.drafts["n"] == 3
+    both = probed.compare(sid(), "Write a positive review of The Matrix", drafts=2, **FAST)
+    assert both["rag"].drafts["n"] == both["no_rag"].drafts["n"] == 2
+
+
+def test_load_finds_the_probe_beside_the_tuned_model(tiny_artifacts, tmp_path, embeddings):
+    settings = tiny_artifacts.model_copy(update={"chats_db": tmp_path / "c.sqlite"})
+    without = Assistant.load(settings, embeddings=embeddings)
+    assert without.probe is None and without.status()["draft_scorer"] is False
+    without.close()
+    loaded = Assistant.load(with_probe(settings, tmp_path, embeddings), embeddings=embeddings)
+    assert loaded.probe is not None and loaded.status()["draft_scorer"] is True
+    reply = loaded.reply(sid(), "Write a positive review of Toy Story", drafts=3, remember=False, **FAST)
+    scores = [s for s in reply.drafts["on_target"] if s is not None]
+    assert reply.drafts["n"] == 3 and scores and all(0 <= s <= 1 for s in scores)
+    loaded.close()

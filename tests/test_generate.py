@@ -129,6 +129,27 @@ def test_best_of_keeps_the_candidate_the_scorer_prefers(tokenizer):
         return [len(t) / 1000 for t in texts]  # "more positive" = longer, for the test
 
     best = gen.best_of(ReviewRequest("positive", "Up"), scorer, n=4, max_new_tokens=12, seed=0)
-    assert len(seen) == 4 and best == max((t for t in seen if t.strip()), key=len)
+    assert len(best.texts) == 4 and seen == [t for t in best.texts if t.strip()]
+    assert best.text == max(seen, key=len) and best.on_target[best.chosen] == len(best.text) / 1000
+    del seen[:]
     worst = gen.best_of(ReviewRequest("negative", "Up"), scorer, n=4, max_new_tokens=12, seed=0)
-    assert worst == min((t for t in seen[4:] if t.strip()), key=len)
+    assert worst.text == min(seen, key=len)
+    assert worst.on_target == [None if not t.strip() else 1 - len(t) / 1000 for t in worst.texts]
+    again = gen.best_of(ReviewRequest("negative", "Up"), scorer, n=4, max_new_tokens=12, seed=0)
+    assert (again.chosen, again.texts, again.on_target) == (worst.chosen, worst.texts, worst.on_target)
+
+
+def test_best_of_ranks_empty_drafts_last_and_never_scores_them(tokenizer):
+    eos = tokenizer.convert_tokens_to_ids(END_MARKER)
+    gen = ReviewGenerator(forced(tokenizer, eos), tokenizer, device="cpu")
+    scored: list[list[str]] = []
+    empty = gen.best_of(REQUEST, lambda texts: scored.append(texts) or [], n=3, seed=0)
+    assert (empty.chosen, empty.text, empty.on_target) == (0, "", [None, None, None]) and scored == []
+
+    word = tokenizer.convert_tokens_to_ids("Ġfilm")
+    gen = ReviewGenerator(forced(tokenizer, word), tokenizer, device="cpu", repetition_penalty=1.0,
+                          no_repeat_ngram_size=0)
+    with pytest.raises(ValueError, match="2 scores for 3 drafts"):
+        gen.best_of(REQUEST, lambda texts: [0.5, 0.5], n=3, max_new_tokens=3, seed=0)
+    with pytest.raises(ValueError, match="at least one draft"):
+        gen.best_of(REQUEST, lambda texts: [], n=0)

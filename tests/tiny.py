@@ -132,6 +132,40 @@ def tiny_assistant(settings: Settings, embeddings: Any = None, chats_db: Path | 
     return Assistant.load(settings, embeddings=embeddings)
 
 
+def with_probe(settings: Settings, root: Path, embeddings: Any = None) -> Settings:
+    """A copy of the tiny models under root with a real sentiment probe beside the tuned model, trained on the
+    tiny store's vectors as fine-tuning does; the shared artifacts stay without one."""
+    import shutil
+
+    from assistant.bases import tuned_dir
+    from assistant.sentiment_probe import BASENAME, SentimentProbe
+    from assistant.store import ReviewStore
+
+    probed = settings.model_copy(update={"models_dir": Path(root) / "models"})
+    shutil.copytree(settings.models_dir, probed.models_dir)
+    store = ReviewStore.open(settings, embeddings, check=False)
+    docs = [d for d in store.iter_documents() if d.metadata.get("sentiment") in ("positive", "negative")]
+    vectors = store.vectors_for([d.metadata["doc_id"] for d in docs])
+    SentimentProbe.train(vectors, [d.metadata["sentiment"] for d in docs]).save(tuned_dir(probed) / BASENAME)
+    return probed
+
+
+class StubProbe:
+    """Stands in for the embedding sentiment probe: P(positive) is a fixed, arbitrary function of the text
+    (drafts from the random tiny model carry no sentiment a real probe could read)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[str], object]] = []
+
+    @staticmethod
+    def score(text: str) -> float:
+        return (sum(map(ord, text)) % 997) / 997
+
+    def score_texts(self, texts, embeddings):
+        self.calls.append((list(texts), embeddings))
+        return [self.score(t) for t in texts]
+
+
 # ---- pytest fixtures: `from tests.tiny import tiny_artifacts, tiny_loaded` in a test module ---------------------
 
 try:
