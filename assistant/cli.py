@@ -1,7 +1,7 @@
 """Command line: `python -m assistant chat | ask | sessions | status`.
 
-    python -m assistant chat [--no-rag] [--model base|tuned] [--session ID]
-    python -m assistant ask "Write a positive review of Toy Story" [--no-rag] [--compare] [--session ID] [--json]
+    python -m assistant chat [--no-rag] [--model base|tuned] [--session ID] [--drafts N]
+    python -m assistant ask "Write a positive review of Toy Story" [--no-rag] [--compare] [--drafts N] [--json]
     python -m assistant sessions [list | show ID | export ID [--format markdown|json] | rename ID TITLE | delete ID]
     python -m assistant status [--json]
 """
@@ -15,13 +15,14 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from assistant.chain import MODELS, Assistant, AssistantError, Reply
+from assistant.drafts import MAX_DRAFTS, clamp_drafts, describe, score_list
 from assistant.memory import ChatMemory, new_session_id, source_line
 from assistant.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SESSION = "cli"
-CHAT_HELP = """Commands: /rag on|off, /model tuned|base, /compare TEXT, /new, /session ID, /sessions,
+CHAT_HELP = """Commands: /rag on|off, /model tuned|base, /drafts N, /compare TEXT, /new, /session ID, /sessions,
 /rename TITLE, /export [markdown|json], /status, /help, /quit"""
 
 
@@ -33,6 +34,19 @@ def _generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--max-new-tokens", type=int, default=80)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--drafts", type=_drafts, default=None, metavar="N",
+                   help=f"write N drafts (1-{MAX_DRAFTS}) and keep the one whose sentiment reads clearest; "
+                        "1 streams live (default: settings.drafts)")
+
+
+def _drafts(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"drafts must be a whole number, not {value!r}") from None
+    if not 1 <= n <= MAX_DRAFTS:
+        raise argparse.ArgumentTypeError(f"drafts must be 1 to {MAX_DRAFTS}, not {n}")
+    return n
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -75,7 +89,7 @@ def _quiet_libraries(verbose: bool) -> None:
 
 def _options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return {"model": args.model or settings.default_model, "top_k": args.top_k, "temperature": args.temperature,
-            "max_new_tokens": args.max_new_tokens, "seed": args.seed}
+            "max_new_tokens": args.max_new_tokens, "seed": args.seed, "drafts": args.drafts}
 
 
 def render(reply: Reply, out: TextIO, *, with_text: bool = True) -> None:
@@ -85,6 +99,9 @@ def render(reply: Reply, out: TextIO, *, with_text: bool = True) -> None:
         print(f"[{label}] {reply.text}", file=out)
     for note in reply.notes:
         print(f"  note: {note}", file=out)
+    chose = describe(reply.drafts, reply.request.sentiment)
+    if chose:
+        print(f"  drafts: {chose}; scores {score_list(reply.drafts)} ({reply.drafts['scorer']})", file=out)
     if reply.opinion is None:  # an opinion's quotes are already in its text
         for i, source in enumerate(reply.sources, 1):
             print(f"  [{i}] {source_line(source.to_dict())}", file=out)
@@ -119,6 +136,10 @@ def cmd_ask(args: argparse.Namespace, assistant: Assistant, out: TextIO) -> int:
 def _stream_one(assistant: Assistant, session: str, text: str, rag: bool, options: dict[str, Any], out: TextIO,
                 *, remember: bool = True) -> Reply | None:
     final = None
+    drafts = clamp_drafts(options.get("drafts") or assistant.settings.drafts)
+    if drafts > 1 and assistant.probe is not None and assistant.parse(text, session).kind == "review":
+        # Nothing streams while drafts are written and ranked: say why the wait is longer.
+        print(f"(writing {drafts} drafts to keep the clearest…)", file=out, flush=True)
     print("assistant> ", end="", file=out, flush=True)
     for event in assistant.stream(session, text, rag=rag, remember=remember, **options):
         if isinstance(event, Reply):
@@ -136,8 +157,10 @@ def cmd_chat(args: argparse.Namespace, assistant: Assistant, out: TextIO, read: 
     rag = not args.no_rag and assistant.rag_available
     options = _options(args, assistant.settings)
     status = assistant.status()
+    drafts = clamp_drafts(options["drafts"] or assistant.settings.drafts)
+    drafting = f"; {drafts} drafts per review" if drafts > 1 else ""
     print(f"Movie-review assistant. Session {session!r}; model {options['model']}; RAG {'on' if rag else 'off'}"
-          f"{'' if assistant.rag_available else ' (unavailable)'}. Type /help for commands, /quit to leave.",
+          f"{'' if assistant.rag_available else ' (unavailable)'}{drafting}. Type /help for commands, /quit to leave.",
           file=out)
     for warning in status["warnings"]:
         print(f"  note: {warning}", file=out)
@@ -159,6 +182,9 @@ def cmd_chat(args: argparse.Namespace, assistant: Assistant, out: TextIO, read: 
         elif command == "/model" and rest in MODELS:
             options["model"] = rest
             print(f"model {rest}", file=out)
+        elif command == "/drafts" and rest.isdigit():
+            options["drafts"] = clamp_drafts(rest)
+            print(f"drafts {options['drafts']}" + (" (streams live)" if options["drafts"] == 1 else ""), file=out)
         elif command == "/compare" and rest:
             for key, reply in assistant.compare(session, rest, **options).items():
                 print(f"== {key} ==", file=out)

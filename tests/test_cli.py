@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import cmd_chat, main, parse_args
-from tests.tiny import tiny_artifacts, tiny_chat, tiny_env, tiny_loaded  # noqa: F401 - pytest fixtures
+from tests.tiny import StubProbe, tiny_artifacts, tiny_chat, tiny_env, tiny_loaded  # noqa: F401 - fixtures
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE_KEYS = {"movie", "critic", "publication", "sentiment", "score", "similarity", "text"}
@@ -107,4 +108,43 @@ def test_errors_are_one_line_with_the_command_to_run(tmp_path, capsys):
 def test_bad_arguments_exit_with_usage(argv):
     with pytest.raises(SystemExit) as stop:
         parse_args(argv)
+    assert stop.value.code == 2
+
+
+def test_drafts_flag_reaches_the_chain_and_is_reported(tiny_chat):
+    tiny_chat.probe = StubProbe()
+    code, out = run_main(["ask", "Write a negative review of Gigli", "--json", "--drafts", "3", "--max-new-tokens",
+                          "5", "--no-remember"], assistant=tiny_chat)
+    data = json.loads(out)
+    assert code == 0 and data["drafts"]["n"] == 3 and len(data["drafts"]["on_target"]) == 3
+    assert len(tiny_chat.probe.calls) == 1
+    code, out = run_main(["ask", "Write a negative review of Gigli", "--drafts", "4", "--max-new-tokens", "5",
+                          "--no-remember"], assistant=tiny_chat)
+    assert code == 0 and "writing 4 drafts" in out
+    assert re.search(r"drafts: chose draft [1-4] of 4 \(0\.\d\d negative\); scores ", out), out
+    code, out = run_main(["ask", "Write a negative review of Gigli", "--json", "--max-new-tokens", "5",
+                          "--no-remember"], assistant=tiny_chat)
+    assert json.loads(out)["drafts"] is None and len(tiny_chat.probe.calls) == 2  # default: one, streamed
+
+
+def test_drafts_without_a_probe_say_so(tiny_chat):
+    code, out = run_main(["ask", "Write a negative review of Gigli", "--drafts", "3", "--max-new-tokens", "5",
+                          "--no-remember"], assistant=tiny_chat)
+    assert code == 0 and "note: Wrote one draft instead of 3" in out and "chose draft" not in out
+
+
+def test_chat_drafts_command(tiny_chat):
+    lines = iter(["/drafts 3", "/drafts 1", "/quit"])
+    out = io.StringIO()
+    args = parse_args(["chat", "--session", "d1", "--drafts", "2"])
+    assert args.drafts == 2
+    assert cmd_chat(args, tiny_chat, out, read=lambda _prompt: next(lines)) == 0
+    text = out.getvalue()
+    assert "2 drafts per review" in text and "drafts 3\n" in text and "drafts 1 (streams live)" in text
+
+
+@pytest.mark.parametrize("value", ["0", "9", "many"])
+def test_drafts_out_of_range_exit_with_usage(value):
+    with pytest.raises(SystemExit) as stop:
+        parse_args(["ask", "hi", "--drafts", value])
     assert stop.value.code == 2

@@ -215,3 +215,32 @@ def test_about_page_shows_the_model_card_where_there_is_one(tiny: Settings) -> N
     assert not at.exception, at.exception
     assert [e.label for e in at.expander] == ["Model card (JSON)"]
     assert any("No evaluation yet" in c.value for c in at.caption)
+
+
+def test_drafts_control_reaches_the_chain(tiny: Settings) -> None:
+    at = open_app()
+    drafts = at.slider(key="drafts")
+    assert (drafts.label, drafts.value, drafts.min, drafts.max) == ("Drafts to choose from", 1, 1, 8)
+    assert "1 streams" in drafts.help and "clearest" in drafts.help and "longer" in drafts.help
+    drafts.set_value(3).run()
+    send(at, "Write a negative review of Gigli")
+    captions = [c.value.replace("\\", "") for c in assistant_messages(at)[-1].caption]
+    # The tiny artifacts have no sentiment probe: one draft is streamed, and the reply says why.
+    assert any("Wrote one draft instead of 3" in c for c in captions), captions
+
+
+def test_drafts_show_the_chosen_draft_and_its_score(tiny: Settings, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.tiny import with_probe
+
+    monkeypatch.setenv("MRA_DRAFTS", "3")  # the setting is the control's default
+    for _ in _environment(with_probe(tiny, tmp_path)):
+        at = open_app()
+        assert at.slider(key="drafts").value == 3
+        send(at, "Write a positive review of Toy Story")
+        reply = assistant_messages(at)[-1]
+        assert reply.markdown[0].value.strip()
+        captions = [c.value.replace("\\", "") for c in reply.caption]
+        assert any(re.search(r"chose draft [1-3] of 3 \(0\.\d\d positive\) · all drafts: ", c) for c in captions), \
+            captions
+        assert not any("Wrote one draft" in c for c in captions)

@@ -10,6 +10,7 @@ from typing import Any
 
 import streamlit as st
 
+from assistant.drafts import describe, score_list
 from ui.markup import md_escape
 from ui.runtime import generation_lock
 from ui.sidebar import Controls
@@ -73,6 +74,11 @@ def _meta_line(reply: dict[str, Any]) -> str:
 def render_reply_extras(reply: dict[str, Any]) -> None:
     """Everything under a reply's text: how it was made, notes, critics' counts, sources."""
     st.caption(_meta_line(reply))
+    drafts = reply.get("drafts")
+    chose = describe(drafts, (reply.get("request") or {}).get("sentiment"))
+    if chose:
+        scores = f"all drafts: {score_list(drafts)}, read by the {drafts.get('scorer')}"
+        st.caption(f":material/filter_none: {md_escape(chose)} · {md_escape(scores)}")
     for note in reply.get("notes") or []:
         st.caption(f":material/info: {md_escape(note)}")
     if reply.get("opinion"):
@@ -126,22 +132,26 @@ def answer(assistant: Any, session_id: str, text: str, controls: Controls) -> di
     from assistant.chain import AssistantError
 
     options = dict(top_k=controls.top_k, temperature=controls.temperature, max_new_tokens=controls.max_new_tokens,
-                   model=controls.model)
+                   model=controls.model, drafts=controls.drafts)
+    # The chain writes one draft without a probe to rank them or at temperature 0 (and says so in a note).
+    drafting = controls.drafts > 1 and controls.temperature > 0 and getattr(assistant, "probe", None) is not None
     started = time.perf_counter()
     with st.chat_message("assistant", avatar=ASSISTANT_AVATAR):
         try:
             with _locked():
                 if controls.compare:
-                    with st.spinner("Writing both answers: with RAG, then without…", show_time=True):
+                    each = f", {controls.drafts} drafts each" if drafting else ""
+                    with st.spinner(f"Writing both answers{each}: with RAG, then without…", show_time=True):
                         both = assistant.compare(session_id, text, **options)
                     # Not a review (help, critics' counts): the chain answers once, so show it once.
                     pair = ("rag", "no_rag") if both.get("no_rag") is not both.get("rag") else ("rag",)
                     replies = {mode: as_dict(both[mode]) for mode in pair}
                     render_replies(replies)
                 else:
-                    replies = {"reply": _stream(assistant, session_id, text, controls.rag, options)}
-            log.info("answered in %.1f s (compare=%s, rag=%s, model=%s)", time.perf_counter() - started,
-                     controls.compare, controls.rag, controls.model)
+                    replies = {"reply": _stream(assistant, session_id, text, controls.rag, options,
+                                                _waiting(controls.rag, controls.drafts if drafting else 1))}
+            log.info("answered in %.1f s (compare=%s, rag=%s, model=%s, drafts=%d)", time.perf_counter() - started,
+                     controls.compare, controls.rag, controls.model, controls.drafts)
             return {"role": "assistant", "replies": replies}
         except AssistantError as exc:
             st.error(md_escape(str(exc)), icon=":material/error:")
@@ -153,7 +163,16 @@ def answer(assistant: Any, session_id: str, text: str, controls: Controls) -> di
             return {"role": "assistant", "error": message}
 
 
-def _stream(assistant: Any, session_id: str, text: str, rag: bool, options: dict[str, Any]) -> dict[str, Any]:
+def _waiting(rag: bool, drafts: int) -> str:
+    """What the spinner says until the first words: with drafts nothing streams, so the wait is longer."""
+    if drafts > 1:
+        read = "Reading critics' reviews, then writing" if rag else "Writing"
+        return f"{read} {drafts} drafts to keep the one that reads clearest…"
+    return "Reading critics' reviews…" if rag else "Thinking…"
+
+
+def _stream(assistant: Any, session_id: str, text: str, rag: bool, options: dict[str, Any],
+            waiting: str = "Thinking…") -> dict[str, Any]:
     """Stream the tokens (escaped as they come), then show the rest of the finished Reply."""
     final: list[Any] = []
 
@@ -164,7 +183,7 @@ def _stream(assistant: Any, session_id: str, text: str, rag: bool, options: dict
             else:
                 final.append(event)
 
-    with st.spinner("Thinking…" if not rag else "Reading critics' reviews…"):
+    with st.spinner(waiting, show_time=True):
         first = _first(tokens())
     streamed = st.write_stream(first, cursor="▌")
     if not final:

@@ -6,6 +6,7 @@ from typing import Any
 
 import streamlit as st
 
+from assistant.drafts import MAX_DRAFTS, clamp_drafts
 from ui.markup import md_escape
 from ui.runtime import Artifacts, format_count
 
@@ -21,17 +22,18 @@ class Controls:
     top_k: int
     temperature: float
     max_new_tokens: int
+    drafts: int = 1  # >1: sample that many and keep the one whose sentiment reads clearest
 
 
-def _defaults(top_k: int) -> None:
+def _defaults(top_k: int, drafts: int) -> None:
     for key, value in (("rag", True), ("model", "tuned"), ("compare", False), ("top_k", top_k),
-                       ("temperature", 0.8), ("max_new_tokens", 80)):
+                       ("temperature", 0.8), ("max_new_tokens", 80), ("drafts", clamp_drafts(drafts))):
         st.session_state.setdefault(key, value)
 
 
-def render_controls(artifacts: Artifacts, default_top_k: int) -> Controls:
+def render_controls(artifacts: Artifacts, default_top_k: int, default_drafts: int = 1) -> Controls:
     """The answer settings; RAG and the fine-tuned model are offered only where they exist."""
-    _defaults(default_top_k)
+    _defaults(default_top_k, default_drafts)
     sb = st.sidebar
     sb.subheader("Answer with")
     row = sb.container(horizontal=True, vertical_alignment="center", gap="small")
@@ -67,9 +69,13 @@ def render_controls(artifacts: Artifacts, default_top_k: int) -> Controls:
                                 help="0 = always the most likely word; higher = more varied")
         max_new_tokens = st.slider("Length (tokens)", 20, 200, step=10, key="max_new_tokens",
                                    persist_state="session")
+        drafts = st.slider("Drafts to choose from", 1, MAX_DRAFTS, key="drafts", persist_state="session",
+                           help="1 streams the review live as it is written. More samples that many drafts and "
+                                "keeps the one whose sentiment reads clearest: often closer to what you asked "
+                                "for, but it takes longer and nothing shows until it is chosen.")
     return Controls(rag=bool(rag) and artifacts.has_index, model=model or "base",
                     compare=bool(compare) and artifacts.has_index, top_k=int(top_k),
-                    temperature=float(temperature), max_new_tokens=int(max_new_tokens))
+                    temperature=float(temperature), max_new_tokens=int(max_new_tokens), drafts=int(drafts))
 
 
 def render_quick_prompts() -> str | None:
