@@ -6,7 +6,6 @@ folder users can swap and unpickling would run their code.
 """
 from __future__ import annotations
 
-import json
 import logging
 import random
 from collections.abc import Sequence
@@ -17,6 +16,8 @@ import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
+
+from assistant import safe_arrays
 
 log = logging.getLogger(__name__)
 
@@ -80,23 +81,16 @@ class SentimentJudge:
 
     def save(self, path: Path | str) -> None:
         """Writes <path>.json and <path>.npz."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         terms = [""] * len(self.vocabulary)
         for term, index in self.vocabulary.items():
             terms[index] = term
         meta = {"format": FORMAT, "labels": list(LABELS), "ngram_range": list(self.ngram_range),
                 "intercept": self.intercept, "accuracy": self.accuracy, "terms": terms}
-        path.with_suffix(".json").write_text(json.dumps(meta))
-        np.savez(path.with_suffix(".npz"), idf=self.idf, coef=self.coef)
+        safe_arrays.write(path, meta, idf=self.idf, coef=self.coef)
 
     @classmethod
     def load(cls, path: Path | str) -> SentimentJudge:
-        path = Path(path)
-        meta = json.loads(path.with_suffix(".json").read_text())
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a {FORMAT} judge")
-        with np.load(path.with_suffix(".npz"), allow_pickle=False) as arrays:
-            idf, coef = arrays["idf"], arrays["coef"]
+        meta, arrays = safe_arrays.read(path, FORMAT, "sentiment judge")
+        idf, coef = arrays["idf"], arrays["coef"]
         vocabulary = {term: i for i, term in enumerate(meta["terms"])}
         return cls(vocabulary, idf, coef, float(meta["intercept"]), tuple(meta["ngram_range"]), meta.get("accuracy"))

@@ -8,7 +8,6 @@ Saved as JSON plus a pickle-free .npz, like the judge.
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
+
+from assistant import safe_arrays
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +60,13 @@ class SentimentProbe:
 
     def save(self, path: Path | str) -> None:
         """Writes <path>.json and <path>.npz."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         meta = {"format": FORMAT, "intercept": self.intercept, "accuracy": self.accuracy, "dim": int(self.coef.shape[0])}
-        path.with_suffix(".json").write_text(json.dumps(meta))
-        np.savez(path.with_suffix(".npz"), coef=self.coef)
+        safe_arrays.write(path, meta, coef=self.coef)
 
     @classmethod
     def load(cls, path: Path | str) -> SentimentProbe:
-        path = Path(path)
-        meta = json.loads(path.with_suffix(".json").read_text())
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a sentiment probe of format {FORMAT}")
-        with np.load(path.with_suffix(".npz"), allow_pickle=False) as arrays:
-            coef = arrays["coef"]
-        return cls(coef, float(meta["intercept"]), meta.get("accuracy"))
+        meta, arrays = safe_arrays.read(path, FORMAT, "sentiment probe")
+        return cls(arrays["coef"], float(meta["intercept"]), meta.get("accuracy"))
 
     @classmethod
     def find(cls, folder: Path | str) -> SentimentProbe | None:
