@@ -375,11 +375,30 @@ def _acc_table(acc: dict[str, dict[str, float]] | None) -> list[str]:
     return lines
 
 
+def _warm_start_note(card: dict[str, Any]) -> str:
+    earlier = card.get("warm_start")
+    if not earlier:
+        return ""
+    return (f", continuing an earlier adapter ({_fmt(earlier.get('train_minutes'))} min, "
+            f"{_fmt(earlier.get('train_tokens'))} tokens): {_fmt(card.get('train_minutes_total'))} min and "
+            f"{_fmt(card.get('train_tokens_total'))} tokens in all")
+
+
+def _label_filter_note(card: dict[str, Any]) -> str:
+    kept = card.get("label_filter") or {}
+    if not kept.get("threshold"):
+        return ""
+    return (f" Training reviews: the {_fmt(kept.get('kept'))} of {_fmt(kept.get('of'))} whose label a cross-fitted "
+            f"embedding probe reads with confidence >= {kept['threshold']} ({_fmt(kept.get('kept_positive'))} "
+            f"positive, {_fmt(kept.get('kept_negative'))} negative), sampled half and half.")
+
+
 def render_markdown(card: dict[str, Any]) -> str:
     lines = [f"# Model card: movie-review voice ({card.get('base')} + {card.get('method', '?')})", "",
              f"Base `{card.get('base')}` from `{card.get('base_source')}`, {_fmt(card.get('params'))} parameters; "
              f"trained {_fmt(card.get('train_minutes'))} min on {_fmt(card.get('train_tokens'))} tokens "
-             f"({_fmt(card.get('train_examples'))} examples, {_fmt(card.get('train_steps'))} steps).", "",
+             f"({_fmt(card.get('train_examples'))} examples, {_fmt(card.get('train_steps'))} steps)"
+             f"{_warm_start_note(card)}.{_label_filter_note(card)}", "",
              "| metric | value |", "|---|---|"]
     for key in ("val_ppl_context", "val_ppl_no_context", "base_val_ppl_context", "base_val_ppl_no_context",
                 "judge_acc", "distinct_1", "distinct_2", "copy_rate_8gram", "base_copy_rate_8gram",
@@ -387,6 +406,9 @@ def render_markdown(card: dict[str, Any]) -> str:
         lines.append(f"| {key} | {_fmt(card.get(key))} |")
     lines += ["", "## Sentiment control, tuned model", *_acc_table(card.get("sentiment_acc")),
               "", "## Sentiment control, base model before fine-tuning", *_acc_table(card.get("base_sentiment_acc"))]
+    if card.get("base_numbers_from") not in (None, "this evaluation"):
+        lines += ["", f"Base numbers from the card evaluated at {card['base_numbers_from']}: the same base, requests "
+                      f"and seeds, so the same computation (`--reuse-base`)."]
     if card.get("best_of_n"):
         n = card["best_of_n"]
         lines += ["", f"## Best of {n} drafts, ranked by the embedding probe (what the chat does with drafts={n})",
