@@ -375,6 +375,17 @@ def _acc_table(acc: dict[str, dict[str, float]] | None) -> list[str]:
     return lines
 
 
+def _best_of_note(run: dict[str, Any] | None) -> list[str]:
+    """How many requests the best-of numbers rest on, and the single-sample accuracy on those same requests."""
+    if not run:
+        return []
+    lines = [f"{run['n_per_cell']} requests per cell, {run['drafts']} drafts each, {_fmt(run.get('minutes'))} min. "
+             f"Single samples on the same requests, for comparison:", ""]
+    for name, acc in (run.get("single_sample_same_requests") or {}).items():
+        lines += [f"{name}:", "", *_acc_table(acc), ""]
+    return lines
+
+
 def _warm_start_note(card: dict[str, Any]) -> str:
     earlier = card.get("warm_start")
     if not earlier:
@@ -414,6 +425,7 @@ def render_markdown(card: dict[str, Any]) -> str:
         lines += ["", f"## Best of {n} drafts, ranked by the embedding probe (what the chat does with drafts={n})",
                   "", "Tuned model:", "", *_acc_table(card.get("sentiment_acc_best_of")),
                   "", "Base model:", "", *_acc_table(card.get("base_sentiment_acc_best_of")), "",
+                  *_best_of_note(card.get("best_of_eval")),
                   f"The probe reads MiniLM vectors and the judge reads words (TF-IDF); both are trained on the "
                   f"training split only. Drafts generated on: {card.get('generated_on')}."]
     if card.get("samples"):
