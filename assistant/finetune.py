@@ -284,7 +284,8 @@ def train(model: Any, tokenizer: Any, examples: Sequence[Encoded], config: Train
             started = time.perf_counter()
             batch = {k: v.to(device) for k, v in collate([examples[i] for i in batches[state.batch_pos]], pad_id).items()}
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(state, config, peak, (state.epoch + state.batch_pos / len(batches)) / config.max_epochs)
+                epoch_progress = (state.epoch + state.batch_pos / len(batches)) / config.max_epochs
+                group["lr"] = lr_at(state, config, peak, epoch_progress)
             loss = lm_loss(model, batch)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -498,7 +499,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     scratch = info.name == "scratch"
-    config = TrainConfig(max_minutes=args.max_minutes, max_steps=args.max_steps, max_epochs=args.max_epochs, lora=not (args.full or scratch),
+    config = TrainConfig(max_minutes=args.max_minutes, max_steps=args.max_steps, max_epochs=args.max_epochs,
+                         lora=not (args.full or scratch),
                          lora_r=args.lora_r, lora_alpha=2 * args.lora_r, lora_targets=args.lora_targets, lr=args.lr,
                          batch_tokens=args.batch_tokens, max_len=args.max_len, train_on_prompt=scratch, seed=args.seed)
     device = str(next(model.parameters()).device)

@@ -459,8 +459,14 @@ def probe_scorer(settings: Any, out: Path) -> Any:
     probe = SentimentProbe.find(out)
     if probe is None:
         return None
-    embeddings = make_embeddings(settings)
-    return lambda texts: probe.score_texts(list(texts), embeddings)
+    loaded: list[Any] = []  # the embedding model loads on the first call: single-sample runs never need it
+
+    def score(texts: Sequence[str]) -> list[float]:
+        if not loaded:
+            loaded.append(make_embeddings(settings))
+        return probe.score_texts(list(texts), loaded[0])
+
+    return score
 
 
 def evaluate_saved(settings: Any, out: Path, *, n_per_cell: int = 200, device: str | None = None,
