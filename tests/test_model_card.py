@@ -85,3 +85,25 @@ def test_base_numbers_are_reused_only_from_the_same_base_and_requests():
         base_numbers({**earlier, "eval": {**earlier["eval"], "seed": 8}}, card, config, cells)
     with pytest.raises(ValueError, match="another base or other requests"):
         base_numbers({**earlier, "base": "gpt2"}, card, config, cells)
+
+
+def test_probe_scorer_loads_embeddings_only_when_drafts_are_ranked(tmp_path, monkeypatch):
+    import numpy as np
+
+    from assistant import embeddings as embeddings_module
+    from assistant.model_card import probe_scorer
+    from assistant.sentiment_probe import BASENAME, SentimentProbe
+
+    assert probe_scorer(object(), tmp_path) is None  # no probe beside the model
+    SentimentProbe(np.array([1.0, 0.0], dtype=np.float32), 0.0).save(tmp_path / BASENAME)
+    loads = []
+
+    class Embeddings:
+        def embed_documents(self, texts):
+            return [[4.0 if "great" in t else -4.0, 0.0] for t in texts]
+
+    monkeypatch.setattr(embeddings_module, "make_embeddings", lambda settings: loads.append(1) or Embeddings())
+    score = probe_scorer(object(), tmp_path)
+    assert loads == []
+    assert [round(p) for p in score(["great", "dull"])] == [1, 0] and score(["great"])[0] > 0.9
+    assert loads == [1]
