@@ -25,6 +25,7 @@ from langchain_core.messages import AIMessage
 
 from assistant.drafts import clamp_drafts, describe, fallback_record, probe_scorer, record, why_single
 from assistant.generate import ReviewGenerator, context_window
+from assistant.guidance import clamp_guidance
 from assistant.intent import ParsedRequest, parse, safe_phrase
 from assistant.memory import ChatMemory, check_session_id, source_line
 from assistant.opinion import critics_opinion, opinion_text, review_counts, unknown_movie_text
@@ -67,6 +68,7 @@ class Reply:
     model_name: str | None = None
     session_id: str = ""
     drafts: dict[str, Any] | None = None  # best-of-n: drafts.record / fallback_record; None for one live draft
+    guidance: float | None = None  # sentiment guidance scale the review was written with (1 = off)
 
     def to_json(self) -> dict[str, Any]:
         """The machine-readable shape of `python -m assistant ask --json`."""
@@ -81,7 +83,7 @@ class Reply:
             "timings": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.timings.items()},
             "notes": self.notes, "opinion": self.opinion, "seed": self.seed,
             "prompt_tokens": self.prompt_tokens, "max_new_tokens": self.max_new_tokens, "window": self.window,
-            "session_id": self.session_id, "drafts": self.drafts,
+            "session_id": self.session_id, "drafts": self.drafts, "guidance": self.guidance,
         }
 
     def memory_meta(self) -> dict[str, Any]:
@@ -89,7 +91,7 @@ class Reply:
         return {"mode": self.mode, "model": self.model, "model_name": self.model_name,
                 "request": self.request.to_dict(), "sources": [s.to_dict() for s in self.sources],
                 "notes": self.notes, "opinion": self.opinion, "seed": self.seed, "drafts": self.drafts,
-                "timings": self.to_json()["timings"]}
+                "guidance": self.guidance, "timings": self.to_json()["timings"]}
 
 
 @dataclass
@@ -304,10 +306,11 @@ class Assistant:
 
     def reply(self, session_id: str, text: str, *, rag: bool = True, model: str = "tuned", top_k: int | None = None,
               temperature: float = 0.8, max_new_tokens: int = 80, seed: int | None = None,
-              remember: bool = True, drafts: int | None = None) -> Reply:
+              remember: bool = True, drafts: int | None = None, guidance: float | None = None) -> Reply:
         final = None
         for event in self.stream(session_id, text, rag=rag, model=model, top_k=top_k, temperature=temperature,
-                                 max_new_tokens=max_new_tokens, seed=seed, remember=remember, drafts=drafts):
+                                 max_new_tokens=max_new_tokens, seed=seed, remember=remember, drafts=drafts,
+                                 guidance=guidance):
             if isinstance(event, Reply):
                 final = event
         assert final is not None  # stream always ends with its Reply
@@ -315,12 +318,14 @@ class Assistant:
 
     def stream(self, session_id: str, text: str, *, rag: bool = True, model: str = "tuned",
                top_k: int | None = None, temperature: float = 0.8, max_new_tokens: int = 80,
-               seed: int | None = None, remember: bool = True, drafts: int | None = None) -> Iterator[str | Reply]:
+               seed: int | None = None, remember: bool = True, drafts: int | None = None,
+               guidance: float | None = None) -> Iterator[str | Reply]:
         """Yield the reply's text as it is written (str), then the finished Reply.
 
         With `drafts` > 1 (default: settings.drafts) a review is written as that many drafts and only the
-        chosen one is yielded, at once, when it is ready."""
-        options = self._options(model, top_k, temperature, max_new_tokens, drafts)
+        chosen one is yielded, at once, when it is ready. `guidance` (default: settings.sentiment_guidance) steers
+        each token away from the opposite sentiment (assistant/guidance.py); 1 turns it off."""
+        options = self._options(model, top_k, temperature, max_new_tokens, drafts, guidance)
         turn = self._prepare(session_id, text, seed)
         final = None
         for event in self._answer(turn, rag=rag, **options):
@@ -335,9 +340,9 @@ class Assistant:
 
     def compare(self, session_id: str, text: str, *, model: str = "tuned", top_k: int | None = None,
                 temperature: float = 0.8, max_new_tokens: int = 80, seed: int | None = None,
-                remember: bool = True, drafts: int | None = None) -> dict[str, Reply]:
+                remember: bool = True, drafts: int | None = None, guidance: float | None = None) -> dict[str, Reply]:
         """The same message answered with and without retrieval: same reading, same model, same seed."""
-        options = self._options(model, top_k, temperature, max_new_tokens, drafts)
+        options = self._options(model, top_k, temperature, max_new_tokens, drafts, guidance)
         turn = self._prepare(session_id, text, seed)
         replies = {}
         for key, rag in (("rag", True), ("no_rag", False)):
@@ -357,14 +362,15 @@ class Assistant:
 
     # -- the turn ----------------------------------------------------------------------------------
     def _options(self, model: str, top_k: int | None, temperature: float, max_new_tokens: int,
-                 drafts: int | None = None) -> dict[str, Any]:
+                 drafts: int | None = None, guidance: float | None = None) -> dict[str, Any]:
         if model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, not {model!r}")
         k = self.settings.top_k if top_k is None else int(top_k)
         return {"model": model, "top_k": max(1, min(k, MAX_TOP_K)),
                 "temperature": max(0.0, min(float(temperature), 2.0)),
                 "max_new_tokens": max(1, min(int(max_new_tokens), self.settings.max_new_tokens_cap)),
-                "drafts": clamp_drafts(self.settings.drafts if drafts is None else drafts)}
+                "drafts": clamp_drafts(self.settings.drafts if drafts is None else drafts),
+                "guidance": clamp_guidance(self.settings.sentiment_guidance if guidance is None else guidance)}
 
     def _previous(self, session_id: str) -> tuple[ParsedRequest | None, dict[str, Any] | None]:
         """The session's last review or opinion request, and that reply's stored metadata."""
@@ -415,11 +421,11 @@ class Assistant:
                      "the other side.")
 
     def _answer(self, turn: _Turn, *, rag: bool, model: str, top_k: int, temperature: float,
-                max_new_tokens: int, drafts: int = 1) -> Iterator[str | Reply]:
+                max_new_tokens: int, drafts: int = 1, guidance: float = 1.0) -> Iterator[str | Reply]:
         kind = turn.parsed.kind
         if kind == "review":
             yield from self._review(turn, rag=rag, model=model, top_k=top_k, temperature=temperature,
-                                    max_new_tokens=max_new_tokens, drafts=drafts)
+                                    max_new_tokens=max_new_tokens, drafts=drafts, guidance=guidance)
             return
         if kind == "opinion":
             reply = self._opinion(turn)
@@ -442,7 +448,7 @@ class Assistant:
                      session_id=turn.session_id, **fields)
 
     def _review(self, turn: _Turn, *, rag: bool, model: str, top_k: int, temperature: float,
-                max_new_tokens: int, drafts: int = 1) -> Iterator[str | Reply]:
+                max_new_tokens: int, drafts: int = 1, guidance: float = 1.0) -> Iterator[str | Reply]:
         parsed, notes = turn.parsed, turn.notes
         name, generator, model_notes = self._pick_model(model)
         notes.extend(model_notes)
@@ -488,10 +494,11 @@ class Assistant:
                          temperature=temperature, store_error=self.store_error)
         if drafts > 1 and why is None:
             text, first_token, drafted = yield from self._drafts(turn, name, generator, fitted, drafts=drafts,
-                                                                 temperature=temperature, max_new_tokens=new_tokens)
+                                                                 temperature=temperature, max_new_tokens=new_tokens,
+                                                                 guidance=guidance)
         else:
-            text, first_token = yield from self._stream_draft(turn, name, generator, fitted,
-                                                              temperature=temperature, max_new_tokens=new_tokens)
+            text, first_token = yield from self._stream_draft(turn, name, generator, fitted, temperature=temperature,
+                                                              max_new_tokens=new_tokens, guidance=guidance)
             drafted = fallback_record(drafts, why) if why else None
             if why:
                 notes.append(f"Wrote one draft instead of {drafts}: {why}.")
@@ -500,18 +507,19 @@ class Assistant:
         yield self._finish(
             turn, text, mode="rag" if retrieval is not None else "no_rag", model=name, sources=sources,
             prompt=prompt, prompt_tokens=count_tokens(prompt, generator.tokenizer), max_new_tokens=new_tokens,
-            window=window, model_name=self._slots[name].info.get("name"), drafts=drafted,
+            window=window, model_name=self._slots[name].info.get("name"), drafts=drafted, guidance=guidance,
             timings={"retrieval_s": retrieval.seconds if retrieval is not None else 0.0,
                      "first_token_s": first_token, "total_s": time.perf_counter() - turn.started})
 
     def _stream_draft(self, turn: _Turn, name: str, generator: ReviewGenerator, request: ReviewRequest, *,
-                      temperature: float, max_new_tokens: int) -> Generator[str, None, tuple[str, float | None]]:
+                      temperature: float, max_new_tokens: int,
+                      guidance: float = 1.0) -> Generator[str, None, tuple[str, float | None]]:
         """One draft, yielded as it is written; returns (text, first_token_s)."""
         pieces: list[str] = []
         first_token = None
         with self._slots[name].lock:
             for raw in generator.stream(request, temperature=temperature, max_new_tokens=max_new_tokens,
-                                        seed=turn.seed):
+                                        seed=turn.seed, guidance=guidance):
                 piece = printable(raw)
                 if not piece:
                     continue
@@ -522,7 +530,7 @@ class Assistant:
         return "".join(pieces).strip(), first_token
 
     def _drafts(self, turn: _Turn, name: str, generator: ReviewGenerator, request: ReviewRequest, *, drafts: int,
-                temperature: float, max_new_tokens: int
+                temperature: float, max_new_tokens: int, guidance: float = 1.0
                 ) -> Generator[str, None, tuple[str, float | None, dict[str, Any]]]:
         """`drafts` drafts in one batch, ranked by the probe; yields the chosen one whole, once it is known
         (a draft streamed live might be the one thrown away). Returns (text, first_token_s, drafts record)."""
@@ -544,7 +552,7 @@ class Assistant:
         started = time.perf_counter()
         with self._slots[name].lock:
             result = generator.best_of(request, timed_scorer, n=drafts, temperature=temperature,
-                                       max_new_tokens=max_new_tokens, seed=turn.seed)
+                                       max_new_tokens=max_new_tokens, seed=turn.seed, guidance=guidance)
         drafted = record(result, generate_s=time.perf_counter() - started - score_s, score_s=score_s)
         if failure:
             drafted.update(scorer=None, on_target=[], why=f"scoring failed ({failure})")
@@ -617,6 +625,11 @@ class Assistant:
         if chose and mode in ("rag", "no_rag"):
             lines.append(f"It is one of {meta['drafts']['n']} drafts written at once: I {chose}, the one the "
                          f"{meta['drafts']['scorer']} read as most {request.sentiment}.")
+        guidance = float(meta.get("guidance") or 1.0)
+        if guidance > 1.0 and mode in ("rag", "no_rag") and request.sentiment:
+            other = "negative" if request.sentiment == "positive" else "positive"
+            lines.append(f"Each word was steered away from what a {other} review of the same request would say "
+                         f"(sentiment guidance {guidance:g}).")
         if request.sentiment_from == "data":
             lines.append(f"It was {request.sentiment} because most critics in the data felt that way about "
                          f"{request.movie}.")

@@ -1,7 +1,7 @@
 """Command line: `python -m assistant chat | ask | sessions | status`.
 
-    python -m assistant chat [--no-rag] [--model base|tuned] [--session ID] [--drafts N]
-    python -m assistant ask "Write a positive review of Toy Story" [--no-rag] [--compare] [--drafts N] [--json]
+    python -m assistant chat [--no-rag] [--model base|tuned] [--session ID] [--drafts N] [--guidance G]
+    python -m assistant ask "Write a positive review of Toy Story" [--no-rag] [--compare] [--drafts N] [--guidance G] [--json]
     python -m assistant sessions [list | show ID | export ID [--format markdown|json] | rename ID TITLE | delete ID]
     python -m assistant status [--json]
 """
@@ -11,18 +11,19 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from assistant.chain import MODELS, Assistant, AssistantError, Reply
 from assistant.drafts import MAX_DRAFTS, clamp_drafts, describe, score_list
+from assistant.guidance import MAX_GUIDANCE
 from assistant.memory import ChatMemory, new_session_id, source_line
 from assistant.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SESSION = "cli"
-CHAT_HELP = """Commands: /rag on|off, /model tuned|base, /drafts N, /compare TEXT, /new, /session ID, /sessions,
+CHAT_HELP = """Commands: /rag on|off, /model tuned|base, /drafts N, /guidance G, /compare TEXT, /new, /session ID, /sessions,
 /rename TITLE, /export [markdown|json], /status, /help, /quit"""
 
 
@@ -37,16 +38,26 @@ def _generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drafts", type=_drafts, default=None, metavar="N",
                    help=f"write N drafts (1-{MAX_DRAFTS}) and keep the one whose sentiment reads clearest; "
                         "1 streams live (default: settings.drafts)")
+    p.add_argument("--guidance", type=_guidance, default=None, metavar="G",
+                   help=f"sentiment guidance scale (1-{MAX_GUIDANCE:g}): steer each word away from the opposite "
+                        "sentiment; 1 is off (default: settings.sentiment_guidance)")
 
 
-def _drafts(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"drafts must be a whole number, not {value!r}") from None
-    if not 1 <= n <= MAX_DRAFTS:
-        raise argparse.ArgumentTypeError(f"drafts must be 1 to {MAX_DRAFTS}, not {n}")
-    return n
+def _bounded(name: str, cast: type, low: float, high: float, kind: str) -> Callable[[str], Any]:
+    """An argparse type: `cast(value)` within [low, high], else a one-line usage error naming `name`."""
+    def parse(value: str) -> Any:
+        try:
+            number = cast(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be {kind}, not {value!r}") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{name} must be {low:g} to {high:g}, not {value}")
+        return number
+    return parse
+
+
+_drafts = _bounded("drafts", int, 1, MAX_DRAFTS, "a whole number")
+_guidance = _bounded("guidance", float, 1.0, MAX_GUIDANCE, "a number")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -89,7 +100,8 @@ def _quiet_libraries(verbose: bool) -> None:
 
 def _options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return {"model": args.model or settings.default_model, "top_k": args.top_k, "temperature": args.temperature,
-            "max_new_tokens": args.max_new_tokens, "seed": args.seed, "drafts": args.drafts}
+            "max_new_tokens": args.max_new_tokens, "seed": args.seed, "drafts": args.drafts,
+            "guidance": args.guidance}
 
 
 def render(reply: Reply, out: TextIO, *, with_text: bool = True) -> None:
@@ -185,6 +197,12 @@ def cmd_chat(args: argparse.Namespace, assistant: Assistant, out: TextIO, read: 
         elif command == "/drafts" and rest.isdigit():
             options["drafts"] = clamp_drafts(rest)
             print(f"drafts {options['drafts']}" + (" (streams live)" if options["drafts"] == 1 else ""), file=out)
+        elif command == "/guidance" and rest:
+            try:
+                options["guidance"] = _guidance(rest)
+                print(f"guidance {options['guidance']:g}" + (" (off)" if options["guidance"] == 1 else ""), file=out)
+            except argparse.ArgumentTypeError as exc:
+                print(f"error: {exc}", file=out)
         elif command == "/compare" and rest:
             for key, reply in assistant.compare(session, rest, **options).items():
                 print(f"== {key} ==", file=out)

@@ -532,10 +532,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     card["torch_threads"] = torch.get_num_threads()
     model = save_tuned(model, tokenizer, out, card)
     if not args.no_eval and not args.examples:
-        from assistant.model_card import evaluate_and_write
+        from assistant.model_card import EvalConfig, evaluate_and_write
 
+        config = EvalConfig(n_per_cell=args.eval_n, guidance=settings.sentiment_guidance)  # as the chat samples
         card = evaluate_and_write(model, tokenizer, card, out, settings=settings, store=store, split=split,
-                                  data=data, n_per_cell=args.eval_n, device=device)
+                                  data=data, config=config, device=device)
     print(f"tuned model in {out}: " + json.dumps({k: card.get(k) for k in (
         "base", "val_ppl_context", "val_ppl_no_context", "sentiment_acc", "copy_rate_8gram")}))
     return 0

@@ -1,7 +1,8 @@
 """(sentiment, title, context, sampling settings) -> review text, streamed or batched.
 
 The same call serves the base model and the fine-tuned one: both read `prompts.build_prompt`.
-Sampling is nucleus sampling with mild repetition control; a seed makes it repeatable.
+Sampling is nucleus sampling with mild repetition control; a seed makes it repeatable. With `guidance` above 1
+each token is also steered away from what the opposite-sentiment request would write (assistant/guidance.py).
 """
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
+from assistant.guidance import guidance_processor
 from assistant.prompts import END_MARKER, ReviewRequest, build_prompt, clean_completion, end_marker, fit_context
 
 log = logging.getLogger(__name__)
@@ -77,23 +79,37 @@ class ReviewGenerator:
     """Writes reviews with a causal LM; thread-safe for one stream at a time per instance."""
 
     def __init__(self, model: Any, tokenizer: Any, *, device: str | None = None,
-                 repetition_penalty: float = 1.1, no_repeat_ngram_size: int = 4) -> None:
+                 repetition_penalty: float = 1.1, no_repeat_ngram_size: int = 4, guidance: float = 1.0) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.device = device or str(next(model.parameters()).device)
         self.model.to(self.device)
         self.repetition_penalty = repetition_penalty
         self.no_repeat_ngram_size = no_repeat_ngram_size
+        self.guidance = guidance  # sentiment guidance scale: 1 = off
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.stop_ids = stop_token_ids(tokenizer)
         self.stop_strings = [m for m in (END_MARKER, end_marker(tokenizer)) if m not in tokenizer.get_vocab()]
         self.stats = GenerationStats()
 
+    def fitted(self, request: ReviewRequest, max_new_tokens: int) -> ReviewRequest:
+        """The request, its context trimmed so prompt plus review fit the model's window."""
+        return fit_context(request, self.tokenizer, context_window(self.model) - max_new_tokens)
+
     def prompt_for(self, request: ReviewRequest, max_new_tokens: int) -> str:
-        """The prompt, its context trimmed so prompt plus review fit the model's window."""
-        budget = context_window(self.model) - max_new_tokens
-        return build_prompt(fit_context(request, self.tokenizer, budget), self.tokenizer)
+        return build_prompt(self.fitted(request, max_new_tokens), self.tokenizer)
+
+    def _guided(self, kwargs: dict[str, Any], requests: Sequence[ReviewRequest], max_new_tokens: int,
+                temperature: float, guidance: float | None) -> dict[str, Any]:
+        """Add sentiment guidance against the opposite requests (in batch order) when it is on."""
+        scale = self.guidance if guidance is None else guidance
+        if scale == 1.0:
+            return kwargs
+        fitted = [self.fitted(r, max_new_tokens) for r in requests]
+        processor = guidance_processor(self.model, self.tokenizer, fitted, scale=scale,
+                                       temperature=temperature, device=self.device)
+        return {**kwargs, "logits_processor": LogitsProcessorList([processor])}
 
     def _generate_kwargs(self, temperature: float, top_p: float, max_new_tokens: int) -> dict[str, Any]:
         kwargs: dict[str, Any] = dict(
@@ -114,7 +130,7 @@ class ReviewGenerator:
         return {k: v.to(self.device) for k, v in batch.items()}
 
     def stream(self, request: ReviewRequest, *, temperature: float = 0.8, top_p: float = 0.92,
-               max_new_tokens: int = 80, seed: int | None = None) -> Iterator[str]:
+               max_new_tokens: int = 80, seed: int | None = None, guidance: float | None = None) -> Iterator[str]:
         """Yield the review as it is written; stops at the end marker, eos or max_new_tokens."""
         inputs = self._encode([self.prompt_for(request, max_new_tokens)])
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
@@ -122,6 +138,7 @@ class ReviewGenerator:
         failure: list[BaseException] = []
         kwargs = self._generate_kwargs(temperature, top_p, max_new_tokens)
         kwargs["stopping_criteria"] = StoppingCriteriaList([_Cancelled(cancel)])
+        kwargs = self._guided(kwargs, [request], max_new_tokens, temperature, guidance)
 
         def run() -> None:
             try:
@@ -160,15 +177,15 @@ class ReviewGenerator:
             raise failure[0]
 
     def generate(self, request: ReviewRequest, *, temperature: float = 0.8, top_p: float = 0.92,
-                 max_new_tokens: int = 80, seed: int | None = None) -> str:
+                 max_new_tokens: int = 80, seed: int | None = None, guidance: float | None = None) -> str:
         """The whole review at once (same text as joining `stream` with the same seed)."""
         return self.generate_many([request], temperature=temperature, top_p=top_p,
-                                  max_new_tokens=max_new_tokens, seed=seed, batch_size=1)[0]
+                                  max_new_tokens=max_new_tokens, seed=seed, batch_size=1, guidance=guidance)[0]
 
     @torch.inference_mode()
     def generate_many(self, requests: Sequence[ReviewRequest], *, temperature: float = 0.8, top_p: float = 0.92,
                       max_new_tokens: int = 80, seed: int | None = None, batch_size: int = 16,
-                      progress: bool = False) -> list[str]:
+                      progress: bool = False, guidance: float | None = None) -> list[str]:
         """Reviews for many requests, batched by prompt length (on CPU far faster per token than one by one)."""
         if seed is not None:
             torch.manual_seed(seed)
@@ -183,9 +200,10 @@ class ReviewGenerator:
 
             batches = tqdm(batches, desc="generating", unit="batch")
         for batch in batches:
+            guided = self._guided(kwargs, [requests[i] for i in batch], max_new_tokens, temperature, guidance)
             inputs = self._encode([prompts[i] for i in batch])
             started = time.perf_counter()
-            output = self.model.generate(**inputs, **kwargs)
+            output = self.model.generate(**inputs, **guided)
             self.stats.seconds += time.perf_counter() - started
             new = output[:, inputs["input_ids"].shape[1]:]
             for row, i in zip(new, batch):
@@ -199,7 +217,7 @@ class ReviewGenerator:
 
     def best_of(self, request: ReviewRequest, positive_probability: Callable[[list[str]], Sequence[float]], *,
                 n: int = 4, temperature: float = 0.8, top_p: float = 0.92, max_new_tokens: int = 80,
-                seed: int | None = None) -> Drafts:
+                seed: int | None = None, guidance: float | None = None) -> Drafts:
         """Sample n reviews in one batch and keep the one a sentiment scorer (e.g. the judge) rates most on-target.
 
         `positive_probability` maps texts to P(positive); only non-empty drafts are scored, and an empty draft is
@@ -207,7 +225,7 @@ class ReviewGenerator:
         if n < 1:
             raise ValueError(f"best_of needs at least one draft, not {n}")
         texts = self.generate_many([request] * n, temperature=temperature, top_p=top_p,
-                                   max_new_tokens=max_new_tokens, seed=seed, batch_size=n)
+                                   max_new_tokens=max_new_tokens, seed=seed, batch_size=n, guidance=guidance)
         written = [i for i, t in enumerate(texts) if t.strip()]
         scores = [float(s) for s in positive_probability([texts[i] for i in written])] if written else []
         if len(scores) != len(written):

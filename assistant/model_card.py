@@ -15,7 +15,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,8 @@ class EvalConfig:
     stream_samples: int = 3  # single-stream generations timed for gen_tokens_per_s
     seed: int = 7
     max_len: int = 384
+    guidance: float = 1.0  # sentiment guidance scale the generations use (1 = plain sampling)
+    unguided: bool = True  # with guidance on, also measure the tuned model without it, for comparison
 
 
 # ---- pieces ----------------------------------------------------------------------------------
@@ -100,12 +102,15 @@ Cells = dict[tuple[str, str], list[ReviewRequest]]
 Drafts = dict[tuple[str, str], list[list[str]]]  # per cell, per request: the sampled drafts
 
 
-def generate_drafts(generator: Any, cells: Cells, config: EvalConfig, drafts: int = 1) -> Drafts:
-    """`drafts` samples per request, all cells in one batched pass (draft 0 alone is a plain single sample)."""
+def generate_drafts(generator: Any, cells: Cells, config: EvalConfig, drafts: int = 1,
+                    guidance: float | None = None) -> Drafts:
+    """`drafts` samples per request, all cells in one batched pass (draft 0 alone is a plain single sample).
+    `guidance` overrides config.guidance."""
     keys = list(cells)
     flat = [r for key in keys for r in cells[key] for _ in range(drafts)]
     texts = generator.generate_many(flat, max_new_tokens=config.max_new_tokens, seed=config.seed,
-                                    batch_size=config.batch_size, progress=True)
+                                    batch_size=config.batch_size, progress=True,
+                                    guidance=config.guidance if guidance is None else guidance)
     out: Drafts = {}
     start = 0
     for key in keys:
@@ -213,7 +218,7 @@ def evaluate_model(model: Any, tokenizer: Any, *, judge: Any, cells: dict, ppl_p
     }
     log.info("%s: validation perplexity %.2f with context, %.2f without", label,
              result["val_ppl_context"], result["val_ppl_no_context"])
-    generator = ReviewGenerator(model, tokenizer)
+    generator = ReviewGenerator(model, tokenizer, guidance=config.guidance)
     generator.stats = GenerationStats()
     if drafts is None:
         drafts = generate_drafts(generator, cells, config)
@@ -222,6 +227,10 @@ def evaluate_model(model: Any, tokenizer: Any, *, judge: Any, cells: dict, ppl_p
     acc = accuracy(judge, texts)
     result["sentiment_acc"] = acc
     result["texts"] = texts
+    if config.guidance != 1.0 and config.unguided:
+        result["sentiment_acc_unguided"] = accuracy(judge, first_drafts(generate_drafts(generator, cells, config,
+                                                                                        guidance=1.0)))
+        log.info("%s: sentiment accuracy without guidance %s", label, result["sentiment_acc_unguided"])
     n_drafts = min((len(d) for per_request in drafts.values() for d in per_request), default=1)
     if n_drafts > 1 and scorer is not None:
         result["sentiment_acc_best_of"] = accuracy(judge, reranked(drafts, scorer))
@@ -282,12 +291,13 @@ def evaluate_and_write(model: Any, tokenizer: Any, card: dict[str, Any], out: Pa
         made, made_info = read_generations(generations, cells)
     tuned = evaluate_model(model, tokenizer, judge=judge, cells=cells, ppl_pairs=ppl_pairs, config=config,
                            label="tuned", drafts=made.get("tuned"), scorer=scorer)
+    base_config = replace(config, unguided=False)  # the base's unguided numbers: an earlier card, or guidance 1
     if base_card is not None:
         base_eval = base_numbers(base_card, card, config, cells)
     else:
         base_model, base_tokenizer = base or load_reference_base(card, settings, device)
         base_eval = evaluate_model(base_model, base_tokenizer, judge=judge, cells=cells, ppl_pairs=ppl_pairs,
-                                   config=config, label="base", drafts=made.get("base"), scorer=scorer)
+                                   config=base_config, label="base", drafts=made.get("base"), scorer=scorer)
         del base_model
     generated = [t for texts in tuned["texts"].values() for t in texts]
     index = NgramIndex((d.page_content for d in split.train), n=8)
@@ -298,6 +308,7 @@ def evaluate_and_write(model: Any, tokenizer: Any, card: dict[str, Any], out: Pa
     card.update({
         "val_ppl_context": tuned["val_ppl_context"], "val_ppl_no_context": tuned["val_ppl_no_context"],
         "sentiment_acc": tuned["sentiment_acc"], "base_sentiment_acc": base_eval["sentiment_acc"],
+        "guidance": config.guidance, "sentiment_acc_unguided": tuned.get("sentiment_acc_unguided"),
         "judge_acc": round(judge.accuracy or 0.0, 4),
         "distinct_1": round(distinct_n(generated, 1), 4), "distinct_2": round(distinct_n(generated, 2), 4),
         "copy_rate_8gram": round(index.copy_rate(generated), 4),
@@ -308,6 +319,7 @@ def evaluate_and_write(model: Any, tokenizer: Any, card: dict[str, Any], out: Pa
         "empty_generations": sum(not t.strip() for t in generated),
         "eval": {"n_per_cell": config.n_per_cell, "n_ppl": len(ppl_pairs[0]), "max_new_tokens": config.max_new_tokens,
                  "judge_train": len(split.train), "judge_test": len(split.val), "seed": config.seed,
+                 "guidance": config.guidance,
                  "minutes": round((time.perf_counter() - started) / 60, 1)},
         "sentiment_acc_best_of": tuned.get("sentiment_acc_best_of"),
         "base_sentiment_acc_best_of": base_eval.get("sentiment_acc_best_of"), "best_of_n": tuned.get("best_of_n"),
@@ -325,6 +337,7 @@ def base_numbers(base_card: dict[str, Any], card: dict[str, Any], config: EvalCo
     earlier = base_card.get("eval") or {}
     same = (base_card.get("base") == card.get("base") and earlier.get("n_per_cell") == config.n_per_cell
             and earlier.get("seed") == config.seed and earlier.get("max_new_tokens") == config.max_new_tokens
+            and float(earlier.get("guidance", 1.0)) == config.guidance
             and base_card.get("data_config", {}).get("seed") == card.get("data_config", {}).get("seed"))
     if not same or not base_card.get("base_sentiment_acc"):
         raise ValueError("the earlier card evaluated another base or other requests: run without --reuse-base")
@@ -415,8 +428,15 @@ def render_markdown(card: dict[str, Any]) -> str:
                 "judge_acc", "distinct_1", "distinct_2", "copy_rate_8gram", "base_copy_rate_8gram",
                 "train_tokens_per_s", "gen_tokens_per_s", "gen_tokens_per_s_batched"):
         lines.append(f"| {key} | {_fmt(card.get(key))} |")
-    lines += ["", "## Sentiment control, tuned model", *_acc_table(card.get("sentiment_acc")),
-              "", "## Sentiment control, base model before fine-tuning", *_acc_table(card.get("base_sentiment_acc"))]
+    guidance = float(card.get("guidance") or 1.0)
+    how = (f"sentiment guidance {guidance:g} (each token steered away from the opposite request's)"
+           if guidance != 1.0 else "plain sampling, no sentiment guidance")
+    lines += ["", f"## Sentiment control, tuned model ({how})", *_acc_table(card.get("sentiment_acc")),
+              "", f"## Sentiment control, base model before fine-tuning ({how})",
+              *_acc_table(card.get("base_sentiment_acc"))]
+    if card.get("sentiment_acc_unguided"):
+        lines += ["", "## Sentiment control, tuned model, without guidance (same requests and seed)",
+                  *_acc_table(card.get("sentiment_acc_unguided"))]
     if card.get("base_numbers_from") not in (None, "this evaluation"):
         lines += ["", f"Base numbers from the card evaluated at {card['base_numbers_from']}: the same base, requests "
                       f"and seeds, so the same computation (`--reuse-base`)."]
@@ -470,7 +490,8 @@ def probe_scorer(settings: Any, out: Path) -> Any:
 
 
 def evaluate_saved(settings: Any, out: Path, *, n_per_cell: int = 200, device: str | None = None,
-                   generations: Path | None = None, reuse_base: Path | None = None) -> dict[str, Any]:
+                   generations: Path | None = None, reuse_base: Path | None = None, guidance: float = 1.0,
+                   unguided: bool = True) -> dict[str, Any]:
     """Re-run the evaluation on a saved tuned model, with the data split recorded in its card.
 
     Here each request gets one sample; best-of-n numbers come from `generations` with several drafts
@@ -479,12 +500,13 @@ def evaluate_saved(settings: Any, out: Path, *, n_per_cell: int = 200, device: s
     model, tokenizer, card, store, split, data = _open(settings, out, device)
     base_card = json.loads(reuse_base.read_text()) if reuse_base else None
     return evaluate_and_write(model, tokenizer, card, out, settings=settings, store=store, split=split, data=data,
-                              device=device, config=EvalConfig(n_per_cell=n_per_cell), generations=generations,
+                              device=device, generations=generations,
+                              config=EvalConfig(n_per_cell=n_per_cell, guidance=guidance, unguided=unguided),
                               scorer=probe_scorer(settings, out), base_card=base_card)
 
 
 def evaluate_best_of(settings: Any, out: Path, *, n_per_cell: int, drafts: int, with_base: bool = False,
-                     device: str | None = None) -> dict[str, Any]:
+                     device: str | None = None, guidance: float = 1.0) -> dict[str, Any]:
     """Best-of-n sentiment accuracy on the card's held-out requests (the first n per cell), added to the card.
 
     Each request gets `drafts` samples in one batch; the embedding probe picks one, the judge reads it,
@@ -499,7 +521,7 @@ def evaluate_best_of(settings: Any, out: Path, *, n_per_cell: int, drafts: int, 
     if scorer is None:
         raise ValueError(f"{out} has no sentiment probe to rank drafts with; retrain with python -m assistant.finetune")
     judge = SentimentJudge.load(out / JUDGE_BASENAME)
-    config = EvalConfig(n_per_cell=n_per_cell)
+    config = EvalConfig(n_per_cell=n_per_cell, guidance=guidance)
     started = time.perf_counter()
     cells = eval_requests(split, store_neighbours(store), data, config.n_per_cell, config.seed)
     models = {"tuned": (model, tokenizer)}
@@ -514,7 +536,7 @@ def evaluate_best_of(settings: Any, out: Path, *, n_per_cell: int, drafts: int, 
         "best_of_n": drafts, "best_of_scorer": "MiniLM embedding probe (sentiment_probe.json)",
         "sentiment_acc_best_of": results["tuned"]["best_of"],
         "base_sentiment_acc_best_of": results.get("base", {}).get("best_of"),
-        "best_of_eval": {"n_per_cell": n_per_cell, "drafts": drafts, "seed": config.seed,
+        "best_of_eval": {"n_per_cell": n_per_cell, "drafts": drafts, "seed": config.seed, "guidance": guidance,
                          "single_sample_same_requests": {k: v["single"] for k, v in results.items()},
                          "minutes": round((time.perf_counter() - started) / 60, 1)},
         "generated_on": card.get("generated_on") or "this machine",
@@ -581,12 +603,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--best-of", type=int, default=None, metavar="N",
                    help="only measure best-of-N accuracy (N drafts per request, --n requests per cell) into the card")
     p.add_argument("--with-base", action="store_true", help="with --best-of: measure the base model too")
+    p.add_argument("--guidance", type=float, default=None, metavar="G",
+                   help="sentiment guidance scale for the generations (default: settings.sentiment_guidance; 1 = off)")
+    p.add_argument("--no-unguided", action="store_true",
+                   help="with guidance on, skip the tuned model's comparison run without it")
     args = p.parse_args(argv)
     from assistant.logs import setup_logging
 
     setup_logging()
     settings = get_settings()
     out = args.dir or tuned_dir(settings)
+    guidance = settings.sentiment_guidance if args.guidance is None else args.guidance
     try:
         if args.export_requests:
             return export_requests(settings, out, args.export_requests, args.n)
@@ -594,16 +621,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return generate_elsewhere(settings, out, args.generate, args.out, args.drafts, args.device)
         if args.best_of:
             card = evaluate_best_of(settings, out, n_per_cell=args.n, drafts=args.best_of, with_base=args.with_base,
-                                    device=args.device)
+                                    device=args.device, guidance=guidance)
             print(json.dumps({k: card.get(k) for k in ("sentiment_acc_best_of", "base_sentiment_acc_best_of",
                                                        "best_of_eval")}, indent=2))
             return 0
         card = evaluate_saved(settings, out, n_per_cell=args.n, device=args.device, generations=args.generations,
-                              reuse_base=args.reuse_base)
+                              reuse_base=args.reuse_base, guidance=guidance, unguided=not args.no_unguided)
     except (BaseModelError, StoreError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({k: card.get(k) for k in (*REQUIRED_KEYS, "sentiment_acc_best_of", "base_sentiment_acc_best_of")},
+    print(json.dumps({k: card.get(k) for k in (*REQUIRED_KEYS, "guidance", "sentiment_acc_unguided",
+                                               "sentiment_acc_best_of", "base_sentiment_acc_best_of")},
                      indent=2))
     return 0
 

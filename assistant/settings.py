@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         description="Drafts sampled per review (1-8); with more than 1 the one whose sentiment the embedding probe "
                     "reads clearest is kept (slower, and nothing streams). 1 streams one draft live.",
     )
+    sentiment_guidance: float = Field(
+        default=1.0, ge=1.0, le=5.0,
+        description="Steer each token away from what the opposite-sentiment request would write "
+                    "(classifier-free guidance, assistant/guidance.py); 1 = off. Streams, at two forward passes a token.",
+    )
     reports_dir: Path = Field(default=REPO_ROOT / "reports")
 
     def resolved_embedding_model(self) -> str:

@@ -179,6 +179,16 @@ def test_why_explains_the_last_review(asst):
     assert why.mode == "chat" and "retrieved" in why.text
     assert [s.doc_id for s in why.sources] == [s.doc_id for s in review.sources]
     assert "nothing to explain" in asst.reply(sid(), "why?").text
+    assert "steered" not in why.text  # the test settings keep guidance off
+
+
+def test_guidance_is_recorded_and_explained(asst):
+    session = sid()
+    review = asst.reply(session, "Write a negative review of Toy Story", guidance=2.5, **FAST)
+    assert review.guidance == 2.5 and review.to_json()["guidance"] == 2.5
+    assert asst.reply(sid(), "Write a negative review of Toy Story", guidance=99, **FAST).guidance == 5.0  # clamped
+    why = asst.reply(session, "why?")
+    assert "away from what a positive review" in why.text and "guidance 2.5" in why.text
 
 
 def test_help_and_small_talk_show_the_commands(asst):

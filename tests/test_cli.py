@@ -143,8 +143,30 @@ def test_chat_drafts_command(tiny_chat):
     assert "2 drafts per review" in text and "drafts 3\n" in text and "drafts 1 (streams live)" in text
 
 
-@pytest.mark.parametrize("value", ["0", "9", "many"])
-def test_drafts_out_of_range_exit_with_usage(value):
+@pytest.mark.parametrize("flag, value", [("--drafts", "0"), ("--drafts", "9"), ("--drafts", "many"),
+                                         ("--guidance", "0.5"), ("--guidance", "6"), ("--guidance", "lots")])
+def test_drafts_or_guidance_out_of_range_exit_with_usage(flag, value, capsys):
     with pytest.raises(SystemExit) as stop:
-        parse_args(["ask", "hi", "--drafts", value])
-    assert stop.value.code == 2
+        parse_args(["ask", "hi", flag, value])
+    assert stop.value.code == 2 and f"{flag[2:]} must be" in capsys.readouterr().err
+
+
+def test_guidance_flag_reaches_the_generator_and_is_reported(tiny_chat):
+    code, out = run_main(["ask", "Write a negative review of Gigli", "--json", "--guidance", "2.5", "--seed", "3",
+                          "--max-new-tokens", "6", "--no-remember"], assistant=tiny_chat)
+    guided = json.loads(out)
+    assert code == 0 and guided["guidance"] == 2.5
+    code, out = run_main(["ask", "Write a negative review of Gigli", "--json", "--guidance", "1", "--seed", "3",
+                          "--max-new-tokens", "6", "--no-remember"], assistant=tiny_chat)
+    plain = json.loads(out)
+    assert code == 0 and plain["guidance"] == 1.0
+    assert guided["reply"] != plain["reply"]  # same seed, same prompt: only the guidance differs
+
+
+def test_chat_guidance_command(tiny_chat):
+    lines = iter(["/guidance 3", "/guidance 1", "/guidance 12", "/quit"])
+    out = io.StringIO()
+    assert cmd_chat(parse_args(["chat", "--session", "g1"]), tiny_chat, out, read=lambda _prompt: next(lines)) == 0
+    text = out.getvalue()
+    assert "guidance 3\n" in text and "guidance 1 (off)" in text and "error: guidance must be 1 to 5" in text
+

@@ -189,6 +189,7 @@ def test_finetune_command_end_to_end(monkeypatch, tmp_path, capsys):
         return lambda doc, k: [d for d in docs if d.metadata["movie_key"] == doc.metadata["movie_key"]][:k + 1]
 
     monkeypatch.setenv("MRA_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("MRA_SENTIMENT_GUIDANCE", "2")  # the card samples as the chat does, and compares unguided
     settings_module.get_settings.cache_clear()
     from tests.test_sentiment_probe import VectorStore
 
@@ -211,6 +212,10 @@ def test_finetune_command_end_to_end(monkeypatch, tmp_path, capsys):
     assert (out / "judge.json").exists() and (out / "model_card.md").read_text().startswith("# Model card")
     assert (out / "sentiment_probe.json").exists() and (out / "sentiment_probe.npz").exists()
     assert 0 < card["label_filter"]["kept"] <= card["label_filter"]["of"] == len(split.train)
+    assert card["guidance"] == 2.0 and card["eval"]["guidance"] == 2.0
+    assert set(card["sentiment_acc_unguided"]) == {"positive", "negative"}
+    markdown = (out / "model_card.md").read_text()
+    assert "sentiment guidance 2" in markdown and "without guidance" in markdown
     assert "tuned model in" in capsys.readouterr().out
 
 

@@ -85,6 +85,23 @@ def test_base_numbers_are_reused_only_from_the_same_base_and_requests():
         base_numbers({**earlier, "eval": {**earlier["eval"], "seed": 8}}, card, config, cells)
     with pytest.raises(ValueError, match="another base or other requests"):
         base_numbers({**earlier, "base": "gpt2"}, card, config, cells)
+    guided = EvalConfig(n_per_cell=2, seed=7, max_new_tokens=64, guidance=2.0)  # sampled otherwise: not the same
+    with pytest.raises(ValueError, match="another base or other requests"):
+        base_numbers(earlier, card, guided, cells)
+    assert base_numbers({**earlier, "eval": {**earlier["eval"], "guidance": 2.0}}, card, guided, cells)
+
+
+def test_drafts_use_the_configured_guidance_unless_told_otherwise():
+    seen = []
+
+    class Recorder(StubGenerator):
+        def generate_many(self, requests, **kwargs):
+            seen.append(kwargs["guidance"])
+            return super().generate_many(requests, **kwargs)
+
+    generate_drafts(Recorder(), _cells(1), EvalConfig(guidance=2.5))
+    generate_drafts(Recorder(), _cells(1), EvalConfig(guidance=2.5), guidance=1.0)
+    assert seen == [2.5, 1.0]
 
 
 def test_probe_scorer_loads_embeddings_only_when_drafts_are_ranked(tmp_path, monkeypatch):

@@ -132,7 +132,7 @@ def answer(assistant: Any, session_id: str, text: str, controls: Controls) -> di
     from assistant.chain import AssistantError
 
     options = dict(top_k=controls.top_k, temperature=controls.temperature, max_new_tokens=controls.max_new_tokens,
-                   model=controls.model, drafts=controls.drafts)
+                   model=controls.model, drafts=controls.drafts, guidance=controls.guidance)
     # The chain writes one draft without a probe to rank them or at temperature 0 (and says so in a note).
     drafting = controls.drafts > 1 and controls.temperature > 0 and getattr(assistant, "probe", None) is not None
     started = time.perf_counter()

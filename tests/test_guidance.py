@@ -1,0 +1,97 @@
+"""Sentiment guidance: the negative prompts, transformers' negative branch, and the generator paths."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from assistant.generate import ReviewGenerator
+from assistant.guidance import guidance_processor, opposite
+from assistant.prompts import ReviewRequest, build_prompt, parse_prompt
+from assistant.scratch import TINY, build_model, train_tokenizer
+from tests.tiny import with_chat_template
+
+torch.set_num_threads(1)
+
+TEXTS = ["A great film, warm and funny.", "A dull film, cold and flat.", "Toy Story is a joy."] * 40
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_tokenizer(TEXTS, vocab_size=300)
+
+
+@pytest.fixture(scope="module")
+def model(tokenizer):
+    torch.manual_seed(0)
+    return build_model(tokenizer, TINY).eval()
+
+
+def test_opposite_flips_only_the_sentiment():
+    request = ReviewRequest("positive", "Up", "the score", ["a line"])
+    assert opposite(request) == ReviewRequest("negative", "Up", "the score", ["a line"])
+    assert opposite(opposite(request)) == request
+
+
+def test_negative_prompts_are_the_opposite_requests_left_padded(tokenizer):
+    requests = [ReviewRequest("positive", "Up"), ReviewRequest("negative", None, None, ["a long context line here"])]
+    processor = guidance_processor(None, tokenizer, requests, scale=2.5, temperature=0.8, device="cpu")
+    assert processor.guidance_scale == 2.5 and processor.temperature == 0.8
+    ids, mask = processor.unconditional_context["input_ids"], processor.unconditional_context["attention_mask"]
+    assert mask[0, 0] == 0 and mask[:, -1].all()  # the shorter prompt is padded on the left
+    for row, request in enumerate(requests):
+        text = tokenizer.decode(ids[row][mask[row].bool()])
+        assert parse_prompt(text) == opposite(request)
+
+
+@torch.inference_mode()
+def test_negative_branch_matches_a_full_recompute_with_left_padding(model, tokenizer):
+    """The cached negative branch sees its whole prompt plus each generated token, at unpadded positions."""
+    requests = [ReviewRequest("positive", "Toy Story"),
+                ReviewRequest("positive", None, None, ['A critic: "A much longer context line."'])]
+    processor = guidance_processor(model, tokenizer, requests, scale=2.0, temperature=0.5, device="cpu")
+    generated = torch.randint(5, 200, (2, 6))
+    for step in range(generated.shape[1] + 1):
+        cached = processor.get_unconditional_logits(torch.cat([torch.zeros(2, 2, dtype=torch.long),
+                                                               generated[:, :step]], 1))
+        for row, request in enumerate(requests):
+            ids = tokenizer(build_prompt(opposite(request), tokenizer), add_special_tokens=False,
+                            return_tensors="pt")["input_ids"]
+            full = model(torch.cat([ids, generated[row:row + 1, :step]], dim=1)).logits[0, -1] / 0.5
+            assert torch.allclose(cached[row, -1], full, atol=1e-4), f"row {row}, step {step}"
+
+
+def test_guided_scores_follow_the_formula_among_plausible_tokens_only(model, tokenizer):
+    requests = [ReviewRequest("negative", "Up")]
+    processor = guidance_processor(model, tokenizer, requests, scale=3.0, temperature=1.0, device="cpu",
+                                   plausibility=0.1)
+    ids = tokenizer(build_prompt(requests[0], tokenizer), add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        scores = model(ids).logits[:, -1] * 20  # sharpen: a few plausible tokens, many implausible ones
+        neg = torch.log_softmax(model(processor.unconditional_context["input_ids"]).logits[:, -1], -1)
+        top = int(scores.argmax())
+        scores[0, (top + 1) % scores.shape[-1]] = float("-inf")  # as if the nucleus cut it
+        out = processor(ids, scores)
+    cond = torch.log_softmax(scores, -1)
+    plausible = cond >= cond.max() + torch.log(torch.tensor(0.1))
+    assert 1 <= int(plausible.sum()) < cond.shape[-1] - 1
+    assert torch.allclose(out[plausible], (neg + 3.0 * (cond - neg))[plausible], atol=1e-4)
+    assert torch.isneginf(out[~plausible]).all()  # implausible and cut tokens can never be sampled
+    assert int(out.argmax()) in plausible.nonzero()[:, 1].tolist()
+
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_guided_generation_streams_and_batches_the_same_text(model, tokenizer, chat):
+    tok = with_chat_template(tokenizer) if chat else tokenizer
+    if chat:
+        torch.manual_seed(0)
+        model = build_model(tok, TINY).eval()
+    plain = ReviewGenerator(model, tok, device="cpu")
+    guided = ReviewGenerator(model, tok, device="cpu", guidance=3.0)
+    requests = [ReviewRequest("negative", "Toy Story"), ReviewRequest("positive", None, None, ['A critic: "Fun."'])]
+    batched = guided.generate_many(requests, temperature=0, max_new_tokens=10, batch_size=2)
+    assert batched == [guided.generate(r, temperature=0, max_new_tokens=10) for r in requests]
+    assert "".join(guided.stream(requests[0], temperature=0, max_new_tokens=10)).strip() == batched[0]
+    # a random model's greedy text shifts once the opposite prompt is subtracted
+    assert batched != plain.generate_many(requests, temperature=0, max_new_tokens=10, batch_size=2)
+    sampled = guided.generate(requests[0], seed=5, max_new_tokens=10)
+    assert sampled == guided.generate(requests[0], seed=5, max_new_tokens=10)
