@@ -458,7 +458,9 @@ def render_markdown(card: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _open(settings: Any, out: Path, device: str | None) -> tuple[Any, Any, dict[str, Any], Any, Split, DataConfig]:
+def open_saved(settings: Any, out: Path,
+               device: str | None) -> tuple[Any, Any, dict[str, Any], Any, Split, DataConfig]:
+    """The saved tuned model, its tokenizer and card, the store, and the data split its card records."""
     from assistant.bases import BaseModelError, load_tuned
     from assistant.training_data import open_split
 
@@ -497,7 +499,7 @@ def evaluate_saved(settings: Any, out: Path, *, n_per_cell: int = 200, device: s
     Here each request gets one sample; best-of-n numbers come from `generations` with several drafts
     each, or from `evaluate_best_of`.
     """
-    model, tokenizer, card, store, split, data = _open(settings, out, device)
+    model, tokenizer, card, store, split, data = open_saved(settings, out, device)
     base_card = json.loads(reuse_base.read_text()) if reuse_base else None
     return evaluate_and_write(model, tokenizer, card, out, settings=settings, store=store, split=split, data=data,
                               device=device, generations=generations,
@@ -516,7 +518,7 @@ def evaluate_best_of(settings: Any, out: Path, *, n_per_cell: int, drafts: int, 
     from assistant.judge import SentimentJudge
     from assistant.training_data import store_neighbours
 
-    model, tokenizer, card, store, split, data = _open(settings, out, device)
+    model, tokenizer, card, store, split, data = open_saved(settings, out, device)
     scorer = probe_scorer(settings, out)
     if scorer is None:
         raise ValueError(f"{out} has no sentiment probe to rank drafts with; retrain with python -m assistant.finetune")

@@ -229,6 +229,22 @@ def test_drafts_control_reaches_the_chain(tiny: Settings) -> None:
     assert any("Wrote one draft instead of 3" in c for c in captions), captions
 
 
+def test_guidance_control_defaults_to_the_setting_and_is_shown_with_the_reply(
+        tiny: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MRA_SENTIMENT_GUIDANCE", "2")  # the setting is the control's default
+    at = open_app()
+    guidance = at.slider(key="guidance")
+    assert (guidance.label, guidance.value, guidance.min, guidance.max) == ("Sentiment guidance", 2.0, 1.0, 5.0)
+    assert "1 = off" in guidance.help
+    guidance.set_value(2.5).run()
+    send(at, "Write a negative review of Gigli")
+    captions = [c.value.replace("\\", "") for c in assistant_messages(at)[-1].caption]
+    assert any("sentiment guidance 2.5" in c for c in captions), captions
+    at.slider(key="guidance").set_value(1.0).run()
+    send(at, "Write a positive review of Gigli")
+    assert not any("guidance" in c.value for c in assistant_messages(at)[-1].caption)
+
+
 def test_drafts_show_the_chosen_draft_and_its_score(tiny: Settings, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.tiny import with_probe

@@ -68,6 +68,8 @@ def _meta_line(reply: dict[str, Any]) -> str:
         if reply.get("model") and isinstance(first, (int, float)):
             took += f" (first words after {first:.1f} s)"
         parts.append(took)
+    if reply.get("model") and float(reply.get("guidance") or 1.0) > 1.0:
+        parts.append(f"sentiment guidance {float(reply['guidance']):g}")
     return " · ".join(p for p in parts if p)
 
 
