@@ -11,12 +11,12 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from assistant.chain import MODELS, Assistant, AssistantError, Reply
 from assistant.drafts import MAX_DRAFTS, clamp_drafts, describe, score_list
-from assistant.guidance import MAX_GUIDANCE
+from assistant.guidance import MAX_GUIDANCE, guidance_arg
 from assistant.memory import ChatMemory, new_session_id, source_line
 from assistant.settings import Settings, get_settings
 
@@ -38,26 +38,19 @@ def _generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drafts", type=_drafts, default=None, metavar="N",
                    help=f"write N drafts (1-{MAX_DRAFTS}) and keep the one whose sentiment reads clearest; "
                         "1 streams live (default: settings.drafts)")
-    p.add_argument("--guidance", type=_guidance, default=None, metavar="G",
+    p.add_argument("--guidance", type=guidance_arg, default=None, metavar="G",
                    help=f"sentiment guidance scale (1-{MAX_GUIDANCE:g}): steer each word away from the opposite "
                         "sentiment; 1 is off (default: settings.sentiment_guidance)")
 
 
-def _bounded(name: str, cast: type, low: float, high: float, kind: str) -> Callable[[str], Any]:
-    """An argparse type: `cast(value)` within [low, high], else a one-line usage error naming `name`."""
-    def parse(value: str) -> Any:
-        try:
-            number = cast(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be {kind}, not {value!r}") from None
-        if not low <= number <= high:
-            raise argparse.ArgumentTypeError(f"{name} must be {low:g} to {high:g}, not {value}")
-        return number
-    return parse
-
-
-_drafts = _bounded("drafts", int, 1, MAX_DRAFTS, "a whole number")
-_guidance = _bounded("guidance", float, 1.0, MAX_GUIDANCE, "a number")
+def _drafts(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"drafts must be a whole number, not {value!r}") from None
+    if not 1 <= n <= MAX_DRAFTS:
+        raise argparse.ArgumentTypeError(f"drafts must be 1 to {MAX_DRAFTS}, not {n}")
+    return n
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -199,7 +192,7 @@ def cmd_chat(args: argparse.Namespace, assistant: Assistant, out: TextIO, read: 
             print(f"drafts {options['drafts']}" + (" (streams live)" if options["drafts"] == 1 else ""), file=out)
         elif command == "/guidance" and rest:
             try:
-                options["guidance"] = _guidance(rest)
+                options["guidance"] = guidance_arg(rest)
                 print(f"guidance {options['guidance']:g}" + (" (off)" if options["guidance"] == 1 else ""), file=out)
             except argparse.ArgumentTypeError as exc:
                 print(f"error: {exc}", file=out)

@@ -123,7 +123,8 @@ def render_markdown(result: dict[str, Any]) -> str:
     judge = result.get("judge") or {}
     run = f"Generated {result['generated_at']} by `{result['command']}` in {fmt(result['minutes'], 1)} min"
     if counts.get("generations"):
-        run += (f": {counts['requests']} requests per arm (temperature {opts['temperature']}, at most "
+        guided = f", sentiment guidance {opts['guidance']:g}" if (opts.get("guidance") or 1.0) != 1.0 else ""
+        run += (f": {counts['requests']} requests per arm (temperature {opts['temperature']}{guided}, at most "
                 f"{opts['max_new_tokens']} new tokens, top_k {opts['top_k']}, seed {result['seed']}), "
                 f"{counts['generations']} replies in all.")
     else:

@@ -59,7 +59,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,7 @@ import numpy as np
 
 from assistant import eval_metrics as em
 from assistant.eval_set import EvalRequest, RequestSet, build_request_set, store_titles
+from assistant.guidance import guidance_arg
 from assistant.metrics import NgramIndex, distinct_n, tokenize
 from assistant.prompts import format_context_item
 from assistant.records import movie_key as key_of
@@ -107,6 +108,7 @@ class EvalOptions:
     seed: int = 2024
     quick: bool = False
     samples: int = 4
+    guidance: float | None = None  # sentiment guidance; None: settings.sentiment_guidance, as in the chat
 
     @classmethod
     def quick_run(cls, **overrides: Any) -> EvalOptions:
@@ -205,7 +207,8 @@ def ask(assistant: Any, session_id: str, request: EvalRequest, spec: ArmSpec, op
     turn = Turn(request.id)
     kwargs = dict(rag=spec.rag, model=spec.model, top_k=options.top_k, temperature=options.temperature,
                   max_new_tokens=max_new_tokens or options.max_new_tokens, seed=request.seed, remember=False,
-                  drafts=1)  # the model as it streams, whatever MRA_DRAFTS says: best-of-n would be its own arm
+                  drafts=1,  # the model as it streams, whatever MRA_DRAFTS says: best-of-n would be its own arm
+                  guidance=options.guidance)
     started = time.perf_counter()
     reply = None
     try:
@@ -523,6 +526,8 @@ def run_evaluation(settings: Any, options: EvalOptions, *, retrieval_only: bool 
             assistant = _open_assistant(settings.model_copy(update={"chats_db": Path(tmp) / "chats.sqlite"}))
         store = _store_of(assistant, settings)
         top_k = options.top_k or settings.top_k
+        if options.guidance is None:
+            options = replace(options, guidance=settings.sentiment_guidance)
         titles = store_titles(store)
         ks = sorted({top_k, 10})
         retrieval = em.evaluate_retrieval(store, titles, ks=ks, n_queries=options.retrieval_queries,
@@ -537,7 +542,7 @@ def run_evaluation(settings: Any, options: EvalOptions, *, retrieval_only: bool 
             "command": " ".join([COMMAND] + ["--quick"] * options.quick + ["--retrieval-only"] * retrieval_only),
             "quick": options.quick, "seed": options.seed,
             "options": {"n_requests": options.n_requests, "max_new_tokens": options.max_new_tokens,
-                        "temperature": options.temperature, "top_k": top_k,
+                        "temperature": options.temperature, "top_k": top_k, "guidance": options.guidance,
                         "retrieval_queries": options.retrieval_queries},
             "models": models, "chain_status": status, "arm_order": list(ARM_ORDER),
             **{k: None for k in ARM_ORDER}, "skipped": skipped, "retrieval": retrieval,
@@ -628,6 +633,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--retrieval-queries", type=int, default=None)
     p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--guidance", type=guidance_arg, default=None, metavar="G",
+                   help="sentiment guidance for every arm (default: settings.sentiment_guidance, as the chat)")
     p.add_argument("--retrieval-only", action="store_true", help="only the retrieval metrics (no language model)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice, as the app runs; 1 is steadier on a busy machine)")
@@ -639,6 +646,7 @@ def options_from(args: argparse.Namespace) -> EvalOptions:
     overrides = {k: v for k, v in (("n_requests", args.n), ("max_new_tokens", args.max_new_tokens),
                                    ("retrieval_queries", args.retrieval_queries)) if v is not None}
     overrides["seed"] = args.seed
+    overrides["guidance"] = args.guidance
     return EvalOptions.quick_run(**overrides) if args.quick else EvalOptions(**overrides)
 
 

@@ -101,14 +101,13 @@ class ReviewGenerator:
         return build_prompt(self.fitted(request, max_new_tokens), self.tokenizer)
 
     def _guided(self, kwargs: dict[str, Any], requests: Sequence[ReviewRequest], max_new_tokens: int,
-                temperature: float, guidance: float | None) -> dict[str, Any]:
+                guidance: float | None) -> dict[str, Any]:
         """Add sentiment guidance against the opposite requests (in batch order) when it is on."""
         scale = self.guidance if guidance is None else guidance
         if scale == 1.0:
             return kwargs
         fitted = [self.fitted(r, max_new_tokens) for r in requests]
-        processor = guidance_processor(self.model, self.tokenizer, fitted, scale=scale,
-                                       temperature=temperature, device=self.device)
+        processor = guidance_processor(self.model, self.tokenizer, fitted, scale=scale, device=self.device)
         return {**kwargs, "logits_processor": LogitsProcessorList([processor])}
 
     def _generate_kwargs(self, temperature: float, top_p: float, max_new_tokens: int) -> dict[str, Any]:
@@ -138,7 +137,7 @@ class ReviewGenerator:
         failure: list[BaseException] = []
         kwargs = self._generate_kwargs(temperature, top_p, max_new_tokens)
         kwargs["stopping_criteria"] = StoppingCriteriaList([_Cancelled(cancel)])
-        kwargs = self._guided(kwargs, [request], max_new_tokens, temperature, guidance)
+        kwargs = self._guided(kwargs, [request], max_new_tokens, guidance)
 
         def run() -> None:
             try:
@@ -200,7 +199,7 @@ class ReviewGenerator:
 
             batches = tqdm(batches, desc="generating", unit="batch")
         for batch in batches:
-            guided = self._guided(kwargs, [requests[i] for i in batch], max_new_tokens, temperature, guidance)
+            guided = self._guided(kwargs, [requests[i] for i in batch], max_new_tokens, guidance)
             inputs = self._encode([prompts[i] for i in batch])
             started = time.perf_counter()
             output = self.model.generate(**inputs, **guided)

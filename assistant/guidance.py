@@ -31,25 +31,37 @@ def clamp_guidance(value: float | str) -> float:
     return max(1.0, min(float(value), MAX_GUIDANCE))
 
 
+def guidance_arg(value: str) -> float:
+    """argparse type for --guidance: a number from 1 to MAX_GUIDANCE, else a one-line usage error.
+    (Below 1 the opposite prompt would steer *towards* the other sentiment.)"""
+    import argparse
+
+    try:
+        scale = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"guidance must be a number, not {value!r}") from None
+    if not 1.0 <= scale <= MAX_GUIDANCE:
+        raise argparse.ArgumentTypeError(f"guidance must be 1 to {MAX_GUIDANCE:g}, not {value}")
+    return scale
+
+
 def opposite(request: ReviewRequest) -> ReviewRequest:
     """The same request (movie, topic, context) asking for the other sentiment."""
     return replace(request, sentiment=SENTIMENTS[1 - SENTIMENTS.index(request.sentiment)])
 
 
 class SentimentGuidance(UnbatchedClassifierFreeGuidanceLogitsProcessor):
-    """transformers' guidance processor, made right for left-padded batches and sampling temperature, and kept
-    to plausible tokens.
+    """transformers' guidance processor, made right for left-padded batches and kept to plausible tokens.
 
     The stock one lets the model number the negative prompt's positions from 0 across its padding, which
-    shifts every padded row for absolute-position models (GPT-2). Passed to `generate` as a custom processor it
-    runs after the temperature and nucleus warpers, so the negative branch is tempered the same way; tokens the
-    nucleus cut stay impossible (scale * -inf), which keeps guided text fluent.
+    shifts every padded row for absolute-position models (GPT-2). `generate` runs custom processors after the
+    repetition controls and before temperature and nucleus sampling, so those apply to the guided distribution;
+    tokens the repetition controls banned (-inf) stay banned.
     """
 
     def __init__(self, model: Any, negative_ids: torch.Tensor, negative_mask: torch.Tensor, *, scale: float,
-                 temperature: float = 1.0, plausibility: float = 0.1) -> None:
+                 plausibility: float = 0.1) -> None:
         super().__init__(scale, model, unconditional_ids=negative_ids, unconditional_attention_mask=negative_mask)
-        self.temperature = temperature if temperature and temperature > 0 else 1.0
         self.log_plausibility = math.log(plausibility) if plausibility > 0 else -math.inf
 
     def get_unconditional_logits(self, input_ids: torch.LongTensor) -> torch.Tensor:
@@ -62,9 +74,10 @@ class SentimentGuidance(UnbatchedClassifierFreeGuidanceLogitsProcessor):
             mask = torch.cat([ctx["attention_mask"], torch.ones_like(ids)], dim=1)
         ctx["input_ids"], ctx["attention_mask"] = ids, mask
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1]:]
-        out = self.model(ids, attention_mask=mask, position_ids=positions, use_cache=True, cache=ctx["cache"])
+        out = self.model(ids, attention_mask=mask, position_ids=positions, use_cache=True, cache=ctx["cache"],
+                         logits_to_keep=1)  # the prompt's other positions' logits would cost GBs at batch 16
         ctx["cache"] = out.get("cache", None)
-        return out.logits.float() / self.temperature
+        return out.logits[:, -1:].float()
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         guided = super().__call__(input_ids, scores.float())
@@ -74,10 +87,10 @@ class SentimentGuidance(UnbatchedClassifierFreeGuidanceLogitsProcessor):
 
 
 def guidance_processor(model: Any, tokenizer: Any, requests: Sequence[ReviewRequest], *, scale: float,
-                       temperature: float, device: str, plausibility: float = 0.1) -> SentimentGuidance:
+                       device: str, plausibility: float = 0.1) -> SentimentGuidance:
     """The processor that guides a batch of (already fitted) requests against their opposites, left-padded."""
     tokenizer.padding_side = "left"
     negatives = [build_prompt(opposite(r), tokenizer) for r in requests]
     batch = tokenizer(negatives, return_tensors="pt", padding=True, add_special_tokens=False)
     return SentimentGuidance(model, batch["input_ids"].to(device), batch["attention_mask"].to(device),
-                             scale=scale, temperature=temperature, plausibility=plausibility)
+                             scale=scale, plausibility=plausibility)

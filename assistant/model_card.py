@@ -289,6 +289,10 @@ def evaluate_and_write(model: Any, tokenizer: Any, card: dict[str, Any], out: Pa
     made_info: dict[str, Any] = {}
     if generations is not None:
         made, made_info = read_generations(generations, cells)
+        if float(made_info.get("guidance", 1.0)) != config.guidance:
+            raise ValueError(f"{generations} was generated with guidance {made_info.get('guidance', 1.0)}; "
+                             f"evaluate it with --guidance {made_info.get('guidance', 1.0)}")
+        config = replace(config, unguided=False)  # the comparison would be generated here, on the CPU
     tuned = evaluate_model(model, tokenizer, judge=judge, cells=cells, ppl_pairs=ppl_pairs, config=config,
                            label="tuned", drafts=made.get("tuned"), scorer=scorer)
     base_config = replace(config, unguided=False)  # the base's unguided numbers: an earlier card, or guidance 1
@@ -547,14 +551,14 @@ def evaluate_best_of(settings: Any, out: Path, *, n_per_cell: int, drafts: int, 
     return card
 
 
-def export_requests(settings: Any, out: Path, path: Path, n_per_cell: int) -> int:
+def export_requests(settings: Any, out: Path, path: Path, n_per_cell: int, guidance: float = 1.0) -> int:
     """The evaluation's requests, with their retrieved context, for `--generate` on another machine."""
     from assistant.training_data import open_split, store_neighbours
 
     card = json.loads((out / CARD_JSON).read_text())
     data = DataConfig(**card.get("data_config", {}))
     store, split = open_split(settings, data)
-    config = EvalConfig(n_per_cell=n_per_cell)
+    config = EvalConfig(n_per_cell=n_per_cell, guidance=guidance)  # the drafts are sampled as the card will say
     write_requests(eval_requests(split, store_neighbours(store), data, config.n_per_cell, config.seed), path, config)
     print(f"wrote the evaluation requests to {path}")
     return 0
@@ -578,13 +582,15 @@ def generate_elsewhere(settings: Any, out: Path, requests: Path, target: Path, d
     base_model, base_tokenizer = load_reference_base(card, settings, device)
     made["base"] = generate_drafts(ReviewGenerator(base_model, base_tokenizer), cells, config, drafts)
     name = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
-    write_generations(target, made, device=name, drafts=drafts, seconds=round(time.perf_counter() - started, 1))
+    write_generations(target, made, device=name, drafts=drafts, seconds=round(time.perf_counter() - started, 1),
+                      guidance=config.guidance)
     print(f"wrote {drafts} drafts per request for both models to {target}")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from assistant.bases import BaseModelError, tuned_dir
+    from assistant.guidance import guidance_arg
     from assistant.settings import get_settings
     from assistant.store import StoreError
 
@@ -605,7 +611,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--best-of", type=int, default=None, metavar="N",
                    help="only measure best-of-N accuracy (N drafts per request, --n requests per cell) into the card")
     p.add_argument("--with-base", action="store_true", help="with --best-of: measure the base model too")
-    p.add_argument("--guidance", type=float, default=None, metavar="G",
+    p.add_argument("--guidance", type=guidance_arg, default=None, metavar="G",
                    help="sentiment guidance scale for the generations (default: settings.sentiment_guidance; 1 = off)")
     p.add_argument("--no-unguided", action="store_true",
                    help="with guidance on, skip the tuned model's comparison run without it")
@@ -618,7 +624,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     guidance = settings.sentiment_guidance if args.guidance is None else args.guidance
     try:
         if args.export_requests:
-            return export_requests(settings, out, args.export_requests, args.n)
+            return export_requests(settings, out, args.export_requests, args.n, guidance)
         if args.generate:
             return generate_elsewhere(settings, out, args.generate, args.out, args.drafts, args.device)
         if args.best_of:

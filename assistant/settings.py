@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         default=0.5, description="Share of training examples given retrieved context, so one model serves RAG on and off."
     )
     train_min_label_confidence: float = Field(
-        default=0.7, description="Train on reviews whose label a cross-fitted embedding probe finds this clear (0: all)."
+        default=0.8, description="Train on reviews whose label a cross-fitted embedding probe finds this clear (0: all)."
     )
 
     # Conversation

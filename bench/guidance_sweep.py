@@ -2,8 +2,9 @@
 
     python bench/guidance_sweep.py [--dir var/models/tuned] [--model tuned|base] [--n 40] [--scales 1 1.5 2 3]
 
-The held-out requests, judge and seed are the model card's (`assistant/model_card.py`), on the first `--n`
-requests per cell, so a scale chosen here can be confirmed with `python -m assistant.model_card --guidance G`.
+Requests are the model card's kind (held-out movies, with and without their retrieved context, the card's seed),
+`--n` per cell: fewer than the card's 200, and sampled afresh, so confirm a chosen scale with
+`python -m assistant.model_card --guidance G`. The judge is the card's (trained on the training split).
 Numbers go to the log and, as JSON, to stdout.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assistant.bases import tuned_dir  # noqa: E402
 from assistant.generate import GenerationStats, ReviewGenerator  # noqa: E402
+from assistant.guidance import guidance_arg  # noqa: E402
 from assistant.logs import setup_logging  # noqa: E402
 from assistant.metrics import distinct_n  # noqa: E402
 from assistant.model_card import (  # noqa: E402
@@ -36,7 +38,7 @@ def main() -> int:
     p.add_argument("--dir", type=Path, default=None, help="tuned model folder (default: models_dir/tuned)")
     p.add_argument("--model", choices=("tuned", "base"), default="tuned", help="the tuned model or its base")
     p.add_argument("--n", type=int, default=40, help="requests per sentiment and mode")
-    p.add_argument("--scales", type=float, nargs="+", default=[1.0, 1.5, 2.0, 3.0])
+    p.add_argument("--scales", type=guidance_arg, nargs="+", default=[1.0, 1.5, 2.0, 3.0])
     p.add_argument("--samples", type=int, default=2, help="texts per cell shown in the log")
     args = p.parse_args()
     setup_logging()
@@ -50,6 +52,7 @@ def main() -> int:
     else:  # no card evaluated yet: the same judge, trained here
         judge = SentimentJudge.train([d.page_content for d in split.train], [d.metadata["sentiment"] for d in split.train])
     if args.model == "base":
+        del model  # one model in memory at a time
         model, tokenizer = load_reference_base(card, settings, None)
     cells = eval_requests(split, store_neighbours(store), data, args.n, EvalConfig().seed)
     generator = ReviewGenerator(model, tokenizer)

@@ -174,12 +174,12 @@ def test_no_sentiment_sides_with_the_data(asst):
 
 def test_why_explains_the_last_review(asst):
     session = sid()
-    review = asst.reply(session, "Write a positive review of Toy Story", **FAST)
+    review = asst.reply(session, "Write a positive review of Toy Story", guidance=1.0, **FAST)
     why = asst.reply(session, "why?")
     assert why.mode == "chat" and "retrieved" in why.text
     assert [s.doc_id for s in why.sources] == [s.doc_id for s in review.sources]
     assert "nothing to explain" in asst.reply(sid(), "why?").text
-    assert "steered" not in why.text  # the test settings keep guidance off
+    assert "steered" not in why.text  # guidance off: nothing to say about it
 
 
 def test_guidance_is_recorded_and_explained(asst):

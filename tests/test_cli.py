@@ -151,16 +151,23 @@ def test_drafts_or_guidance_out_of_range_exit_with_usage(flag, value, capsys):
     assert stop.value.code == 2 and f"{flag[2:]} must be" in capsys.readouterr().err
 
 
-def test_guidance_flag_reaches_the_generator_and_is_reported(tiny_chat):
-    code, out = run_main(["ask", "Write a negative review of Gigli", "--json", "--guidance", "2.5", "--seed", "3",
-                          "--max-new-tokens", "6", "--no-remember"], assistant=tiny_chat)
-    guided = json.loads(out)
-    assert code == 0 and guided["guidance"] == 2.5
-    code, out = run_main(["ask", "Write a negative review of Gigli", "--json", "--guidance", "1", "--seed", "3",
-                          "--max-new-tokens", "6", "--no-remember"], assistant=tiny_chat)
-    plain = json.loads(out)
-    assert code == 0 and plain["guidance"] == 1.0
-    assert guided["reply"] != plain["reply"]  # same seed, same prompt: only the guidance differs
+def test_guidance_flag_reaches_the_generator_and_is_reported(tiny_chat, monkeypatch):
+    import assistant.generate
+
+    scales = []
+    real = assistant.generate.guidance_processor
+
+    def spy(*args, **kwargs):
+        scales.append(kwargs["scale"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(assistant.generate, "guidance_processor", spy)
+    code, out = run_main(["ask", "Write a negative review of Gigli", "--json", "--guidance", "2.5",
+                          "--max-new-tokens", "4", "--no-remember"], assistant=tiny_chat)
+    assert code == 0 and json.loads(out)["guidance"] == 2.5 and scales == [2.5]
+    code, out = run_main(["ask", "Write a negative review of Gigli", "--json", "--guidance", "1",
+                          "--max-new-tokens", "4", "--no-remember"], assistant=tiny_chat)
+    assert code == 0 and json.loads(out)["guidance"] == 1.0 and scales == [2.5]  # off: no second pass
 
 
 def test_chat_guidance_command(tiny_chat):

@@ -34,8 +34,8 @@ def test_opposite_flips_only_the_sentiment():
 
 def test_negative_prompts_are_the_opposite_requests_left_padded(tokenizer):
     requests = [ReviewRequest("positive", "Up"), ReviewRequest("negative", None, None, ["a long context line here"])]
-    processor = guidance_processor(None, tokenizer, requests, scale=2.5, temperature=0.8, device="cpu")
-    assert processor.guidance_scale == 2.5 and processor.temperature == 0.8
+    processor = guidance_processor(None, tokenizer, requests, scale=2.5, device="cpu")
+    assert processor.guidance_scale == 2.5
     ids, mask = processor.unconditional_context["input_ids"], processor.unconditional_context["attention_mask"]
     assert mask[0, 0] == 0 and mask[:, -1].all()  # the shorter prompt is padded on the left
     for row, request in enumerate(requests):
@@ -48,7 +48,7 @@ def test_negative_branch_matches_a_full_recompute_with_left_padding(model, token
     """The cached negative branch sees its whole prompt plus each generated token, at unpadded positions."""
     requests = [ReviewRequest("positive", "Toy Story"),
                 ReviewRequest("positive", None, None, ['A critic: "A much longer context line."'])]
-    processor = guidance_processor(model, tokenizer, requests, scale=2.0, temperature=0.5, device="cpu")
+    processor = guidance_processor(model, tokenizer, requests, scale=2.0, device="cpu")
     generated = torch.randint(5, 200, (2, 6))
     for step in range(generated.shape[1] + 1):
         cached = processor.get_unconditional_logits(torch.cat([torch.zeros(2, 2, dtype=torch.long),
@@ -56,14 +56,13 @@ def test_negative_branch_matches_a_full_recompute_with_left_padding(model, token
         for row, request in enumerate(requests):
             ids = tokenizer(build_prompt(opposite(request), tokenizer), add_special_tokens=False,
                             return_tensors="pt")["input_ids"]
-            full = model(torch.cat([ids, generated[row:row + 1, :step]], dim=1)).logits[0, -1] / 0.5
+            full = model(torch.cat([ids, generated[row:row + 1, :step]], dim=1)).logits[0, -1]
             assert torch.allclose(cached[row, -1], full, atol=1e-4), f"row {row}, step {step}"
 
 
 def test_guided_scores_follow_the_formula_among_plausible_tokens_only(model, tokenizer):
     requests = [ReviewRequest("negative", "Up")]
-    processor = guidance_processor(model, tokenizer, requests, scale=3.0, temperature=1.0, device="cpu",
-                                   plausibility=0.1)
+    processor = guidance_processor(model, tokenizer, requests, scale=3.0, device="cpu", plausibility=0.1)
     ids = tokenizer(build_prompt(requests[0], tokenizer), add_special_tokens=False, return_tensors="pt")["input_ids"]
     with torch.inference_mode():
         scores = model(ids).logits[:, -1] * 20  # sharpen: a few plausible tokens, many implausible ones
@@ -95,3 +94,25 @@ def test_guided_generation_streams_and_batches_the_same_text(model, tokenizer, c
     assert batched != plain.generate_many(requests, temperature=0, max_new_tokens=10, batch_size=2)
     sampled = guided.generate(requests[0], seed=5, max_new_tokens=10)
     assert sampled == guided.generate(requests[0], seed=5, max_new_tokens=10)
+
+
+def test_guidance_sees_untempered_scores_and_temperature_applies_after_it(model, tokenizer, monkeypatch):
+    """Guidance mixes log-probabilities at temperature 1; generate's temperature and nucleus come after it."""
+    from assistant.guidance import SentimentGuidance
+
+    seen = []
+    original = SentimentGuidance.__call__
+
+    def recording(self, input_ids, scores):
+        seen.append(scores.clone())
+        return original(self, input_ids, scores)
+
+    monkeypatch.setattr(SentimentGuidance, "__call__", recording)
+    gen = ReviewGenerator(model, tokenizer, device="cpu", guidance=2.0, repetition_penalty=1.0,
+                          no_repeat_ngram_size=0)
+    request = ReviewRequest("positive", "Up")
+    gen.generate(request, temperature=0.5, seed=1, max_new_tokens=2)
+    ids = tokenizer(gen.prompt_for(request, 2), add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        raw = model(ids).logits[0, -1]
+    assert torch.allclose(seen[0][0], raw, atol=1e-4)  # not raw / 0.5: temperature has not been applied yet

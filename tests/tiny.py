@@ -45,8 +45,9 @@ def with_chat_template(tokenizer: Any) -> Any:
 
 def tiny_settings(root: Path) -> Settings:
     root = Path(root)
+    # Guidance off unless a test turns it on: tests of other things should not depend on its default.
     return Settings(index_dir=root / "index", models_dir=root / "models", chats_db=root / "chats.sqlite",
-                    reports_dir=root / "reports", data_dir=root / "data", base_model="scratch")
+                    reports_dir=root / "reports", data_dir=root / "data", base_model="scratch", sentiment_guidance=1.0)
 
 
 def tiny_env(settings: Settings) -> dict[str, str]:
@@ -54,6 +55,7 @@ def tiny_env(settings: Settings) -> dict[str, str]:
     return {"MRA_INDEX_DIR": str(settings.index_dir), "MRA_MODELS_DIR": str(settings.models_dir),
             "MRA_CHATS_DB": str(settings.chats_db), "MRA_DATA_DIR": str(settings.data_dir),
             "MRA_REPORTS_DIR": str(settings.reports_dir), "MRA_BASE_MODEL": settings.base_model,
+            "MRA_SENTIMENT_GUIDANCE": str(settings.sentiment_guidance),
             "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 

@@ -30,7 +30,7 @@ class Controls:
 def _defaults(top_k: int, drafts: int, guidance: float) -> None:
     for key, value in (("rag", True), ("model", "tuned"), ("compare", False), ("top_k", top_k),
                        ("temperature", 0.8), ("max_new_tokens", 80), ("drafts", clamp_drafts(drafts)),
-                       ("guidance", clamp_guidance(guidance))):
+                       ("guidance", round(clamp_guidance(guidance) * 4) / 4)):  # on the slider's 0.25 grid
         st.session_state.setdefault(key, value)
 
 
