@@ -313,6 +313,7 @@ def evaluate_and_write(model: Any, tokenizer: Any, card: dict[str, Any], out: Pa
         "val_ppl_context": tuned["val_ppl_context"], "val_ppl_no_context": tuned["val_ppl_no_context"],
         "sentiment_acc": tuned["sentiment_acc"], "base_sentiment_acc": base_eval["sentiment_acc"],
         "guidance": config.guidance, "sentiment_acc_unguided": tuned.get("sentiment_acc_unguided"),
+        "base_guidance": base_eval.get("guidance", base_config.guidance),
         "judge_acc": round(judge.accuracy or 0.0, 4),
         "distinct_1": round(distinct_n(generated, 1), 4), "distinct_2": round(distinct_n(generated, 2), 4),
         "copy_rate_8gram": round(index.copy_rate(generated), 4),
@@ -341,7 +342,6 @@ def base_numbers(base_card: dict[str, Any], card: dict[str, Any], config: EvalCo
     earlier = base_card.get("eval") or {}
     same = (base_card.get("base") == card.get("base") and earlier.get("n_per_cell") == config.n_per_cell
             and earlier.get("seed") == config.seed and earlier.get("max_new_tokens") == config.max_new_tokens
-            and float(earlier.get("guidance", 1.0)) == config.guidance
             and base_card.get("data_config", {}).get("seed") == card.get("data_config", {}).get("seed"))
     if not same or not base_card.get("base_sentiment_acc"):
         raise ValueError("the earlier card evaluated another base or other requests: run without --reuse-base")
@@ -355,6 +355,7 @@ def base_numbers(base_card: dict[str, Any], card: dict[str, Any], config: EvalCo
             "val_ppl_no_context": base_card["base_val_ppl_no_context"], "distinct_2": base_card.get("base_distinct_2"),
             "copy_rate_8gram": base_card.get("base_copy_rate_8gram"), "texts": texts,
             "sentiment_acc_best_of": base_card.get("base_sentiment_acc_best_of"),
+            "guidance": float(base_card.get("base_guidance") or earlier.get("guidance") or 1.0),  # may differ: said
             "from": base_card.get("evaluated_at", "an earlier card")}
 
 
@@ -421,6 +422,13 @@ def _label_filter_note(card: dict[str, Any]) -> str:
             f"positive, {_fmt(kept.get('kept_negative'))} negative), sampled half and half.")
 
 
+def _how(guidance: Any) -> str:
+    scale = float(guidance or 1.0)
+    if scale == 1.0:
+        return "plain sampling, no sentiment guidance"
+    return f"sentiment guidance {scale:g}: each token steered away from the opposite request's"
+
+
 def render_markdown(card: dict[str, Any]) -> str:
     lines = [f"# Model card: movie-review voice ({card.get('base')} + {card.get('method', '?')})", "",
              f"Base `{card.get('base')}` from `{card.get('base_source')}`, {_fmt(card.get('params'))} parameters; "
@@ -432,18 +440,18 @@ def render_markdown(card: dict[str, Any]) -> str:
                 "judge_acc", "distinct_1", "distinct_2", "copy_rate_8gram", "base_copy_rate_8gram",
                 "train_tokens_per_s", "gen_tokens_per_s", "gen_tokens_per_s_batched"):
         lines.append(f"| {key} | {_fmt(card.get(key))} |")
-    guidance = float(card.get("guidance") or 1.0)
-    how = (f"sentiment guidance {guidance:g} (each token steered away from the opposite request's)"
-           if guidance != 1.0 else "plain sampling, no sentiment guidance")
-    lines += ["", f"## Sentiment control, tuned model ({how})", *_acc_table(card.get("sentiment_acc")),
-              "", f"## Sentiment control, base model before fine-tuning ({how})",
+    lines += ["", f"## Sentiment control, tuned model ({_how(card.get('guidance'))})",
+              *_acc_table(card.get("sentiment_acc")),
+              "", f"## Sentiment control, base model before fine-tuning ({_how(card.get('base_guidance'))})",
               *_acc_table(card.get("base_sentiment_acc"))]
     if card.get("sentiment_acc_unguided"):
         lines += ["", "## Sentiment control, tuned model, without guidance (same requests and seed)",
                   *_acc_table(card.get("sentiment_acc_unguided"))]
     if card.get("base_numbers_from") not in (None, "this evaluation"):
         lines += ["", f"Base numbers from the card evaluated at {card['base_numbers_from']}: the same base, requests "
-                      f"and seeds, so the same computation (`--reuse-base`)."]
+                      f"and seeds, so the same computation (`--reuse-base`), sampled "
+                      f"{'as' if card.get('base_guidance') == card.get('guidance') else 'unlike'} the tuned model's "
+                      f"numbers above ({_how(card.get('base_guidance'))})."]
     if card.get("best_of_n"):
         n = card["best_of_n"]
         lines += ["", f"## Best of {n} drafts, ranked by the embedding probe (what the chat does with drafts={n})",

@@ -79,9 +79,10 @@ class Settings(BaseSettings):
                     "reads clearest is kept (slower, and nothing streams). 1 streams one draft live.",
     )
     sentiment_guidance: float = Field(
-        default=1.0, ge=1.0, le=5.0,
+        default=2.0, ge=1.0, le=5.0,
         description="Steer each token away from what the opposite-sentiment request would write "
-                    "(classifier-free guidance, assistant/guidance.py); 1 = off. Streams, at two forward passes a token.",
+                    "(classifier-free guidance, assistant/guidance.py); 1 = off. Streams, at two forward passes a "
+                    "token. 2 took the tuned model from 71-96% to 96-100% on-target in a 24-request sweep.",
     )
     reports_dir: Path = Field(default=REPO_ROOT / "reports")
 

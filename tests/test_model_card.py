@@ -85,10 +85,9 @@ def test_base_numbers_are_reused_only_from_the_same_base_and_requests():
         base_numbers({**earlier, "eval": {**earlier["eval"], "seed": 8}}, card, config, cells)
     with pytest.raises(ValueError, match="another base or other requests"):
         base_numbers({**earlier, "base": "gpt2"}, card, config, cells)
-    guided = EvalConfig(n_per_cell=2, seed=7, max_new_tokens=64, guidance=2.0)  # sampled otherwise: not the same
-    with pytest.raises(ValueError, match="another base or other requests"):
-        base_numbers(earlier, card, guided, cells)
-    assert base_numbers({**earlier, "eval": {**earlier["eval"], "guidance": 2.0}}, card, guided, cells)
+    guided = EvalConfig(n_per_cell=2, seed=7, max_new_tokens=64, guidance=2.0)  # the same requests, sampled otherwise
+    assert base_numbers(earlier, card, guided, cells)["guidance"] == 1.0  # kept, so the card can say so
+    assert base_numbers({**earlier, "eval": {**earlier["eval"], "guidance": 2.0}}, card, guided, cells)["guidance"] == 2.0
 
 
 def test_drafts_use_the_configured_guidance_unless_told_otherwise():
