@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from assistant.argtypes import bounded
 from assistant.chain import MODELS, Assistant, AssistantError, Reply
 from assistant.drafts import MAX_DRAFTS, clamp_drafts, describe, score_list
 from assistant.guidance import MAX_GUIDANCE, guidance_arg
@@ -43,14 +44,7 @@ def _generation_args(p: argparse.ArgumentParser) -> None:
                         "sentiment; 1 is off (default: settings.sentiment_guidance)")
 
 
-def _drafts(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"drafts must be a whole number, not {value!r}") from None
-    if not 1 <= n <= MAX_DRAFTS:
-        raise argparse.ArgumentTypeError(f"drafts must be 1 to {MAX_DRAFTS}, not {n}")
-    return n
+_drafts = bounded("drafts", int, 1, MAX_DRAFTS, "a whole number")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -21,9 +21,10 @@ from typing import Any
 import torch
 from transformers.generation.logits_process import UnbatchedClassifierFreeGuidanceLogitsProcessor
 
+from assistant.argtypes import bounded
 from assistant.prompts import SENTIMENTS, ReviewRequest, build_prompt
 
-MAX_GUIDANCE = 5.0  # beyond this the contrast drowns the language model: word salad
+MAX_GUIDANCE = 5.0  # the controls' upper bound; scales 1-3 were measured (bench/finetune.md)
 
 
 def clamp_guidance(value: float | str) -> float:
@@ -31,18 +32,8 @@ def clamp_guidance(value: float | str) -> float:
     return max(1.0, min(float(value), MAX_GUIDANCE))
 
 
-def guidance_arg(value: str) -> float:
-    """argparse type for --guidance: a number from 1 to MAX_GUIDANCE, else a one-line usage error.
-    (Below 1 the opposite prompt would steer *towards* the other sentiment.)"""
-    import argparse
-
-    try:
-        scale = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"guidance must be a number, not {value!r}") from None
-    if not 1.0 <= scale <= MAX_GUIDANCE:
-        raise argparse.ArgumentTypeError(f"guidance must be 1 to {MAX_GUIDANCE:g}, not {value}")
-    return scale
+# Below 1 the opposite prompt would steer *towards* the other sentiment, so the commands refuse it.
+guidance_arg = bounded("guidance", float, 1.0, MAX_GUIDANCE, "a number")
 
 
 def opposite(request: ReviewRequest) -> ReviewRequest:

@@ -1,0 +1,19 @@
+"""argparse types shared by the commands: numbers within bounds, with a one-line usage error."""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+
+def bounded(name: str, cast: type, low: float, high: float, kind: str) -> Callable[[str], Any]:
+    """An argparse type: `cast(value)` within [low, high], else 'NAME must be LOW to HIGH, not VALUE'."""
+    def parse(value: str) -> Any:
+        try:
+            number = cast(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be {kind}, not {value!r}") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{name} must be {low:g} to {high:g}, not {value}")
+        return number
+    return parse
