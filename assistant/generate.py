@@ -100,13 +100,12 @@ class ReviewGenerator:
     def prompt_for(self, request: ReviewRequest, max_new_tokens: int) -> str:
         return build_prompt(self.fitted(request, max_new_tokens), self.tokenizer)
 
-    def _guided(self, kwargs: dict[str, Any], requests: Sequence[ReviewRequest], max_new_tokens: int,
+    def _guided(self, kwargs: dict[str, Any], fitted: Sequence[ReviewRequest],
                 guidance: float | None) -> dict[str, Any]:
-        """Add sentiment guidance against the opposite requests (in batch order) when it is on."""
+        """Add sentiment guidance against the opposite of these (fitted) requests, in batch order, when it is on."""
         scale = self.guidance if guidance is None else guidance
         if scale == 1.0:
             return kwargs
-        fitted = [self.fitted(r, max_new_tokens) for r in requests]
         processor = guidance_processor(self.model, self.tokenizer, fitted, scale=scale, device=self.device)
         return {**kwargs, "logits_processor": LogitsProcessorList([processor])}
 
@@ -131,13 +130,14 @@ class ReviewGenerator:
     def stream(self, request: ReviewRequest, *, temperature: float = 0.8, top_p: float = 0.92,
                max_new_tokens: int = 80, seed: int | None = None, guidance: float | None = None) -> Iterator[str]:
         """Yield the review as it is written; stops at the end marker, eos or max_new_tokens."""
-        inputs = self._encode([self.prompt_for(request, max_new_tokens)])
+        fitted = self.fitted(request, max_new_tokens)
+        inputs = self._encode([build_prompt(fitted, self.tokenizer)])
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
         cancel = threading.Event()
         failure: list[BaseException] = []
         kwargs = self._generate_kwargs(temperature, top_p, max_new_tokens)
         kwargs["stopping_criteria"] = StoppingCriteriaList([_Cancelled(cancel)])
-        kwargs = self._guided(kwargs, [request], max_new_tokens, guidance)
+        kwargs = self._guided(kwargs, [fitted], guidance)
 
         def run() -> None:
             try:
@@ -188,7 +188,8 @@ class ReviewGenerator:
         """Reviews for many requests, batched by prompt length (on CPU far faster per token than one by one)."""
         if seed is not None:
             torch.manual_seed(seed)
-        prompts = [self.prompt_for(r, max_new_tokens) for r in requests]
+        fitted = [self.fitted(r, max_new_tokens) for r in requests]
+        prompts = [build_prompt(f, self.tokenizer) for f in fitted]
         lengths = [len(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: lengths[i])
         results: list[str] = [""] * len(prompts)
@@ -199,7 +200,7 @@ class ReviewGenerator:
 
             batches = tqdm(batches, desc="generating", unit="batch")
         for batch in batches:
-            guided = self._guided(kwargs, [requests[i] for i in batch], max_new_tokens, guidance)
+            guided = self._guided(kwargs, [fitted[i] for i in batch], guidance)
             inputs = self._encode([prompts[i] for i in batch])
             started = time.perf_counter()
             output = self.model.generate(**inputs, **guided)
