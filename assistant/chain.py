@@ -29,7 +29,7 @@ from assistant.guidance import clamp_guidance
 from assistant.intent import ParsedRequest, parse, safe_phrase
 from assistant.memory import ChatMemory, check_session_id, source_line
 from assistant.opinion import critics_opinion, opinion_text, review_counts, unknown_movie_text
-from assistant.prompts import ReviewRequest, build_prompt, count_tokens, fit_context
+from assistant.prompts import ReviewRequest, build_prompt, count_tokens, fit_context, other_sentiment
 from assistant.retrieval import Source, retrieve
 from assistant.settings import Settings, get_settings
 from assistant.titles import TitleIndex
@@ -411,10 +411,9 @@ class Assistant:
             if fresh + rotten:
                 parsed.sentiment = "positive" if fresh >= rotten else "negative"
                 parsed.sentiment_from = "data"
-                other = "negative" if parsed.sentiment == "positive" else "positive"
                 notes.append(f"You didn't say positive or negative: {fresh} of {fresh + rotten} critics in the data "
-                             f"liked {parsed.movie}, so this review is {parsed.sentiment}. Ask for a {other} one "
-                             f"for the other side.")
+                             f"liked {parsed.movie}, so this review is {parsed.sentiment}. Ask for a "
+                             f"{other_sentiment(parsed.sentiment)} one for the other side.")
                 return
         parsed.sentiment, parsed.sentiment_from = "positive", "default"
         notes.append("You didn't say positive or negative, so this review is positive; ask for a negative one for "
@@ -627,9 +626,8 @@ class Assistant:
                          f"{meta['drafts']['scorer']} read as most {request.sentiment}.")
         guidance = float(meta.get("guidance") or 1.0)
         if guidance > 1.0 and mode in ("rag", "no_rag") and request.sentiment:
-            other = "negative" if request.sentiment == "positive" else "positive"
-            lines.append(f"Each word was steered away from what a {other} review of the same request would say "
-                         f"(sentiment guidance {guidance:g}).")
+            lines.append(f"Each word was steered away from what a {other_sentiment(request.sentiment)} review of "
+                         f"the same request would say (sentiment guidance {guidance:g}).")
         if request.sentiment_from == "data":
             lines.append(f"It was {request.sentiment} because most critics in the data felt that way about "
                          f"{request.movie}.")

@@ -22,7 +22,7 @@ import torch
 from transformers.generation.logits_process import UnbatchedClassifierFreeGuidanceLogitsProcessor
 
 from assistant.argtypes import bounded
-from assistant.prompts import SENTIMENTS, ReviewRequest, build_prompt
+from assistant.prompts import ReviewRequest, build_prompt, other_sentiment
 
 MAX_GUIDANCE = 5.0  # the controls' upper bound; scales 1-3 were measured (bench/finetune.md)
 
@@ -38,7 +38,7 @@ guidance_arg = bounded("guidance", float, 1.0, MAX_GUIDANCE, "a number")
 
 def opposite(request: ReviewRequest) -> ReviewRequest:
     """The same request (movie, topic, context) asking for the other sentiment."""
-    return replace(request, sentiment=SENTIMENTS[1 - SENTIMENTS.index(request.sentiment)])
+    return replace(request, sentiment=other_sentiment(request.sentiment))
 
 
 class SentimentGuidance(UnbatchedClassifierFreeGuidanceLogitsProcessor):

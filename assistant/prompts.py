@@ -25,6 +25,11 @@ _INSTRUCTION_RE = re.compile(
 )
 
 
+def other_sentiment(sentiment: str) -> str:
+    """'negative' for 'positive' and back."""
+    return SENTIMENTS[1 - SENTIMENTS.index(sentiment)]
+
+
 @dataclass(frozen=True)
 class ReviewRequest:
     """What the user asked for: sentiment, optional movie title and topic, optional retrieved context."""
