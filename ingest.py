@@ -46,7 +46,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def default_sources(settings: Settings, hub: bool) -> tuple[list[Path], bool]:
     """(paths, use_hub): the shared mirror when present, else the hub dataset when reachable, else a clear error."""
-    from assistant.readers import ReaderError
+    from assistant.data.readers import ReaderError
 
     if hub or settings.data_dir.is_dir():
         return ([] if hub else [settings.data_dir]), hub
@@ -77,9 +77,9 @@ def hub_reachable() -> bool:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(verbose=args.verbose)
-    from assistant.ingestion import ingest
-    from assistant.readers import ColumnMapping, ReaderError
-    from assistant.store import StoreError
+    from assistant.data.ingestion import ingest
+    from assistant.data.readers import ColumnMapping, ReaderError
+    from assistant.data.store import StoreError
 
     settings = settings_from(args)
     try:

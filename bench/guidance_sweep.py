@@ -18,17 +18,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant.bases import tuned_dir  # noqa: E402
-from assistant.generate import GenerationStats, ReviewGenerator  # noqa: E402
-from assistant.guidance import guidance_arg  # noqa: E402
-from assistant.logs import setup_logging  # noqa: E402
-from assistant.metrics import distinct_n  # noqa: E402
-from assistant.model_card import (  # noqa: E402
-    JUDGE_BASENAME, EvalConfig, accuracy, eval_requests, first_drafts, generate_drafts, load_reference_base,
-    open_saved,
+from assistant.data.ngrams import distinct_n  # noqa: E402
+from assistant.evaluation.model_card import open_saved  # noqa: E402
+from assistant.evaluation.sentiment_control import (  # noqa: E402
+    JUDGE_BASENAME,
+    EvalConfig,
+    accuracy,
+    eval_requests,
+    first_drafts,
+    generate_drafts,
+    load_reference_base,
 )
+from assistant.logs import setup_logging  # noqa: E402
+from assistant.model.bases import tuned_dir  # noqa: E402
+from assistant.model.generation import GenerationStats, ReviewGenerator  # noqa: E402
+from assistant.model.guidance import guidance_arg  # noqa: E402
 from assistant.settings import get_settings  # noqa: E402
-from assistant.training_data import store_neighbours  # noqa: E402
+from assistant.training.examples import store_neighbours  # noqa: E402
 
 log = logging.getLogger("bench.guidance_sweep")
 
@@ -42,7 +48,7 @@ def main() -> int:
     p.add_argument("--samples", type=int, default=2, help="texts per cell shown in the log")
     args = p.parse_args()
     setup_logging()
-    from assistant.judge import SentimentJudge
+    from assistant.evaluation.judge import SentimentJudge
 
     settings = get_settings()
     out = args.dir or tuned_dir(settings)

@@ -20,11 +20,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant.embeddings import make_embeddings  # noqa: E402
-from assistant.ingestion import ingest  # noqa: E402
+from assistant.data.embeddings import make_embeddings  # noqa: E402
+from assistant.data.ingestion import ingest  # noqa: E402
+from assistant.data.store import ReviewStore  # noqa: E402
 from assistant.logs import setup_logging  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
-from assistant.store import ReviewStore  # noqa: E402
 
 log = logging.getLogger("bench.ingest")
 

@@ -18,13 +18,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant.bases import load_base  # noqa: E402
-from assistant.finetune import TrainConfig, add_lora, collate, encode_all, lm_loss, make_batches  # noqa: E402
-from assistant.generate import GenerationStats, ReviewGenerator  # noqa: E402
 from assistant.logs import setup_logging  # noqa: E402
-from assistant.prompts import ReviewRequest  # noqa: E402
+from assistant.model.bases import load_base  # noqa: E402
+from assistant.model.generation import GenerationStats, ReviewGenerator  # noqa: E402
+from assistant.model.prompts import ReviewRequest  # noqa: E402
 from assistant.settings import get_settings  # noqa: E402
-from assistant.training_data import Example  # noqa: E402
+from assistant.training.batches import collate, encode_all, lm_loss, make_batches  # noqa: E402
+from assistant.training.examples import Example  # noqa: E402
+from assistant.training.loop import TrainConfig, add_lora  # noqa: E402
 
 log = logging.getLogger("bench.train_speed")
 WORDS = ("a film with wit and heart that never quite finds its footing yet the cast is "
@@ -56,7 +57,7 @@ def main() -> int:
     args = p.parse_args()
     setup_logging()
     model, tokenizer, info = load_base(args.base, get_settings(), device="cpu")
-    encoded = encode_all(synthetic_examples(400), tokenizer, TrainConfig())
+    encoded = encode_all(synthetic_examples(400), tokenizer, TrainConfig().max_len)
     results: dict = {"base": info.name, "threads": torch.get_num_threads(), "train": {}, "generate": {}}
     lora = add_lora(model, info.family, TrainConfig(lora_targets=args.targets))
     optimizer = torch.optim.AdamW([p for p in lora.parameters() if p.requires_grad], lr=1e-4)

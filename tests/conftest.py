@@ -26,6 +26,6 @@ def settings(tmp_path) -> Settings:
 @pytest.fixture(scope="session")
 def embeddings():
     """The real all-MiniLM-L6-v2 from its PyPI package: a few seconds to load, once per test run."""
-    from assistant.embeddings import make_embeddings
+    from assistant.data.embeddings import make_embeddings
 
     return make_embeddings(Settings())

@@ -5,9 +5,9 @@ import uuid
 
 import pytest
 
-from assistant.chain import Assistant, AssistantError, Reply, Source
-from assistant.memory import ChatMemory
-from assistant.prompts import CONTEXT_HEADER
+from assistant.chat.chain import Assistant, AssistantError, Reply, Source
+from assistant.chat.memory import ChatMemory
+from assistant.model.prompts import CONTEXT_HEADER
 from assistant.settings import Settings
 from tests.tiny import StubProbe, tiny_artifacts, tiny_chat, tiny_loaded, with_probe  # noqa: F401 - fixtures
 
@@ -270,7 +270,7 @@ def test_load_without_a_store_degrades(tiny_artifacts, tmp_path, embeddings):
 
 
 def test_retrieval_as_a_langchain_retriever(asst):
-    from assistant.retrieval import ReviewRetriever
+    from assistant.chat.retrieval import ReviewRetriever
 
     retriever = ReviewRetriever(store=asst.store, sentiment="negative", movie="Gigli", movie_key="gigli", k=2)
     docs = retriever.invoke("the romance")
@@ -362,7 +362,7 @@ def test_without_a_probe_one_draft_is_streamed_and_the_note_says_why(asst):
 def test_drafts_fall_back_without_embeddings_a_matching_probe_or_sampling(probed, tmp_path):
     import numpy as np
 
-    from assistant.sentiment_probe import SentimentProbe
+    from assistant.model.sentiment_probe import SentimentProbe
 
     no_store = Assistant(probed.settings, store=None, generators={"tuned": probed.generator("tuned")},
                          memory=ChatMemory(tmp_path / "n.sqlite"), probe=probed.probe)

@@ -152,16 +152,16 @@ def test_drafts_or_guidance_out_of_range_exit_with_usage(flag, value, capsys):
 
 
 def test_guidance_flag_reaches_the_generator_and_is_reported(tiny_chat, monkeypatch):
-    import assistant.generate
+    import assistant.model.generation
 
     scales = []
-    real = assistant.generate.guidance_processor
+    real = assistant.model.generation.guidance_processor
 
     def spy(*args, **kwargs):
         scales.append(kwargs["scale"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(assistant.generate, "guidance_processor", spy)
+    monkeypatch.setattr(assistant.model.generation, "guidance_processor", spy)
     code, out = run_main(["ask", "Write a negative review of Gigli", "--json", "--guidance", "2.5",
                           "--max-new-tokens", "4", "--no-remember"], assistant=tiny_chat)
     assert code == 0 and json.loads(out)["guidance"] == 2.5 and scales == [2.5]

@@ -6,11 +6,18 @@ import math
 import numpy as np
 import pytest
 
-from assistant import eval_metrics as em
-from assistant.eval_set import GROUPS, TOPICS, build_request_set, group_sizes, movie_text, topic_text
-from assistant.intent import parse
-from assistant.titles import TitleIndex
-from assistant.metrics import copy_rate, distinct_n
+from assistant.chat.intent import parse
+from assistant.data.ngrams import copy_rate, distinct_n
+from assistant.data.titles import TitleIndex
+from assistant.evaluation import metrics as em
+from assistant.evaluation.requests import (
+    GROUPS,
+    TOPICS,
+    build_request_set,
+    group_sizes,
+    movie_text,
+    topic_text,
+)
 
 QUOTE = "A dazzling fusion of kung fu, cyberpunk and philosophy that rewires the action movie for good."
 DISJOINT = "Soggy penguins waddle across frozen tundra beneath violet auroras tonight."

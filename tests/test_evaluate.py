@@ -7,9 +7,18 @@ import shutil
 import pytest
 import torch
 
-from assistant.bases import CARD_FILENAME, tuned_dir
-from assistant.eval_report import CHARTS, MD_NAME, render_markdown, results_table
-from assistant.evaluate import ARM_ORDER, ArmSpec, EvalOptions, Turn, main, plan_arms, run_evaluation, unusable
+from assistant.evaluation.arms import (
+    ARM_ORDER,
+    ArmSpec,
+    EvalOptions,
+    Turn,
+    plan_arms,
+    unusable,
+)
+from assistant.evaluation.evaluate import main, run_evaluation
+from assistant.evaluation.report import CHARTS, MD_NAME, render_markdown, results_table
+from assistant.model.bases import tuned_dir
+from assistant.model.card import CARD_JSON
 from assistant.settings import Settings
 from tests.tiny import build_tiny_artifacts, tiny_assistant
 
@@ -28,8 +37,8 @@ def _rate(value) -> bool:
 
 
 def test_quick_cli_on_tiny_fixtures_writes_the_reports(tiny, tmp_path, embeddings, monkeypatch):
-    from assistant import evaluate
-    from assistant.chain import Assistant
+    from assistant.chat.chain import Assistant
+    from assistant.evaluation import evaluate
 
     # The session's embedding model instead of a second load: the same CLI path, seconds sooner.
     monkeypatch.setattr(evaluate, "_open_assistant", lambda s: Assistant.load(s, embeddings=embeddings))
@@ -67,7 +76,7 @@ def test_all_four_arms_when_the_base_is_a_real_model(tiny, tmp_path, embeddings)
     # A copy of the tiny model whose card names a loadable base folder (itself): the base arms can run.
     models = tmp_path / "models"
     shutil.copytree(tuned_dir(tiny), models / "tuned")
-    card_path = models / "tuned" / CARD_FILENAME
+    card_path = models / "tuned" / CARD_JSON
     card = json.loads(card_path.read_text())
     card_path.write_text(json.dumps({**card, "base": str(models / "tuned")}))
     settings = tiny.model_copy(update={"models_dir": models})

@@ -4,12 +4,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from assistant.finetune import TrainConfig, encode_all, train
-from assistant.generate import ReviewGenerator, stop_token_ids
-from assistant.prompts import END_MARKER, ReviewRequest, count_tokens
+from assistant.model.generation import ReviewGenerator, stop_token_ids
+from assistant.model.prompts import END_MARKER, ReviewRequest, count_tokens
+from assistant.model.scratch import TINY, build_model, train_tokenizer
+from assistant.training.batches import encode_all
+from assistant.training.examples import Example
+from assistant.training.loop import TrainConfig, train
 from tests.tiny import with_chat_template
-from assistant.scratch import TINY, build_model, train_tokenizer
-from assistant.training_data import Example
 
 torch.set_num_threads(1)  # tiny models: threads only add contention on a busy machine
 
@@ -71,7 +72,7 @@ def test_trained_model_writes_then_stops(tokenizer):
     torch.manual_seed(0)
     model = build_model(tokenizer, TINY)
     example = Example(REQUEST, "A great film, warm and funny.", "d1", "toy story")
-    encoded = encode_all([example] * 4, tokenizer, TrainConfig(max_len=200))
+    encoded = encode_all([example] * 4, tokenizer, 200)
     train(model, tokenizer, encoded, TrainConfig(max_minutes=0, max_steps=40, max_epochs=1000, lr=5e-3,
                                                  batch_tokens=1024, warmup_steps=1), scratch=True, progress=False)
     gen = ReviewGenerator(model, tokenizer, device="cpu")

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from assistant.generate import ReviewGenerator
-from assistant.guidance import guidance_processor, opposite
-from assistant.prompts import ReviewRequest, build_prompt, parse_prompt
-from assistant.scratch import TINY, build_model, train_tokenizer
+from assistant.model.generation import ReviewGenerator
+from assistant.model.guidance import guidance_processor, opposite
+from assistant.model.prompts import ReviewRequest, build_prompt, parse_prompt
+from assistant.model.scratch import TINY, build_model, train_tokenizer
 from tests.tiny import with_chat_template
 
 torch.set_num_threads(1)
@@ -98,7 +98,7 @@ def test_guided_generation_streams_and_batches_the_same_text(model, tokenizer, c
 
 def test_guidance_sees_untempered_scores_and_temperature_applies_after_it(model, tokenizer, monkeypatch):
     """Guidance mixes log-probabilities at temperature 1; generate's temperature and nucleus come after it."""
-    from assistant.guidance import SentimentGuidance
+    from assistant.model.guidance import SentimentGuidance
 
     seen = []
     original = SentimentGuidance.__call__

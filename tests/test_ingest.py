@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.ingestion import ingest
-from assistant.store import ReviewStore, StoreError
+from assistant.data.ingestion import ingest
+from assistant.data.store import ReviewStore, StoreError
 from tests.fixtures_data import write_rt_fixtures
 
 REPO = Path(__file__).resolve().parent.parent
@@ -72,7 +72,7 @@ class ExplodingEmbeddings:
 
 def test_interrupted_ingest_keeps_the_old_store_whole(settings, embeddings, data, monkeypatch):
     before = ingest([data["critics"]], settings, embeddings=embeddings, show_bar=False)
-    monkeypatch.setattr("assistant.ingestion.EMBED_BLOCK", 2)  # several blocks, so the interrupt lands mid-way
+    monkeypatch.setattr("assistant.data.ingestion.EMBED_BLOCK", 2)  # several blocks, so the interrupt lands mid-way
     with pytest.raises(KeyboardInterrupt):
         ingest([data["critics"].parent.parent], settings, embeddings=ExplodingEmbeddings(embeddings), show_bar=False)
     store = ReviewStore.open(settings, embeddings)
@@ -131,12 +131,12 @@ def test_cli_json_summary_and_one_line_errors(tmp_path, data):
 
 
 def test_hub_source_offline_is_a_one_line_error(settings, monkeypatch):
-    from assistant.readers import ReaderError
+    from assistant.data.readers import ReaderError
 
     def offline(*args, **kwargs):
         raise OSError("no network")
 
-    monkeypatch.setattr("assistant.readers.hub.hf_hub_download", offline)
+    monkeypatch.setattr("assistant.data.readers.hub.hf_hub_download", offline)
     with pytest.raises(ReaderError, match="download failed") as caught:
         ingest([], settings, hub=True, show_bar=False)
     assert "\n" not in str(caught.value)

@@ -3,8 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.intent import ParsedRequest, clean_message, detect_sentiment, parse, safe_phrase
-from assistant.titles import TitleIndex, choose_titles
+from assistant.chat.intent import (
+    ParsedRequest,
+    clean_message,
+    detect_sentiment,
+    parse,
+    safe_phrase,
+)
+from assistant.data.titles import TitleIndex, choose_titles
 
 TITLES = TitleIndex({
     "toy story": ("Toy Story", 8), "toy story 2": ("Toy Story 2", 3), "matrix": ("The Matrix", 9),

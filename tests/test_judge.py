@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
-from assistant.judge import TOKEN_PATTERN, SentimentJudge
-from assistant.metrics import NgramIndex, copy_rate, distinct_n, tokenize
+from assistant.data.ngrams import NgramIndex, copy_rate, distinct_n, tokenize
+from assistant.evaluation.judge import TOKEN_PATTERN, SentimentJudge
 
 POS = ["brilliant", "moving", "funny", "gorgeous", "smart", "delightful", "tender", "thrilling"]
 NEG = ["dull", "tedious", "lifeless", "shrill", "lazy", "boring", "clumsy", "hollow"]

@@ -7,7 +7,7 @@ import pytest
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import AIMessage, HumanMessage
 
-from assistant.memory import ChatMemory
+from assistant.chat.memory import ChatMemory
 
 
 @pytest.fixture

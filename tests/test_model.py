@@ -7,15 +7,26 @@ import pytest
 import torch
 from langchain_core.documents import Document
 
-from assistant import bases
-from assistant.bases import BaseModelError, find_smollm2_gguf, load_base, load_tuned, resolve_device
-from assistant.finetune import (
-    TrainConfig, add_lora, collate, encode_all, lm_loss, main, make_batches, save_tuned, train,
+from assistant.data.records import Review
+from assistant.finetune import main
+from assistant.model import bases
+from assistant.model.bases import (
+    BaseModelError,
+    find_smollm2_gguf,
+    load_base,
+    load_tuned,
+    resolve_device,
 )
-from assistant.records import Review
-from assistant.scratch import TINY, build_model, train_tokenizer
+from assistant.model.scratch import TINY, build_model, train_tokenizer
 from assistant.settings import Settings
-from assistant.training_data import DataConfig, build_examples
+from assistant.training.batches import collate, encode_all, lm_loss, make_batches
+from assistant.training.examples import DataConfig, build_examples
+from assistant.training.finetune import save_tuned
+from assistant.training.loop import (
+    TrainConfig,
+    add_lora,
+    train,
+)
 
 torch.set_num_threads(1)  # tiny models: threads only add contention on a busy machine
 
@@ -48,7 +59,7 @@ def encoded(tokenizer):
         return [d for d in docs if d.metadata["movie_key"] == doc.metadata["movie_key"]][:k + 1]
 
     examples = build_examples(docs, neighbours, DataConfig(context_share=0.5, context_k=2))
-    return encode_all(examples, tokenizer, TrainConfig(max_len=200))
+    return encode_all(examples, tokenizer, 200)
 
 
 @pytest.fixture
@@ -177,9 +188,9 @@ def test_smollm2_package_ships_its_gguf():
 def test_finetune_command_end_to_end(monkeypatch, tmp_path, capsys):
     """The whole CLI on a fake store: scratch base, a few steps, evaluation, a card with every key."""
     from assistant import settings as settings_module
-    from assistant import training_data
-    from assistant.model_card import REQUIRED_KEYS
-    from assistant.training_data import Split
+    from assistant.evaluation.model_card import REQUIRED_KEYS
+    from assistant.training import examples as training_data
+    from assistant.training.examples import Split
 
     docs = _docs()
     split = Split(train=[d for d in docs if d.metadata["movie"] != "Heat"],
@@ -196,7 +207,7 @@ def test_finetune_command_end_to_end(monkeypatch, tmp_path, capsys):
     store = VectorStore(docs, {d.metadata["doc_id"]: 3.0 for d in docs})
     monkeypatch.setattr(training_data, "open_split", lambda settings, data: (store, split))
     monkeypatch.setattr(training_data, "store_neighbours", fake_neighbours)
-    monkeypatch.setattr("assistant.scratch.ScratchConfig", lambda: TINY)
+    monkeypatch.setattr("assistant.model.scratch.ScratchConfig", lambda: TINY)
     try:
         code = main(["--base", "scratch", "--max-steps", "3", "--eval-n", "2", "--max-examples", "20",
                      "--min-confidence", "0.5"])
@@ -222,8 +233,8 @@ def test_finetune_command_end_to_end(monkeypatch, tmp_path, capsys):
 def test_examples_prepared_here_train_elsewhere_and_merge_back(monkeypatch, tmp_path, capsys, tokenizer):
     """The GPU route: export examples (store here), train from the file (no store), merge the adapter here."""
     from assistant import settings as settings_module
-    from assistant import training_data
-    from assistant.training_data import Split, read_examples
+    from assistant.training import examples as training_data
+    from assistant.training.examples import Split, read_examples
     from tests.test_sentiment_probe import VectorStore
 
     docs = _docs()
@@ -264,7 +275,7 @@ def test_examples_prepared_here_train_elsewhere_and_merge_back(monkeypatch, tmp_
 
 
 def test_warm_start_loads_an_earlier_adapter_and_refuses_another_shape(tokenizer, encoded, tmp_path):
-    from assistant.finetune import trainable_state, warm_start
+    from assistant.training.loop import trainable_state, warm_start
 
     config = TrainConfig(max_minutes=0, max_steps=3, max_epochs=100, batch_tokens=512, lr=5e-3, warmup_steps=1,
                          lora_r=4, lora_alpha=8)

@@ -3,11 +3,20 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.model_card import (
-    EvalConfig, accuracy, first_drafts, generate_drafts, read_generations, read_requests, reranked, write_generations,
+from assistant.evaluation.exchange import (
+    read_generations,
+    read_requests,
+    write_generations,
     write_requests,
 )
-from assistant.prompts import ReviewRequest
+from assistant.evaluation.sentiment_control import (
+    EvalConfig,
+    accuracy,
+    first_drafts,
+    generate_drafts,
+    reranked,
+)
+from assistant.model.prompts import ReviewRequest
 
 
 class StubJudge:
@@ -70,7 +79,7 @@ def test_requests_and_generations_travel_as_json(tmp_path):
 
 
 def test_base_numbers_are_reused_only_from_the_same_base_and_requests():
-    from assistant.model_card import base_numbers
+    from assistant.evaluation.model_card import base_numbers
 
     cells, config = _cells(2), EvalConfig(n_per_cell=2, seed=7, max_new_tokens=64)
     card = {"base": "smollm2-135m", "data_config": {"seed": 1234}}
@@ -106,9 +115,9 @@ def test_drafts_use_the_configured_guidance_unless_told_otherwise():
 def test_probe_scorer_loads_embeddings_only_when_drafts_are_ranked(tmp_path, monkeypatch):
     import numpy as np
 
-    from assistant import embeddings as embeddings_module
-    from assistant.model_card import probe_scorer
-    from assistant.sentiment_probe import BASENAME, SentimentProbe
+    from assistant.data import embeddings as embeddings_module
+    from assistant.evaluation.model_card import probe_scorer
+    from assistant.model.sentiment_probe import BASENAME, SentimentProbe
 
     assert probe_scorer(object(), tmp_path) is None  # no probe beside the model
     SentimentProbe(np.array([1.0, 0.0], dtype=np.float32), 0.0).save(tmp_path / BASENAME)

@@ -4,17 +4,31 @@ from __future__ import annotations
 import pytest
 from langchain_core.documents import Document
 
-from assistant.prompts import (
-    END_MARKER, ReviewRequest, build_prompt, build_training_text, clean_completion, count_tokens,
-    end_marker, fit_context, format_context_item, parse_prompt,
+from assistant.data.records import Review
+from assistant.model.prompts import (
+    END_MARKER,
+    ReviewRequest,
+    build_prompt,
+    build_training_text,
+    clean_completion,
+    count_tokens,
+    end_marker,
+    fit_context,
+    format_context_item,
+    parse_prompt,
 )
-from assistant.records import Review
-from tests.tiny import with_chat_template
-from assistant.scratch import train_tokenizer
-from assistant.training_data import (
-    DataConfig, build_examples, context_for, is_duplicate, looks_tokenized, review_docs, sample_balanced,
+from assistant.model.scratch import train_tokenizer
+from assistant.training.examples import (
+    DataConfig,
+    build_examples,
+    context_for,
+    is_duplicate,
+    looks_tokenized,
+    review_docs,
+    sample_balanced,
     split_by_movie,
 )
+from tests.tiny import with_chat_template
 
 TEXTS = ["A dazzling, funny film with a big heart and a great cast.",
          "A dull, lifeless mess of a movie that wastes its actors.",

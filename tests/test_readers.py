@@ -8,16 +8,37 @@ from pathlib import Path
 
 import pytest
 
-from assistant.readers import (
-    ColumnMapping, ReaderError, ReadStats, detect_format, discover, read_file, read_hub, read_paths,
+from assistant.data.readers import (
+    ColumnMapping,
+    ReaderError,
+    ReadStats,
+    detect_format,
+    discover,
+    read_file,
+    read_hub,
+    read_paths,
 )
-from assistant.records import MovieFacts, Review, movie_key
+from assistant.data.records import MovieFacts, Review, movie_key
 from assistant.settings import Settings
 
 try:
-    from tests.fixtures_data import CSV_MAPPING, FIXTURE_STATS, MOVIES, SHARED_QUOTE, write_kaggle, write_rt_fixtures
+    from tests.fixtures_data import (
+        CSV_MAPPING,
+        FIXTURE_STATS,
+        MOVIES,
+        SHARED_QUOTE,
+        write_kaggle,
+        write_rt_fixtures,
+    )
 except ImportError:  # tests/ run as a rootdir without a package
-    from fixtures_data import CSV_MAPPING, FIXTURE_STATS, MOVIES, SHARED_QUOTE, write_kaggle, write_rt_fixtures
+    from fixtures_data import (
+        CSV_MAPPING,
+        FIXTURE_STATS,
+        MOVIES,
+        SHARED_QUOTE,
+        write_kaggle,
+        write_rt_fixtures,
+    )
 
 EXPECTED_FORMATS = {
     "critics": "critics", "critics_2020": "critics", "kaggle_reviews": "kaggle_reviews",
@@ -264,7 +285,7 @@ def test_hub_reader_parses_parquet(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from assistant.readers import hub
+    from assistant.data.readers import hub
 
     table = pa.table({"text": ["it is n't bad at all . ", "a dull , dull film . ", "", "who knows ."],
                       "label": [1, 0, 1, -1]})

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from langchain_core.documents import Document
 
-from assistant.sentiment_probe import BASENAME, SentimentProbe, label_confidence
-from assistant.training_data import keep_clear_labels
+from assistant.model.sentiment_probe import BASENAME, SentimentProbe, label_confidence
+from assistant.training.examples import keep_clear_labels
 
 
 def vector_for(doc_id: str, sentiment: str, clarity: float, dim: int = 8) -> np.ndarray:

@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 from langchain_community.vectorstores import FAISS
-
-from assistant.ingestion import to_chunks
-from assistant.records import MovieFacts, Review
-from assistant.store import ReviewStore, StoreError, StoreWriter
 from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from assistant.data.ingestion import to_chunks
+from assistant.data.records import MovieFacts, Review
+from assistant.data.store import ReviewStore, StoreError, StoreWriter
 
 REVIEWS = [
     Review("A joyous, inventive delight for every age.", "positive", movie="Toy Story", critic="A"),

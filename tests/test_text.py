@@ -3,8 +3,15 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.records import movie_key
-from assistant.text import clean_text, detokenize, normalize_sentiment, parse_bool, parse_date, tidy_title
+from assistant.data.records import movie_key
+from assistant.data.text import (
+    clean_text,
+    detokenize,
+    normalize_sentiment,
+    parse_bool,
+    parse_date,
+    tidy_title,
+)
 
 
 @pytest.mark.parametrize(

@@ -199,7 +199,7 @@ def test_building_the_index_in_the_app_turns_rag_on(tiny: Settings, tmp_path: Pa
 
 def test_fine_tuning_progress_is_read_from_its_output() -> None:
     builder, job = Builder(), Job("finetune")
-    lines = ["10:00:01 INFO assistant.training_data: split: 21 training reviews",
+    lines = ["10:00:01 INFO assistant.training.examples: split: 21 training reviews",
              "fine-tuning:  50%|#####     | 90/180 [01:30<01:30, loss=3.210, step=40]",
              "10:02:00 INFO assistant.model_card: tuned: validation perplexity 286.4"]
     seen = []

@@ -60,14 +60,14 @@ def tiny_env(settings: Settings) -> dict[str, str]:
 
 
 def build_tiny_store(settings: Settings, embeddings: Any = None) -> None:
-    from assistant.ingestion import ingest
+    from assistant.data.ingestion import ingest
     from tests.fixtures_data import write_rt_fixtures
 
     if (settings.index_dir / "CURRENT").exists():
         return
     write_rt_fixtures(settings.data_dir)
     if embeddings is None:
-        from assistant.embeddings import make_embeddings
+        from assistant.data.embeddings import make_embeddings
 
         embeddings = make_embeddings(settings)
     ingest([settings.data_dir], settings, embeddings=embeddings, show_bar=False)
@@ -75,8 +75,8 @@ def build_tiny_store(settings: Settings, embeddings: Any = None) -> None:
 
 def _corpus(settings: Settings) -> list[str]:
     """Fixture reviews plus the prompt template's own words, so prompts tokenize into few tokens."""
-    from assistant.prompts import ReviewRequest, build_prompt, format_context_item
-    from assistant.store import ReviewStore
+    from assistant.data.store import ReviewStore
+    from assistant.model.prompts import ReviewRequest, build_prompt, format_context_item
 
     store = ReviewStore.open(settings, check=False)
     texts = [d.page_content for d in store.iter_documents(kind=None)]
@@ -94,8 +94,9 @@ def _corpus(settings: Settings) -> list[str]:
 def build_tiny_model(settings: Settings, seed: int = 0) -> Path:
     import torch
 
-    from assistant import scratch
-    from assistant.bases import CARD_FILENAME, base_cache_dir, tuned_dir
+    from assistant.model import scratch
+    from assistant.model.bases import base_cache_dir, tuned_dir
+    from assistant.model.card import CARD_JSON
 
     out = tuned_dir(settings)
     if (out / "config.json").exists() and any(out.glob("*.safetensors")):
@@ -110,7 +111,7 @@ def build_tiny_model(settings: Settings, seed: int = 0) -> Path:
     tokenizer.save_pretrained(str(out))
     card = {"base": "scratch", "method": "full", "params": sum(p.numel() for p in model.parameters()),
             "note": "tiny random-weights model for tests"}
-    (out / CARD_FILENAME).write_text(json.dumps(card, indent=2))
+    (out / CARD_JSON).write_text(json.dumps(card, indent=2))
     tokenizer.save_pretrained(str(base_cache_dir(settings, "scratch")))  # lets load_base("scratch") work
     return out
 
@@ -127,7 +128,7 @@ def build_tiny_artifacts(root: Path, embeddings: Any = None) -> Settings:
 
 def tiny_assistant(settings: Settings, embeddings: Any = None, chats_db: Path | None = None) -> Any:
     """An Assistant over the tiny artifacts, with its own chat database when given one."""
-    from assistant.chain import Assistant
+    from assistant.chat.chain import Assistant
 
     if chats_db is not None:
         settings = settings.model_copy(update={"chats_db": chats_db})
@@ -139,9 +140,9 @@ def with_probe(settings: Settings, root: Path, embeddings: Any = None) -> Settin
     tiny store's vectors as fine-tuning does; the shared artifacts stay without one."""
     import shutil
 
-    from assistant.bases import tuned_dir
-    from assistant.sentiment_probe import BASENAME, SentimentProbe
-    from assistant.store import ReviewStore
+    from assistant.data.store import ReviewStore
+    from assistant.model.bases import tuned_dir
+    from assistant.model.sentiment_probe import BASENAME, SentimentProbe
 
     probed = settings.model_copy(update={"models_dir": Path(root) / "models"})
     shutil.copytree(settings.models_dir, probed.models_dir)
@@ -190,8 +191,8 @@ if pytest is not None:
     @pytest.fixture
     def tiny_chat(tiny_loaded: Any, tmp_path: Path) -> Any:
         """The loaded tiny assistant's store and models, with a chat database of this test's own."""
-        from assistant.chain import Assistant
-        from assistant.memory import ChatMemory
+        from assistant.chat.chain import Assistant
+        from assistant.chat.memory import ChatMemory
 
         memory = ChatMemory(tmp_path / "chats.sqlite")
         yield Assistant(tiny_loaded.settings.model_copy(update={"chats_db": memory.path}), store=tiny_loaded.store,

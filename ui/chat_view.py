@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from assistant.drafts import describe, score_list
+from assistant.model.drafts import describe, score_list
 from ui.markup import md_escape
 from ui.runtime import generation_lock
 from ui.sidebar import Controls
@@ -131,7 +131,7 @@ def _locked() -> Iterator[None]:
 
 def answer(assistant: Any, session_id: str, text: str, controls: Controls) -> dict[str, Any]:
     """Write the reply to `text` on the page (streamed, or the compare pair) and return the turn to keep."""
-    from assistant.chain import AssistantError
+    from assistant.chat.chain import AssistantError
 
     options = dict(top_k=controls.top_k, temperature=controls.temperature, max_new_tokens=controls.max_new_tokens,
                    model=controls.model, drafts=controls.drafts, guidance=controls.guidance)

@@ -120,8 +120,8 @@ class Builder:
 
     # -- steps ------------------------------------------------------------------------------------
     def _index(self, job: Job, settings: Settings) -> None:
-        from assistant.embeddings import make_embeddings
-        from assistant.ingestion import ingest
+        from assistant.data.embeddings import make_embeddings
+        from assistant.data.ingestion import ingest
 
         data = Path(settings.data_dir)
         if not data.exists():

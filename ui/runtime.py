@@ -12,11 +12,11 @@ import streamlit as st
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
-    from assistant.chain import Assistant
+    from assistant.chat.chain import Assistant
 
 log = logging.getLogger(__name__)
 
-TUNED_DIRNAME = "tuned"  # assistant.bases.TUNED_DIRNAME, repeated so the first paint need not import torch
+TUNED_DIRNAME = "tuned"  # assistant.model.bases.TUNED_DIRNAME, repeated so the first paint need not import torch
 
 
 def current_settings() -> Settings:
@@ -63,7 +63,7 @@ def _release(assistant: Assistant) -> None:
 
 @st.cache_resource(show_spinner=False, max_entries=1, on_release=_release)
 def _load(settings_json: str, artifacts: Artifacts) -> Assistant:
-    from assistant.chain import Assistant
+    from assistant.chat.chain import Assistant
 
     log.info("Loading the assistant (%s)", artifacts)
     return Assistant.load(Settings.model_validate_json(settings_json))

@@ -6,8 +6,8 @@ from typing import Any
 
 import streamlit as st
 
-from assistant.drafts import MAX_DRAFTS, clamp_drafts
-from assistant.guidance import MAX_GUIDANCE, clamp_guidance
+from assistant.model.drafts import MAX_DRAFTS, clamp_drafts
+from assistant.model.guidance import MAX_GUIDANCE, clamp_guidance
 from ui.markup import md_escape
 from ui.runtime import Artifacts, format_count
 

@@ -1,0 +1,89 @@
+"""Sentiment guidance: steer each sampled token away from what the opposite request would write.
+
+Classifier-free guidance for language models (Sanchez et al., 2023, "Stay on topic with Classifier-Free
+Guidance"), with the *opposite sentiment's* prompt as the negative prompt. The two prompts are identical but
+for the word "positive"/"negative", so the contrast between their next-token distributions isolates exactly
+the sentiment that was asked for, token by token: a small model that half-ignores that one word is pushed to
+honour it. Unlike best-of-n drafts this streams, at the price of a second forward pass per token.
+
+Guidance alone amplifies noise: for a token the model finds unlikely, the two branches' log-probabilities differ
+by chance, and a scale of 2-3 turns that into word salad (seen on SmolLM2-135M). So, as in contrastive decoding
+(Li et al., 2023), only tokens the asked-for prompt finds plausible (probability at least `plausibility` times its
+most likely token's) may be chosen; guidance decides among those.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import torch
+from transformers.generation.logits_process import (
+    UnbatchedClassifierFreeGuidanceLogitsProcessor,
+)
+
+from assistant.argtypes import bounded
+from assistant.model.prompts import ReviewRequest, build_prompt, other_sentiment
+
+MAX_GUIDANCE = 5.0  # the controls' upper bound; scales 1-3 were measured (bench/finetune.md)
+
+
+def clamp_guidance(value: float | str) -> float:
+    """A guidance scale in [1, MAX_GUIDANCE]; 1 is plain sampling."""
+    return max(1.0, min(float(value), MAX_GUIDANCE))
+
+
+# Below 1 the opposite prompt would steer *towards* the other sentiment, so the commands refuse it.
+guidance_arg = bounded("guidance", float, 1.0, MAX_GUIDANCE, "a number")
+
+
+def opposite(request: ReviewRequest) -> ReviewRequest:
+    """The same request (movie, topic, context) asking for the other sentiment."""
+    return replace(request, sentiment=other_sentiment(request.sentiment))
+
+
+class SentimentGuidance(UnbatchedClassifierFreeGuidanceLogitsProcessor):
+    """transformers' guidance processor, made right for left-padded batches and kept to plausible tokens.
+
+    The stock one lets the model number the negative prompt's positions from 0 across its padding, which
+    shifts every padded row for absolute-position models (GPT-2). `generate` runs custom processors after the
+    repetition controls and before temperature and nucleus sampling, so those apply to the guided distribution;
+    tokens the repetition controls banned (-inf) stay banned.
+    """
+
+    def __init__(self, model: Any, negative_ids: torch.Tensor, negative_mask: torch.Tensor, *, scale: float,
+                 plausibility: float = 0.1) -> None:
+        super().__init__(scale, model, unconditional_ids=negative_ids, unconditional_attention_mask=negative_mask)
+        self.log_plausibility = math.log(plausibility) if plausibility > 0 else -math.inf
+
+    def get_unconditional_logits(self, input_ids: torch.LongTensor) -> torch.Tensor:
+        ctx = self.unconditional_context
+        if ctx["first_pass"]:
+            ids, mask = ctx["input_ids"], ctx["attention_mask"]
+            ctx["first_pass"] = False
+        else:
+            ids = input_ids[:, -1:]
+            mask = torch.cat([ctx["attention_mask"], torch.ones_like(ids)], dim=1)
+        ctx["input_ids"], ctx["attention_mask"] = ids, mask
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1]:]
+        out = self.model(ids, attention_mask=mask, position_ids=positions, use_cache=True, cache=ctx["cache"],
+                         logits_to_keep=1)  # the prompt's other positions' logits would cost GBs at batch 16
+        ctx["cache"] = out.get("cache", None)
+        return out.logits[:, -1:].float()
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        guided = super().__call__(input_ids, scores.float())
+        cond = torch.log_softmax(scores.float(), dim=-1)
+        plausible = cond >= cond.max(dim=-1, keepdim=True).values + self.log_plausibility
+        return guided.masked_fill(~plausible, -math.inf).to(scores.dtype)
+
+
+def guidance_processor(model: Any, tokenizer: Any, requests: Sequence[ReviewRequest], *, scale: float,
+                       device: str, plausibility: float = 0.1) -> SentimentGuidance:
+    """The processor that guides a batch of (already fitted) requests against their opposites, left-padded."""
+    tokenizer.padding_side = "left"
+    negatives = [build_prompt(opposite(r), tokenizer) for r in requests]
+    batch = tokenizer(negatives, return_tensors="pt", padding=True, add_special_tokens=False)
+    return SentimentGuidance(model, batch["input_ids"].to(device), batch["attention_mask"].to(device),
+                             scale=scale, plausibility=plausibility)
