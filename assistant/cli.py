@@ -16,7 +16,8 @@ from typing import Any, TextIO
 
 from assistant.argtypes import bounded
 from assistant.chat.chain import MODELS, Assistant, AssistantError, Reply
-from assistant.chat.memory import ChatMemory, new_session_id, source_line
+from assistant.chat.export import source_line
+from assistant.chat.memory import ChatMemory, new_session_id
 from assistant.model.drafts import MAX_DRAFTS, clamp_drafts, describe, score_list
 from assistant.model.guidance import MAX_GUIDANCE, guidance_arg
 from assistant.settings import Settings, get_settings

@@ -10,7 +10,8 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from assistant.data.ingestion import to_chunks
 from assistant.data.records import MovieFacts, Review
-from assistant.data.store import ReviewStore, StoreError, StoreWriter
+from assistant.data.store import ReviewStore, StoreError
+from assistant.data.store_writer import StoreWriter
 
 REVIEWS = [
     Review("A joyous, inventive delight for every age.", "positive", movie="Toy Story", critic="A"),

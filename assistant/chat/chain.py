@@ -23,8 +23,9 @@ from typing import Any
 
 from langchain_core.messages import AIMessage
 
+from assistant.chat.export import source_line
 from assistant.chat.intent import ParsedRequest, parse, safe_phrase
-from assistant.chat.memory import ChatMemory, check_session_id, source_line
+from assistant.chat.memory import ChatMemory, check_session_id
 from assistant.chat.opinion import (
     critics_opinion,
     opinion_text,

@@ -25,7 +25,7 @@ from assistant.data.readers import (
     read_hub,
 )
 from assistant.data.records import MovieFacts, Review
-from assistant.data.store import StoreWriter
+from assistant.data.store_writer import StoreWriter
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)

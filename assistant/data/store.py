@@ -1,27 +1,11 @@
-"""The FAISS review store on disk, persisted without pickle.
-
-Layout of ``settings.index_dir``::
-
-    CURRENT               name of the live generation, swapped atomically with os.replace
-    gen-000003/
-        index.faiss       FAISS inner-product index of normalized vectors (row i = docs.pos i)
-        docs.sqlite       chunk text and metadata as JSON, plus columns used for filtering
-        manifest.json     schema version, embedding model and dimension, faiss version, counts, source hashes
-
-A new generation is built beside the live one and only then made current, so an interrupted ingest
-leaves the previous store whole and loadable.
-"""
+"""The FAISS review store, read side: filtered and MMR search, documents by id (files: `store_layout`)."""
 from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
@@ -35,79 +19,17 @@ from langchain_community.vectorstores.utils import (
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from assistant.data.embeddings import embedding_model_id
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-REBUILD_HINT = "python ingest.py --rebuild"
-
-
-class StoreError(Exception):
-    """A store that is missing, damaged or built for other settings; the message says what to run."""
-
-
-@dataclass
-class Manifest:
-    schema_version: int
-    embedding_model: str
-    embedding_dim: int
-    faiss_version: str
-    counts: dict
-    sources: dict  # file path -> sha256
-    created: float
-    updated: float
-
-    @classmethod
-    def read(cls, path: Path) -> Manifest:
-        try:
-            data = json.loads(path.read_text())
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__})
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise StoreError(f"Store manifest {path} is unreadable ({exc}); rebuild it: {REBUILD_HINT}") from exc
-
-    def write(self, path: Path) -> None:
-        path.write_text(json.dumps(self.__dict__, indent=2, sort_keys=True))
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS docs (
-    pos INTEGER PRIMARY KEY,
-    id TEXT UNIQUE NOT NULL,
-    doc_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    movie_key TEXT,
-    sentiment TEXT,
-    text TEXT NOT NULL,
-    meta TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS docs_movie ON docs(movie_key);
-CREATE INDEX IF NOT EXISTS docs_doc ON docs(doc_id);
-"""
-
-
-def _current_dir(index_dir: Path) -> Path | None:
-    pointer = index_dir / "CURRENT"
-    if not pointer.exists():
-        return None
-    name = pointer.read_text().strip()
-    gen = index_dir / name
-    return gen if name and gen.is_dir() else None
-
-
-def check_compatible(manifest: Manifest, settings: Settings, where: Path) -> None:
-    """Refuse a store built with another embedding model or schema: its vectors would be meaningless."""
-    want = embedding_model_id(settings)
-    if manifest.schema_version != SCHEMA_VERSION:
-        raise StoreError(
-            f"Store {where} has schema {manifest.schema_version}, this code reads {SCHEMA_VERSION}; run: {REBUILD_HINT}"
-        )
-    if manifest.embedding_model != want:
-        raise StoreError(
-            f"Store {where} was embedded with {manifest.embedding_model!r} but settings ask for {want!r}; "
-            f"run: {REBUILD_HINT} (or set MRA_EMBEDDING_MODEL={manifest.embedding_model})"
-        )
+from assistant.data.store_layout import (
+    REBUILD_HINT,
+    Manifest,
+    StoreError,
+    check_compatible,
+    current_dir,
+)
 
 
 class ReviewStore:
@@ -138,7 +60,7 @@ class ReviewStore:
     @classmethod
     def open(cls, settings: Settings, embeddings: Embeddings | None = None, *, check: bool = True) -> ReviewStore:
         """Open the live store; StoreError (one line, with the command to run) when missing or incompatible."""
-        directory = _current_dir(settings.index_dir)
+        directory = current_dir(settings.index_dir)
         if directory is None:
             raise StoreError(f"No review store at {settings.index_dir}; build it with: python ingest.py")
         manifest = Manifest.read(directory / "manifest.json")
@@ -297,92 +219,3 @@ class ReviewStore:
         )
 
 
-class StoreWriter:
-    """Builds the next generation beside the live one; `commit` makes it live in one atomic rename."""
-
-    def __init__(self, settings: Settings, dim: int, *, rebuild: bool = False):
-        self.settings = settings
-        self.index_dir = settings.index_dir
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        self._clean_stale()
-        self.base = None if rebuild else _current_dir(self.index_dir)
-        self.tmp = self.index_dir / f".building-{os.getpid()}-{int(time.time())}"
-        self.tmp.mkdir()
-        previous = Manifest.read(self.base / "manifest.json") if self.base else None
-        if previous is not None:
-            check_compatible(previous, settings, self.base)
-            shutil.copy2(self.base / "docs.sqlite", self.tmp / "docs.sqlite")
-            self.index = faiss.read_index(str(self.base / "index.faiss"))
-        else:
-            self.index = faiss.IndexFlatIP(dim)
-        self.db = sqlite3.connect(self.tmp / "docs.sqlite")
-        self.db.executescript(_SCHEMA)
-        self.known_ids = {row[0] for row in self.db.execute("SELECT id FROM docs")}
-        self.known_doc_ids = {row[0] for row in self.db.execute("SELECT DISTINCT doc_id FROM docs")}
-        self.sources: dict = dict(previous.sources) if previous else {}
-        self.created = previous.created if previous else time.time()
-        self.dim = dim
-
-    def _clean_stale(self) -> None:
-        """Remove half-built generations left by an interrupted ingest, and superseded ones.
-
-        The generation before the live one stays until the next commit: a process that loaded it
-        (the running app) may still be reading its files.
-        """
-        live = _current_dir(self.index_dir)
-        generations = sorted(p for p in self.index_dir.glob("gen-*") if p.is_dir() and p != live)
-        keep = {live, *generations[-1:]}
-        for path in self.index_dir.iterdir():
-            if path.is_dir() and path not in keep and path.name.startswith((".building-", "gen-")):
-                shutil.rmtree(path, ignore_errors=True)
-
-    def add(self, documents: Sequence[Document], vectors: np.ndarray) -> None:
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        start = self.index.ntotal
-        self.index.add(vectors)
-        self.db.executemany(
-            "INSERT INTO docs (pos, id, doc_id, kind, movie_key, sentiment, text, meta) VALUES (?,?,?,?,?,?,?,?)",
-            [
-                (
-                    start + i, d.id, d.metadata["doc_id"], d.metadata.get("kind", "review"),
-                    d.metadata.get("movie_key"), d.metadata.get("sentiment"), d.page_content,
-                    json.dumps(d.metadata, ensure_ascii=False),
-                )
-                for i, d in enumerate(documents)
-            ],
-        )
-        self.known_ids.update(d.id for d in documents)
-
-    def commit(self, sources: dict[str, str]) -> Path:
-        self.db.commit()
-        kinds = dict(self.db.execute("SELECT kind, COUNT(DISTINCT doc_id) FROM docs GROUP BY kind").fetchall())
-        movies = self.db.execute("SELECT COUNT(DISTINCT movie_key) FROM docs WHERE movie_key IS NOT NULL").fetchone()[0]
-        self.db.close()
-        faiss.write_index(self.index, str(self.tmp / "index.faiss"))
-        self.sources.update(sources)
-        Manifest(
-            schema_version=SCHEMA_VERSION,
-            embedding_model=embedding_model_id(self.settings),
-            embedding_dim=self.dim,
-            faiss_version=faiss.__version__,
-            counts={"chunks": self.index.ntotal, "reviews": kinds.get("review", 0),
-                    "movie_documents": kinds.get("movie", 0), "movies": movies},
-            sources=self.sources,
-            created=self.created,
-            updated=time.time(),
-        ).write(self.tmp / "manifest.json")
-        number = 1 + max((int(p.name[4:]) for p in self.index_dir.glob("gen-*") if p.name[4:].isdigit()), default=0)
-        final = self.index_dir / f"gen-{number:06d}"
-        os.replace(self.tmp, final)
-        pointer = self.index_dir / "CURRENT.tmp"
-        pointer.write_text(final.name)
-        os.replace(pointer, self.index_dir / "CURRENT")  # the one step that makes the new store live
-        self._clean_stale()
-        log.info("Store generation %s is live (%d chunks)", final.name, self.index.ntotal)
-        return final
-
-    def abort(self) -> None:
-        try:
-            self.db.close()
-        finally:
-            shutil.rmtree(self.tmp, ignore_errors=True)

@@ -1,0 +1,119 @@
+"""Writing the review store: the next generation is built beside the live one and made live atomically."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import faiss
+import numpy as np
+from langchain_core.documents import Document
+
+from assistant.data.embeddings import embedding_model_id
+from assistant.settings import Settings
+
+log = logging.getLogger(__name__)
+
+from assistant.data.store_layout import (
+    DOCS_SCHEMA,
+    SCHEMA_VERSION,
+    Manifest,
+    check_compatible,
+    current_dir,
+)
+
+
+class StoreWriter:
+    """Builds the next generation beside the live one; `commit` makes it live in one atomic rename."""
+
+    def __init__(self, settings: Settings, dim: int, *, rebuild: bool = False):
+        self.settings = settings
+        self.index_dir = settings.index_dir
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self._clean_stale()
+        self.base = None if rebuild else current_dir(self.index_dir)
+        self.tmp = self.index_dir / f".building-{os.getpid()}-{int(time.time())}"
+        self.tmp.mkdir()
+        previous = Manifest.read(self.base / "manifest.json") if self.base else None
+        if previous is not None:
+            check_compatible(previous, settings, self.base)
+            shutil.copy2(self.base / "docs.sqlite", self.tmp / "docs.sqlite")
+            self.index = faiss.read_index(str(self.base / "index.faiss"))
+        else:
+            self.index = faiss.IndexFlatIP(dim)
+        self.db = sqlite3.connect(self.tmp / "docs.sqlite")
+        self.db.executescript(DOCS_SCHEMA)
+        self.known_ids = {row[0] for row in self.db.execute("SELECT id FROM docs")}
+        self.known_doc_ids = {row[0] for row in self.db.execute("SELECT DISTINCT doc_id FROM docs")}
+        self.sources: dict = dict(previous.sources) if previous else {}
+        self.created = previous.created if previous else time.time()
+        self.dim = dim
+
+    def _clean_stale(self) -> None:
+        """Remove half-built generations left by an interrupted ingest, and superseded ones.
+
+        The generation before the live one stays until the next commit: a process that loaded it
+        (the running app) may still be reading its files.
+        """
+        live = current_dir(self.index_dir)
+        generations = sorted(p for p in self.index_dir.glob("gen-*") if p.is_dir() and p != live)
+        keep = {live, *generations[-1:]}
+        for path in self.index_dir.iterdir():
+            if path.is_dir() and path not in keep and path.name.startswith((".building-", "gen-")):
+                shutil.rmtree(path, ignore_errors=True)
+
+    def add(self, documents: Sequence[Document], vectors: np.ndarray) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        start = self.index.ntotal
+        self.index.add(vectors)
+        self.db.executemany(
+            "INSERT INTO docs (pos, id, doc_id, kind, movie_key, sentiment, text, meta) VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (
+                    start + i, d.id, d.metadata["doc_id"], d.metadata.get("kind", "review"),
+                    d.metadata.get("movie_key"), d.metadata.get("sentiment"), d.page_content,
+                    json.dumps(d.metadata, ensure_ascii=False),
+                )
+                for i, d in enumerate(documents)
+            ],
+        )
+        self.known_ids.update(d.id for d in documents)
+
+    def commit(self, sources: dict[str, str]) -> Path:
+        self.db.commit()
+        kinds = dict(self.db.execute("SELECT kind, COUNT(DISTINCT doc_id) FROM docs GROUP BY kind").fetchall())
+        movies = self.db.execute("SELECT COUNT(DISTINCT movie_key) FROM docs WHERE movie_key IS NOT NULL").fetchone()[0]
+        self.db.close()
+        faiss.write_index(self.index, str(self.tmp / "index.faiss"))
+        self.sources.update(sources)
+        Manifest(
+            schema_version=SCHEMA_VERSION,
+            embedding_model=embedding_model_id(self.settings),
+            embedding_dim=self.dim,
+            faiss_version=faiss.__version__,
+            counts={"chunks": self.index.ntotal, "reviews": kinds.get("review", 0),
+                    "movie_documents": kinds.get("movie", 0), "movies": movies},
+            sources=self.sources,
+            created=self.created,
+            updated=time.time(),
+        ).write(self.tmp / "manifest.json")
+        number = 1 + max((int(p.name[4:]) for p in self.index_dir.glob("gen-*") if p.name[4:].isdigit()), default=0)
+        final = self.index_dir / f"gen-{number:06d}"
+        os.replace(self.tmp, final)
+        pointer = self.index_dir / "CURRENT.tmp"
+        pointer.write_text(final.name)
+        os.replace(pointer, self.index_dir / "CURRENT")  # the one step that makes the new store live
+        self._clean_stale()
+        log.info("Store generation %s is live (%d chunks)", final.name, self.index.ntotal)
+        return final
+
+    def abort(self) -> None:
+        try:
+            self.db.close()
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
