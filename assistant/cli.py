@@ -18,9 +18,15 @@ from assistant.argtypes import bounded
 from assistant.chat.chain import MODELS, Assistant, AssistantError, Reply
 from assistant.chat.export import source_line
 from assistant.chat.memory import ChatMemory, new_session_id
-from assistant.model.drafts import MAX_DRAFTS, clamp_drafts, describe, score_list
-from assistant.model.guidance import MAX_GUIDANCE, guidance_arg
-from assistant.settings import Settings, get_settings
+from assistant.model.drafts import describe, score_list
+from assistant.model.guidance import guidance_arg
+from assistant.settings import (
+    MAX_DRAFTS,
+    MAX_GUIDANCE,
+    MAX_NEW_TOKENS,
+    Settings,
+    get_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,18 +40,20 @@ def _generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", choices=MODELS, default=None, help="fine-tuned model (default) or its base")
     p.add_argument("--session", default=None, help=f"session id (default: {DEFAULT_SESSION!r})")
     p.add_argument("--top-k", type=int, default=None, help="reviews retrieved (default: settings.top_k)")
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--max-new-tokens", type=int, default=80)
+    p.add_argument("--temperature", type=_temperature, default=None, help="default: settings.sampling")
+    p.add_argument("--max-new-tokens", type=_new_tokens, default=None, help="default: settings.sampling")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--drafts", type=_drafts, default=None, metavar="N",
                    help=f"write N drafts (1-{MAX_DRAFTS}) and keep the one whose sentiment reads clearest; "
-                        "1 streams live (default: settings.drafts)")
+                        "1 streams live (default: settings.sampling.drafts)")
     p.add_argument("--guidance", type=guidance_arg, default=None, metavar="G",
                    help=f"sentiment guidance scale (1-{MAX_GUIDANCE:g}): steer each word away from the opposite "
-                        "sentiment; 1 is off (default: settings.sentiment_guidance)")
+                        "sentiment; 1 is off (default: settings.sampling.guidance)")
 
 
 _drafts = bounded("drafts", int, 1, MAX_DRAFTS, "a whole number")
+_temperature = bounded("temperature", float, 0.0, 2.0, "a number")
+_new_tokens = bounded("max-new-tokens", int, 1, MAX_NEW_TOKENS, "a whole number")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -136,7 +144,7 @@ def cmd_ask(args: argparse.Namespace, assistant: Assistant, out: TextIO) -> int:
 def _stream_one(assistant: Assistant, session: str, text: str, rag: bool, options: dict[str, Any], out: TextIO,
                 *, remember: bool = True) -> Reply | None:
     final = None
-    drafts = clamp_drafts(options.get("drafts") or assistant.settings.drafts)
+    drafts = options.get("drafts") or assistant.settings.sampling.drafts
     if drafts > 1 and assistant.probe is not None and assistant.parse(text, session).kind == "review":
         # Nothing streams while drafts are written and ranked: say why the wait is longer.
         print(f"(writing {drafts} drafts to keep the clearest…)", file=out, flush=True)
@@ -157,7 +165,7 @@ def cmd_chat(args: argparse.Namespace, assistant: Assistant, out: TextIO, read: 
     rag = not args.no_rag and assistant.rag_available
     options = _options(args, assistant.settings)
     status = assistant.status()
-    drafts = clamp_drafts(options["drafts"] or assistant.settings.drafts)
+    drafts = options["drafts"] or assistant.settings.sampling.drafts
     drafting = f"; {drafts} drafts per review" if drafts > 1 else ""
     print(f"Movie-review assistant. Session {session!r}; model {options['model']}; RAG {'on' if rag else 'off'}"
           f"{'' if assistant.rag_available else ' (unavailable)'}{drafting}. Type /help for commands, /quit to leave.",
@@ -182,9 +190,12 @@ def cmd_chat(args: argparse.Namespace, assistant: Assistant, out: TextIO, read: 
         elif command == "/model" and rest in MODELS:
             options["model"] = rest
             print(f"model {rest}", file=out)
-        elif command == "/drafts" and rest.isdigit():
-            options["drafts"] = clamp_drafts(rest)
-            print(f"drafts {options['drafts']}" + (" (streams live)" if options["drafts"] == 1 else ""), file=out)
+        elif command == "/drafts" and rest:
+            try:
+                options["drafts"] = _drafts(rest)
+                print(f"drafts {options['drafts']}" + (" (streams live)" if options["drafts"] == 1 else ""), file=out)
+            except argparse.ArgumentTypeError as exc:
+                print(f"error: {exc}", file=out)
         elif command == "/guidance" and rest:
             try:
                 options["guidance"] = guidance_arg(rest)

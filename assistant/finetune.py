@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return trained
     card = trained.card
     if not args.no_eval and trained.store is not None:
-        config = EvalConfig(n_per_cell=args.eval_n, guidance=settings.sentiment_guidance)  # as the chat samples
+        config = EvalConfig(n_per_cell=args.eval_n, guidance=settings.sampling.guidance)  # as the chat samples
         card = evaluate_and_write(trained.model, trained.tokenizer, card, trained.out, settings=settings,
                                   store=trained.store, split=trained.split, data=trained.data, config=config,
                                   device=trained.device)

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -32,8 +32,43 @@ def default_data_dir() -> Path:
     return REPO_ROOT.parent / "shared" / "data" / "rotten-tomatoes"
 
 
+MAX_GUIDANCE = 5.0  # sentiment guidance's upper bound; scales 1-3 were measured (bench/finetune.md)
+MAX_DRAFTS = 8
+MAX_NEW_TOKENS = 256
+
+
+class Sampling(BaseModel):
+    """How the review model samples: every default of the chat, CLI, page, evaluation and saved generation
+    config lives here, checked here. Override per request with `merged(...)`; per machine with
+    ``MRA_SAMPLING__<FIELD>`` (for example ``MRA_SAMPLING__GUIDANCE=1``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    temperature: float = Field(default=0.8, ge=0.0, le=2.0, description="0 = always the most likely token.")
+    top_p: float = Field(default=0.92, gt=0.0, le=1.0, description="Nucleus sampling: the smallest set this likely.")
+    max_new_tokens: int = Field(default=60, ge=1, le=MAX_NEW_TOKENS, description="Critic quotes run 20-60 tokens.")
+    repetition_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
+    no_repeat_ngram_size: int = Field(default=4, ge=0, le=10)
+    guidance: float = Field(
+        default=2.0, ge=1.0, le=MAX_GUIDANCE,
+        description="Sentiment guidance: steer each token away from what the opposite-sentiment request would "
+                    "write (classifier-free guidance, assistant/model/guidance.py); 1 = off. 2 took the tuned model "
+                    "from 71-96% to 95-100% on-target (reports/model_card.md).",
+    )
+    drafts: int = Field(
+        default=1, ge=1, le=MAX_DRAFTS,
+        description="Drafts sampled per review; with more than 1 the one whose sentiment the embedding probe reads "
+                    "clearest is kept (slower, and nothing streams). 1 streams one draft live.",
+    )
+
+    def merged(self, **overrides: object) -> Sampling:
+        """A copy with the given values (None keeps this one's), validated: ValueError names a bad value."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return Sampling.model_validate({**self.model_dump(), **given}) if given else self
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MRA_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="MRA_", env_nested_delimiter="__", extra="ignore")
 
     # Data and store
     data_dir: Path = Field(default_factory=default_data_dir, description="Review data read by default.")
@@ -72,18 +107,7 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(default=2000, description="Longer messages are read up to here.")
     stored_message_chars: int = 8000
     max_session_messages: int = Field(default=400, description="Oldest messages of a session are pruned beyond this.")
-    max_new_tokens_cap: int = 256
-    drafts: int = Field(
-        default=1,
-        description="Drafts sampled per review (1-8); with more than 1 the one whose sentiment the embedding probe "
-                    "reads clearest is kept (slower, and nothing streams). 1 streams one draft live.",
-    )
-    sentiment_guidance: float = Field(
-        default=2.0, ge=1.0, le=5.0,
-        description="Steer each token away from what the opposite-sentiment request would write "
-                    "(classifier-free guidance, assistant/guidance.py); 1 = off. Streams, at two forward passes a "
-                    "token. 2 took the tuned model from 71-96% to 96-100% on-target in a 24-request sweep.",
-    )
+    sampling: Sampling = Field(default_factory=Sampling)
     reports_dir: Path = Field(default=REPO_ROOT / "reports")
 
     def resolved_embedding_model(self) -> str:

@@ -8,7 +8,7 @@ import pytest
 from assistant.chat.chain import Assistant, AssistantError, Reply, Source
 from assistant.chat.memory import ChatMemory
 from assistant.model.prompts import CONTEXT_HEADER
-from assistant.settings import Settings
+from assistant.settings import MAX_NEW_TOKENS, Settings
 from tests.tiny import StubProbe, tiny_artifacts, tiny_chat, tiny_loaded, with_probe  # noqa: F401 - fixtures
 
 FAST = dict(max_new_tokens=6)
@@ -115,8 +115,8 @@ def test_the_prompt_never_exceeds_the_window(asst, message):
 
 
 def test_a_long_reply_squeezes_the_context_and_says_what_was_left_out(asst):
-    reply = asst.reply(sid(), "Write a negative review of The Matrix", top_k=20, max_new_tokens=100_000)
-    assert reply.max_new_tokens <= asst.settings.max_new_tokens_cap
+    reply = asst.reply(sid(), "Write a negative review of The Matrix", top_k=20, max_new_tokens=MAX_NEW_TOKENS)
+    assert reply.max_new_tokens <= MAX_NEW_TOKENS
     assert _tokens_used(asst, reply) + reply.max_new_tokens <= reply.window
     assert any("did not fit" in n for n in reply.notes)
     for source in reply.sources:  # only what the model actually saw is reported
@@ -186,7 +186,8 @@ def test_guidance_is_recorded_and_explained(asst):
     session = sid()
     review = asst.reply(session, "Write a negative review of Toy Story", guidance=2.5, **FAST)
     assert review.guidance == 2.5 and review.to_json()["guidance"] == 2.5
-    assert asst.reply(sid(), "Write a negative review of Toy Story", guidance=99, **FAST).guidance == 5.0  # clamped
+    with pytest.raises(ValueError, match="guidance"):  # out of range: refused in one line, not silently clamped
+        asst.reply(sid(), "Write a negative review of Toy Story", guidance=99, **FAST)
     why = asst.reply(session, "why?")
     assert "away from what a positive review" in why.text and "guidance 2.5" in why.text
 
@@ -341,11 +342,14 @@ def test_the_model_lock_is_held_while_drafts_are_written(probed, monkeypatch):
     assert held == [True] and not probed._slots["tuned"].lock.locked()
 
 
-def test_drafts_count_is_clamped_and_comes_from_settings_by_default(probed):
-    many = probed.reply(sid(), "Write a positive review of Gigli", drafts=50, remember=False, **FAST)
+def test_drafts_count_is_checked_and_comes_from_settings_by_default(probed):
+    many = probed.reply(sid(), "Write a positive review of Gigli", drafts=8, remember=False, **FAST)
     assert many.drafts["n"] == 8 and len(many.drafts["on_target"]) == 8
-    assert probed.reply(sid(), "Write a positive review of Gigli", drafts=0, remember=False, **FAST).drafts is None
-    probed.settings = probed.settings.model_copy(update={"drafts": 2})
+    for wrong in (0, 50):
+        with pytest.raises(ValueError, match="drafts"):
+            probed.reply(sid(), "Write a positive review of Gigli", drafts=wrong, remember=False, **FAST)
+    assert probed.reply(sid(), "Write a positive review of Gigli", drafts=1, remember=False, **FAST).drafts is None
+    probed.settings = probed.settings.model_copy(update={"sampling": probed.settings.sampling.merged(drafts=2)})
     assert probed.reply(sid(), "Write a positive review of Gigli", remember=False, **FAST).drafts["n"] == 2
 
 
@@ -406,3 +410,10 @@ def test_load_finds_the_probe_beside_the_tuned_model(tiny_artifacts, tmp_path, e
     scores = [s for s in reply.drafts["on_target"] if s is not None]
     assert reply.drafts["n"] == 3 and scores and all(0 <= s <= 1 for s in scores)
     loaded.close()
+
+
+def test_sampling_out_of_range_is_a_one_line_error(asst):
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        asst.reply(sid(), "Write a negative review of The Matrix", max_new_tokens=100_000)
+    with pytest.raises(ValueError, match="guidance"):
+        asst.reply(sid(), "Write a negative review of The Matrix", guidance=0.5)

@@ -200,7 +200,7 @@ def test_finetune_command_end_to_end(monkeypatch, tmp_path, capsys):
         return lambda doc, k: [d for d in docs if d.metadata["movie_key"] == doc.metadata["movie_key"]][:k + 1]
 
     monkeypatch.setenv("MRA_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("MRA_SENTIMENT_GUIDANCE", "2")  # the card samples as the chat does, and compares unguided
+    monkeypatch.setenv("MRA_SAMPLING__GUIDANCE", "2")  # the card samples as the chat does, and compares unguided
     settings_module.get_settings.cache_clear()
     from tests.test_sentiment_probe import VectorStore
 

@@ -231,7 +231,7 @@ def test_drafts_control_reaches_the_chain(tiny: Settings) -> None:
 
 def test_guidance_control_defaults_to_the_setting_and_is_shown_with_the_reply(
         tiny: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MRA_SENTIMENT_GUIDANCE", "2")  # the setting is the control's default
+    monkeypatch.setenv("MRA_SAMPLING__GUIDANCE", "2")  # the setting is the control's default
     at = open_app()
     guidance = at.slider(key="guidance")
     assert (guidance.label, guidance.value, guidance.min, guidance.max) == ("Sentiment guidance", 2.0, 1.0, 5.0)
@@ -249,7 +249,7 @@ def test_drafts_show_the_chosen_draft_and_its_score(tiny: Settings, tmp_path: Pa
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.tiny import with_probe
 
-    monkeypatch.setenv("MRA_DRAFTS", "3")  # the setting is the control's default
+    monkeypatch.setenv("MRA_SAMPLING__DRAFTS", "3")  # the setting is the control's default
     for _ in _environment(with_probe(tiny, tmp_path)):
         at = open_app()
         assert at.slider(key="drafts").value == 3

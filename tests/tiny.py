@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from assistant.settings import Settings
+from assistant.settings import Sampling, Settings
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ def tiny_settings(root: Path) -> Settings:
     root = Path(root)
     # Guidance off unless a test turns it on: tests of other things should not depend on its default.
     return Settings(index_dir=root / "index", models_dir=root / "models", chats_db=root / "chats.sqlite",
-                    reports_dir=root / "reports", data_dir=root / "data", base_model="scratch", sentiment_guidance=1.0)
+                    reports_dir=root / "reports", data_dir=root / "data", base_model="scratch",
+                    sampling=Sampling(guidance=1.0))
 
 
 def tiny_env(settings: Settings) -> dict[str, str]:
@@ -55,7 +56,7 @@ def tiny_env(settings: Settings) -> dict[str, str]:
     return {"MRA_INDEX_DIR": str(settings.index_dir), "MRA_MODELS_DIR": str(settings.models_dir),
             "MRA_CHATS_DB": str(settings.chats_db), "MRA_DATA_DIR": str(settings.data_dir),
             "MRA_REPORTS_DIR": str(settings.reports_dir), "MRA_BASE_MODEL": settings.base_model,
-            "MRA_SENTIMENT_GUIDANCE": str(settings.sentiment_guidance),
+            "MRA_SAMPLING__GUIDANCE": str(settings.sampling.guidance),
             "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 

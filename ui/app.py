@@ -42,7 +42,7 @@ def chat_page() -> None:
     st.title("Movie review assistant")
     st.caption("Ask for a positive or negative review of a movie. Switch RAG and the model in the sidebar "
                "to see what retrieval and fine-tuning each change.")
-    controls = render_controls(artifacts, settings.top_k, settings.drafts, settings.sentiment_guidance)
+    controls = render_controls(artifacts, settings.top_k, settings.sampling)
     quick = render_quick_prompts()
     chats_box = st.sidebar.container()
     try:

@@ -6,8 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from assistant.model.drafts import MAX_DRAFTS, clamp_drafts
-from assistant.model.guidance import MAX_GUIDANCE, clamp_guidance
+from assistant.settings import MAX_DRAFTS, MAX_GUIDANCE, Sampling
 from ui.markup import md_escape
 from ui.runtime import Artifacts, format_count
 
@@ -27,17 +26,17 @@ class Controls:
     guidance: float = 1.0  # >1: steer each word away from the opposite sentiment
 
 
-def _defaults(top_k: int, drafts: int, guidance: float) -> None:
+def _defaults(top_k: int, sampling: Sampling) -> None:
     for key, value in (("rag", True), ("model", "tuned"), ("compare", False), ("top_k", top_k),
-                       ("temperature", 0.8), ("max_new_tokens", 80), ("drafts", clamp_drafts(drafts)),
-                       ("guidance", round(clamp_guidance(guidance) * 4) / 4)):  # on the slider's 0.25 grid
+                       ("temperature", sampling.temperature),
+                       ("max_new_tokens", min(max(round(sampling.max_new_tokens / 10) * 10, 20), 200)),  # slider grid
+                       ("drafts", sampling.drafts), ("guidance", round(sampling.guidance * 4) / 4)):
         st.session_state.setdefault(key, value)
 
 
-def render_controls(artifacts: Artifacts, default_top_k: int, default_drafts: int = 1,
-                    default_guidance: float = 1.0) -> Controls:
+def render_controls(artifacts: Artifacts, default_top_k: int, sampling: Sampling) -> Controls:
     """The answer settings; RAG and the fine-tuned model are offered only where they exist."""
-    _defaults(default_top_k, default_drafts, default_guidance)
+    _defaults(default_top_k, sampling)
     sb = st.sidebar
     sb.subheader("Answer with")
     row = sb.container(horizontal=True, vertical_alignment="center", gap="small")

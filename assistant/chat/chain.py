@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.messages import AIMessage
+from pydantic import ValidationError
 
 from assistant.chat.export import source_line
 from assistant.chat.intent import ParsedRequest, parse, safe_phrase
@@ -35,7 +36,6 @@ from assistant.chat.opinion import (
 from assistant.chat.retrieval import Source, retrieve
 from assistant.data.titles import TitleIndex
 from assistant.model.drafts import (
-    clamp_drafts,
     describe,
     fallback_record,
     probe_scorer,
@@ -43,7 +43,6 @@ from assistant.model.drafts import (
     why_single,
 )
 from assistant.model.generation import ReviewGenerator, context_window
-from assistant.model.guidance import clamp_guidance
 from assistant.model.prompts import (
     ReviewRequest,
     build_prompt,
@@ -313,7 +312,7 @@ class Assistant:
             else (available[0] if available else None),
             "store": store, "store_error": self.store_error, "rag_available": self.rag_available,
             "top_k": self.settings.top_k, "chats_db": str(self.memory.path), "warnings": list(self.warnings),
-            "drafts": self.settings.drafts, "draft_scorer": self.probe is not None,
+            "drafts": self.settings.sampling.drafts, "draft_scorer": self.probe is not None,
         }
 
     # -- public turn API ---------------------------------------------------------------------------
@@ -324,7 +323,7 @@ class Assistant:
                      min_score=self.settings.fuzzy_min_score)
 
     def reply(self, session_id: str, text: str, *, rag: bool = True, model: str = "tuned", top_k: int | None = None,
-              temperature: float = 0.8, max_new_tokens: int = 80, seed: int | None = None,
+              temperature: float | None = None, max_new_tokens: int | None = None, seed: int | None = None,
               remember: bool = True, drafts: int | None = None, guidance: float | None = None) -> Reply:
         final = None
         for event in self.stream(session_id, text, rag=rag, model=model, top_k=top_k, temperature=temperature,
@@ -336,14 +335,14 @@ class Assistant:
         return final
 
     def stream(self, session_id: str, text: str, *, rag: bool = True, model: str = "tuned",
-               top_k: int | None = None, temperature: float = 0.8, max_new_tokens: int = 80,
+               top_k: int | None = None, temperature: float | None = None, max_new_tokens: int | None = None,
                seed: int | None = None, remember: bool = True, drafts: int | None = None,
                guidance: float | None = None) -> Iterator[str | Reply]:
         """Yield the reply's text as it is written (str), then the finished Reply.
 
-        With `drafts` > 1 (default: settings.drafts) a review is written as that many drafts and only the
-        chosen one is yielded, at once, when it is ready. `guidance` (default: settings.sentiment_guidance) steers
-        each token away from the opposite sentiment (assistant/guidance.py); 1 turns it off."""
+        Sampling options left None come from settings.sampling. With `drafts` > 1 a review is written as that
+        many drafts and only the chosen one is yielded, at once, when it is ready. `guidance` steers each token
+        away from the opposite sentiment (assistant/model/guidance.py); 1 turns it off."""
         options = self._options(model, top_k, temperature, max_new_tokens, drafts, guidance)
         turn = self._prepare(session_id, text, seed)
         final = None
@@ -358,7 +357,7 @@ class Assistant:
         yield final
 
     def compare(self, session_id: str, text: str, *, model: str = "tuned", top_k: int | None = None,
-                temperature: float = 0.8, max_new_tokens: int = 80, seed: int | None = None,
+                temperature: float | None = None, max_new_tokens: int | None = None, seed: int | None = None,
                 remember: bool = True, drafts: int | None = None, guidance: float | None = None) -> dict[str, Reply]:
         """The same message answered with and without retrieval: same reading, same model, same seed."""
         options = self._options(model, top_k, temperature, max_new_tokens, drafts, guidance)
@@ -380,16 +379,20 @@ class Assistant:
         self.memory.close()
 
     # -- the turn ----------------------------------------------------------------------------------
-    def _options(self, model: str, top_k: int | None, temperature: float, max_new_tokens: int,
+    def _options(self, model: str, top_k: int | None, temperature: float | None, max_new_tokens: int | None,
                  drafts: int | None = None, guidance: float | None = None) -> dict[str, Any]:
+        """The request's options, checked: ValueError (one line) for an unknown model or a value out of range."""
         if model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, not {model!r}")
         k = self.settings.top_k if top_k is None else int(top_k)
-        return {"model": model, "top_k": max(1, min(k, MAX_TOP_K)),
-                "temperature": max(0.0, min(float(temperature), 2.0)),
-                "max_new_tokens": max(1, min(int(max_new_tokens), self.settings.max_new_tokens_cap)),
-                "drafts": clamp_drafts(self.settings.drafts if drafts is None else drafts),
-                "guidance": clamp_guidance(self.settings.sentiment_guidance if guidance is None else guidance)}
+        try:
+            sampling = self.settings.sampling.merged(temperature=temperature, max_new_tokens=max_new_tokens,
+                                                     drafts=drafts, guidance=guidance)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ValueError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        return {"model": model, "top_k": max(1, min(k, MAX_TOP_K)), "temperature": sampling.temperature,
+                "max_new_tokens": sampling.max_new_tokens, "drafts": sampling.drafts, "guidance": sampling.guidance}
 
     def _previous(self, session_id: str) -> tuple[ParsedRequest | None, dict[str, Any] | None]:
         """The session's last review or opinion request, and that reply's stored metadata."""

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
 
 from assistant.evaluation.requests import EvalRequest
+from assistant.settings import Sampling
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +35,15 @@ PAIRED_RAG = {"no_rag": ("rag", "base_rag"), "base_no_rag": ("base_rag", "rag")}
 @dataclass(frozen=True)
 class EvalOptions:
     n_requests: int = 24
-    max_new_tokens: int = 60
-    temperature: float = 0.8  # the chat's default: measure what users get
+    max_new_tokens: int = Sampling().max_new_tokens  # the chat's defaults: measure what users get
+    temperature: float = Sampling().temperature
     top_k: int | None = None  # None: settings.top_k, as in the chat
     retrieval_queries: int = 300
     filter_queries: int = 100
     seed: int = 2024
     quick: bool = False
     samples: int = 4
-    guidance: float | None = None  # sentiment guidance; None: settings.sentiment_guidance, as in the chat
+    guidance: float | None = None  # sentiment guidance; None: settings.sampling.guidance, as in the chat
 
     @classmethod
     def quick_run(cls, **overrides: Any) -> EvalOptions:
@@ -142,7 +143,7 @@ def ask(assistant: Any, session_id: str, request: EvalRequest, spec: ArmSpec, op
     turn = Turn(request.id)
     kwargs = dict(rag=spec.rag, model=spec.model, top_k=options.top_k, temperature=options.temperature,
                   max_new_tokens=max_new_tokens or options.max_new_tokens, seed=request.seed, remember=False,
-                  drafts=1,  # the model as it streams, whatever MRA_DRAFTS says: best-of-n would be its own arm
+                  drafts=1,  # the model as it streams, whatever MRA_SAMPLING__DRAFTS says: best-of-n would be its own arm
                   guidance=options.guidance)
     started = time.perf_counter()
     reply = None

@@ -130,7 +130,7 @@ def run_evaluation(settings: Any, options: EvalOptions, *, retrieval_only: bool 
         store = _store_of(assistant, settings)
         top_k = options.top_k or settings.top_k
         if options.guidance is None:
-            options = replace(options, guidance=settings.sentiment_guidance)
+            options = replace(options, guidance=settings.sampling.guidance)
         titles = store_titles(store)
         ks = sorted({top_k, 10})
         retrieval = em.evaluate_retrieval(store, titles, ks=ks, n_queries=options.retrieval_queries,
@@ -237,7 +237,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--retrieval-queries", type=int, default=None)
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--guidance", type=guidance_arg, default=None, metavar="G",
-                   help="sentiment guidance for every arm (default: settings.sentiment_guidance, as the chat)")
+                   help="sentiment guidance for every arm (default: settings.sampling.guidance, as the chat)")
     p.add_argument("--retrieval-only", action="store_true", help="only the retrieval metrics (no language model)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice, as the app runs; 1 is steadier on a busy machine)")

@@ -275,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="only measure best-of-N accuracy (N drafts per request, --n requests per cell) into the card")
     p.add_argument("--with-base", action="store_true", help="with --best-of: measure the base model too")
     p.add_argument("--guidance", type=guidance_arg, default=None, metavar="G",
-                   help="sentiment guidance scale for the generations (default: settings.sentiment_guidance; 1 = off)")
+                   help="sentiment guidance scale for the generations (default: settings.sampling.guidance; 1 = off)")
     p.add_argument("--no-unguided", action="store_true",
                    help="with guidance on, skip the tuned model's comparison run without it")
     args = p.parse_args(argv)
@@ -284,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
     settings = get_settings()
     out = args.dir or tuned_dir(settings)
-    guidance = settings.sentiment_guidance if args.guidance is None else args.guidance
+    guidance = settings.sampling.guidance if args.guidance is None else args.guidance
     try:
         if args.export_requests:
             return export_requests(settings, out, args.export_requests, args.n, guidance)

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from assistant.model.prompts import SENTIMENTS, ReviewRequest
+from assistant.settings import Sampling
 from assistant.training.examples import (
     DataConfig,
     Example,
@@ -33,7 +34,7 @@ JUDGE_BASENAME = "judge"  # the card's sentiment judge, saved beside the model (
 class EvalConfig:
     n_per_cell: int = 200  # generations per sentiment and mode
     n_ppl: int = 200  # validation reviews scored for perplexity
-    max_new_tokens: int = 64  # critic quotes run 20-60 tokens
+    max_new_tokens: int = Sampling().max_new_tokens
     batch_size: int = 16
     stream_samples: int = 3  # single-stream generations timed for gen_tokens_per_s
     seed: int = 7

@@ -13,12 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-MAX_DRAFTS = 8
 SCORER = "embedding probe"
-
-
-def clamp_drafts(n: Any) -> int:
-    return max(1, min(int(n), MAX_DRAFTS))
 
 
 def probe_scorer(probe: Any, embeddings: Any) -> Callable[[list[str]], list[float]]:

@@ -30,10 +30,12 @@ from assistant.model.prompts import (
     end_marker,
     fit_context,
 )
+from assistant.settings import Sampling
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONTEXT_WINDOW = 1024  # GPT-2's; longer windows only cost time on CPU
+DEFAULTS = Sampling()  # the one place sampling defaults come from (assistant/settings.py)
 
 
 @dataclass
@@ -91,7 +93,8 @@ class ReviewGenerator:
     """Writes reviews with a causal LM; thread-safe for one stream at a time per instance."""
 
     def __init__(self, model: Any, tokenizer: Any, *, device: str | None = None,
-                 repetition_penalty: float = 1.1, no_repeat_ngram_size: int = 4, guidance: float = 1.0) -> None:
+                 repetition_penalty: float = DEFAULTS.repetition_penalty,
+                 no_repeat_ngram_size: int = DEFAULTS.no_repeat_ngram_size, guidance: float = 1.0) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.device = device or str(next(model.parameters()).device)
@@ -139,8 +142,8 @@ class ReviewGenerator:
         batch = self.tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
         return {k: v.to(self.device) for k, v in batch.items()}
 
-    def stream(self, request: ReviewRequest, *, temperature: float = 0.8, top_p: float = 0.92,
-               max_new_tokens: int = 80, seed: int | None = None, guidance: float | None = None) -> Iterator[str]:
+    def stream(self, request: ReviewRequest, *, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
+               max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None, guidance: float | None = None) -> Iterator[str]:
         """Yield the review as it is written; stops at the end marker, eos or max_new_tokens."""
         fitted = self.fitted(request, max_new_tokens)
         inputs = self._encode([build_prompt(fitted, self.tokenizer)])
@@ -187,15 +190,15 @@ class ReviewGenerator:
         if failure:
             raise failure[0]
 
-    def generate(self, request: ReviewRequest, *, temperature: float = 0.8, top_p: float = 0.92,
-                 max_new_tokens: int = 80, seed: int | None = None, guidance: float | None = None) -> str:
+    def generate(self, request: ReviewRequest, *, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
+                 max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None, guidance: float | None = None) -> str:
         """The whole review at once (same text as joining `stream` with the same seed)."""
         return self.generate_many([request], temperature=temperature, top_p=top_p,
                                   max_new_tokens=max_new_tokens, seed=seed, batch_size=1, guidance=guidance)[0]
 
     @torch.inference_mode()
-    def generate_many(self, requests: Sequence[ReviewRequest], *, temperature: float = 0.8, top_p: float = 0.92,
-                      max_new_tokens: int = 80, seed: int | None = None, batch_size: int = 16,
+    def generate_many(self, requests: Sequence[ReviewRequest], *, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
+                      max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None, batch_size: int = 16,
                       progress: bool = False, guidance: float | None = None) -> list[str]:
         """Reviews for many requests, batched by prompt length (on CPU far faster per token than one by one)."""
         if seed is not None:
@@ -228,7 +231,7 @@ class ReviewGenerator:
         return results
 
     def best_of(self, request: ReviewRequest, positive_probability: Callable[[list[str]], Sequence[float]], *,
-                n: int = 4, temperature: float = 0.8, top_p: float = 0.92, max_new_tokens: int = 80,
+                n: int = 4, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p, max_new_tokens: int = DEFAULTS.max_new_tokens,
                 seed: int | None = None, guidance: float | None = None) -> Drafts:
         """Sample n reviews in one batch and keep the one a sentiment scorer (e.g. the judge) rates most on-target.
 

@@ -25,14 +25,7 @@ from transformers.generation.logits_process import (
 
 from assistant.argtypes import bounded
 from assistant.model.prompts import ReviewRequest, build_prompt, other_sentiment
-
-MAX_GUIDANCE = 5.0  # the controls' upper bound; scales 1-3 were measured (bench/finetune.md)
-
-
-def clamp_guidance(value: float | str) -> float:
-    """A guidance scale in [1, MAX_GUIDANCE]; 1 is plain sampling."""
-    return max(1.0, min(float(value), MAX_GUIDANCE))
-
+from assistant.settings import MAX_GUIDANCE
 
 # Below 1 the opposite prompt would steer *towards* the other sentiment, so the commands refuse it.
 guidance_arg = bounded("guidance", float, 1.0, MAX_GUIDANCE, "a number")

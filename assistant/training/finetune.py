@@ -50,9 +50,12 @@ def generation_defaults(tokenizer: Any) -> Any:
     from transformers import GenerationConfig
 
     from assistant.model.generation import stop_token_ids
+    from assistant.settings import Sampling
 
-    return GenerationConfig(do_sample=True, temperature=0.8, top_p=0.92, top_k=0, repetition_penalty=1.1,
-                            no_repeat_ngram_size=4, max_new_tokens=80, eos_token_id=stop_token_ids(tokenizer),
+    s = Sampling()  # the chat's defaults, saved with the model for anyone who loads it with transformers alone
+    return GenerationConfig(do_sample=True, temperature=s.temperature, top_p=s.top_p, top_k=0,
+                            repetition_penalty=s.repetition_penalty, no_repeat_ngram_size=s.no_repeat_ngram_size,
+                            max_new_tokens=s.max_new_tokens, eos_token_id=stop_token_ids(tokenizer),
                             pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id)
 
 
