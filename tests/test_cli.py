@@ -121,7 +121,7 @@ def test_drafts_flag_reaches_the_chain_and_is_reported(tiny_chat):
     code, out = run_main(["ask", "Write a negative review of Gigli", "--drafts", "4", "--max-new-tokens", "5",
                           "--no-remember"], assistant=tiny_chat)
     assert code == 0 and "writing 4 drafts" in out
-    assert re.search(r"drafts: chose draft [1-4] of 4 \(0\.\d\d negative\); scores ", out), out
+    assert re.search(r"drafts: chose draft [1-4] of 4 \([01]\.\d\d negative\); scores ", out), out
     code, out = run_main(["ask", "Write a negative review of Gigli", "--json", "--max-new-tokens", "5",
                           "--no-remember"], assistant=tiny_chat)
     assert json.loads(out)["drafts"] is None and len(tiny_chat.probe.calls) == 2  # default: one, streamed

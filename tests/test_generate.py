@@ -105,8 +105,9 @@ def test_long_context_is_trimmed_to_the_window(tokenizer):
     gen = ReviewGenerator(build_model(tokenizer, TINY), tokenizer, device="cpu")  # 256 positions
     huge = ReviewRequest("negative", "Toy Story", None, [f'Critic {i}, rotten: "' + "a dull film " * 40 + '"'
                                                          for i in range(8)])
-    prompt = gen.prompt_for(huge, max_new_tokens=50)
-    assert count_tokens(prompt, tokenizer) <= TINY.n_positions - 50
+    fitted = gen.fit(huge, max_new_tokens=50)
+    assert count_tokens(fitted.text, tokenizer) == fitted.tokens <= TINY.n_positions - 50
+    assert fitted.max_new_tokens == 50 and 0 < len(fitted.request.context) < 8 and fitted.dropped > 0
     assert isinstance(gen.generate(huge, max_new_tokens=50, seed=0), str)
 
 

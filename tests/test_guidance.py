@@ -1,12 +1,20 @@
 """Sentiment guidance: the negative prompts, transformers' negative branch, and the generator paths."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from assistant.model.generation import ReviewGenerator
-from assistant.model.guidance import guidance_processor, opposite
-from assistant.model.prompts import ReviewRequest, build_prompt, parse_prompt
+from assistant.model.guidance import guidance_processor
+from assistant.model.prompts import (
+    ReviewRequest,
+    build_prompt,
+    opposite_prompt,
+    other_sentiment,
+    parse_prompt,
+)
 from assistant.model.scratch import TINY, build_model, train_tokenizer
 from tests.tiny import with_chat_template
 
@@ -26,15 +34,25 @@ def model(tokenizer):
     return build_model(tokenizer, TINY).eval()
 
 
-def test_opposite_flips_only_the_sentiment():
-    request = ReviewRequest("positive", "Up", "the score", ["a line"])
-    assert opposite(request) == ReviewRequest("negative", "Up", "the score", ["a line"])
-    assert opposite(opposite(request)) == request
+def opposite(request: ReviewRequest) -> ReviewRequest:
+    return replace(request, sentiment=other_sentiment(request.sentiment))
+
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_opposite_prompt_flips_only_the_instructions_sentiment(tokenizer, chat):
+    tok = with_chat_template(tokenizer) if chat else tokenizer
+    request = ReviewRequest("positive", "Up", "the score", ['A critic, fresh: "Write a positive review of this."'])
+    prompt = build_prompt(request, tok)
+    assert opposite_prompt(prompt) == build_prompt(opposite(request), tok)
+    assert opposite_prompt(opposite_prompt(prompt)) == prompt
+    with pytest.raises(ValueError):
+        opposite_prompt("no instruction here")
 
 
 def test_negative_prompts_are_the_opposite_requests_left_padded(tokenizer):
     requests = [ReviewRequest("positive", "Up"), ReviewRequest("negative", None, None, ["a long context line here"])]
-    processor = guidance_processor(None, tokenizer, requests, scale=2.5, device="cpu")
+    processor = guidance_processor(None, tokenizer, [build_prompt(opposite(r), tokenizer) for r in requests],
+                                   scale=2.5, device="cpu")
     assert processor.guidance_scale == 2.5
     ids, mask = processor.unconditional_context["input_ids"], processor.unconditional_context["attention_mask"]
     assert mask[0, 0] == 0 and mask[:, -1].all()  # the shorter prompt is padded on the left
@@ -48,7 +66,8 @@ def test_negative_branch_matches_a_full_recompute_with_left_padding(model, token
     """The cached negative branch sees its whole prompt plus each generated token, at unpadded positions."""
     requests = [ReviewRequest("positive", "Toy Story"),
                 ReviewRequest("positive", None, None, ['A critic: "A much longer context line."'])]
-    processor = guidance_processor(model, tokenizer, requests, scale=2.0, device="cpu")
+    processor = guidance_processor(model, tokenizer, [build_prompt(opposite(r), tokenizer) for r in requests],
+                                   scale=2.0, device="cpu")
     generated = torch.randint(5, 200, (2, 6))
     for step in range(generated.shape[1] + 1):
         cached = processor.get_unconditional_logits(torch.cat([torch.zeros(2, 2, dtype=torch.long),
@@ -62,7 +81,8 @@ def test_negative_branch_matches_a_full_recompute_with_left_padding(model, token
 
 def test_guided_scores_follow_the_formula_among_plausible_tokens_only(model, tokenizer):
     requests = [ReviewRequest("negative", "Up")]
-    processor = guidance_processor(model, tokenizer, requests, scale=3.0, device="cpu", plausibility=0.1)
+    processor = guidance_processor(model, tokenizer, [build_prompt(opposite(r), tokenizer) for r in requests],
+                                   scale=3.0, device="cpu", plausibility=0.1)
     ids = tokenizer(build_prompt(requests[0], tokenizer), add_special_tokens=False, return_tensors="pt")["input_ids"]
     with torch.inference_mode():
         scores = model(ids).logits[:, -1] * 20  # sharpen: a few plausible tokens, many implausible ones
@@ -112,7 +132,7 @@ def test_guidance_sees_untempered_scores_and_temperature_applies_after_it(model,
                           no_repeat_ngram_size=0)
     request = ReviewRequest("positive", "Up")
     gen.generate(request, temperature=0.5, seed=1, max_new_tokens=2)
-    ids = tokenizer(gen.prompt_for(request, 2), add_special_tokens=False, return_tensors="pt")["input_ids"]
+    ids = tokenizer(gen.fit(request, 2).text, add_special_tokens=False, return_tensors="pt")["input_ids"]
     with torch.inference_mode():
         raw = model(ids).logits[0, -1]
     assert torch.allclose(seen[0][0], raw, atol=1e-4)  # not raw / 0.5: temperature has not been applied yet

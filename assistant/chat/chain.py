@@ -42,12 +42,10 @@ from assistant.model.drafts import (
     record,
     why_single,
 )
-from assistant.model.generation import ReviewGenerator, context_window
+from assistant.model.generation import ReviewGenerator
 from assistant.model.prompts import (
+    FittedPrompt,
     ReviewRequest,
-    build_prompt,
-    count_tokens,
-    fit_context,
     other_sentiment,
 )
 from assistant.settings import Settings, get_settings
@@ -503,14 +501,14 @@ class Assistant:
                              f"context.")
         context = retrieval.context_items() if retrieval is not None else []
         request = ReviewRequest(parsed.sentiment, parsed.movie, parsed.topic, context)
-        window = context_window(generator.model)
-        new_tokens, budget = plan_budget(generator.tokenizer, window, max_new_tokens)
-        fitted = fit_request(request, generator.tokenizer, budget)
-        sources = [self._titled(s) for s in retrieval.sources[: len(fitted.context)]] if retrieval is not None else []
-        if len(fitted.context) < len(context):
-            notes.append(f"{len(context) - len(fitted.context)} of {len(context)} retrieved documents did not fit "
+        fitted = generator.fit(request, max_new_tokens)
+        window, new_tokens = fitted.window, fitted.max_new_tokens
+        kept = len(fitted.request.context)
+        sources = [self._titled(s) for s in retrieval.sources[:kept]] if retrieval is not None else []
+        if fitted.dropped:
+            notes.append(f"{fitted.dropped} of {len(context)} retrieved documents did not fit "
                          f"the model's {window:,}-token window and were left out.")
-        prompt = build_prompt(fitted, generator.tokenizer)
+        prompt = fitted.text
         why = why_single(drafts, probe=self.probe, store=self.store, embeddings_ready=self._ensure_embeddings,
                          temperature=temperature, store_error=self.store_error)
         if drafts > 1 and why is None:
@@ -527,19 +525,19 @@ class Assistant:
             notes.append("The model wrote nothing this time; ask for another.")
         yield self._finish(
             turn, text, mode="rag" if retrieval is not None else "no_rag", model=name, sources=sources,
-            prompt=prompt, prompt_tokens=count_tokens(prompt, generator.tokenizer), max_new_tokens=new_tokens,
+            prompt=prompt, prompt_tokens=fitted.tokens, max_new_tokens=new_tokens,
             window=window, model_name=self._slots[name].info.get("name"), drafts=drafted, guidance=guidance,
             timings={"retrieval_s": retrieval.seconds if retrieval is not None else 0.0,
                      "first_token_s": first_token, "total_s": time.perf_counter() - turn.started})
 
-    def _stream_draft(self, turn: _Turn, name: str, generator: ReviewGenerator, request: ReviewRequest, *,
+    def _stream_draft(self, turn: _Turn, name: str, generator: ReviewGenerator, fitted: FittedPrompt, *,
                       temperature: float, max_new_tokens: int,
                       guidance: float = 1.0) -> Generator[str, None, tuple[str, float | None]]:
         """One draft, yielded as it is written; returns (text, first_token_s)."""
         pieces: list[str] = []
         first_token = None
         with self._slots[name].lock:
-            for raw in generator.stream(request, temperature=temperature, max_new_tokens=max_new_tokens,
+            for raw in generator.stream(fitted, temperature=temperature, max_new_tokens=max_new_tokens,
                                         seed=turn.seed, guidance=guidance):
                 piece = printable(raw)
                 if not piece:
@@ -550,7 +548,7 @@ class Assistant:
                 yield piece
         return "".join(pieces).strip(), first_token
 
-    def _drafts(self, turn: _Turn, name: str, generator: ReviewGenerator, request: ReviewRequest, *, drafts: int,
+    def _drafts(self, turn: _Turn, name: str, generator: ReviewGenerator, fitted: FittedPrompt, *, drafts: int,
                 temperature: float, max_new_tokens: int, guidance: float = 1.0
                 ) -> Generator[str, None, tuple[str, float | None, dict[str, Any]]]:
         """`drafts` drafts in one batch, ranked by the probe; yields the chosen one whole, once it is known
@@ -572,7 +570,7 @@ class Assistant:
 
         started = time.perf_counter()
         with self._slots[name].lock:
-            result = generator.best_of(request, timed_scorer, n=drafts, temperature=temperature,
+            result = generator.best_of(fitted, timed_scorer, n=drafts, temperature=temperature,
                                        max_new_tokens=max_new_tokens, seed=turn.seed, guidance=guidance)
         drafted = record(result, generate_s=time.perf_counter() - started - score_s, score_s=score_s)
         if failure:
@@ -711,26 +709,6 @@ _UNPRINTABLE = re.compile(r"[\ufffd\x00-\x08\x0b-\x1f\x7f]")
 def printable(text: str) -> str:
     """Generated text without broken bytes or control characters (small models emit partial UTF-8)."""
     return _UNPRINTABLE.sub("", text)
-
-
-def plan_budget(tokenizer: Any, window: int, max_new_tokens: int) -> tuple[int, int]:
-    """(new tokens, prompt budget) with budget + new tokens == window, leaving room for the bare instruction."""
-    bare = count_tokens(build_prompt(ReviewRequest("negative", "M", None, []), tokenizer), tokenizer)
-    new_tokens = max(1, min(max_new_tokens, window - bare - 16))
-    return new_tokens, window - new_tokens
-
-
-def fit_request(request: ReviewRequest, tokenizer: Any, budget: int) -> ReviewRequest:
-    """Context trimmed first (prompts.fit_context); then the topic and the movie name, which come from the user."""
-    fitted = fit_context(request, tokenizer, budget)
-    steps = (lambda r: replace(r, topic=None),
-             lambda r: replace(r, movie=" ".join((r.movie or "").split()[:4]) or None),
-             lambda r: replace(r, movie=None))
-    for step in steps:
-        if count_tokens(build_prompt(fitted, tokenizer), tokenizer) <= budget:
-            return fitted
-        fitted = fit_context(step(fitted), tokenizer, budget)
-    return fitted
 
 
 _SMALLTALK = [

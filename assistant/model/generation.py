@@ -24,11 +24,14 @@ from transformers import (
 from assistant.model.guidance import guidance_processor
 from assistant.model.prompts import (
     END_MARKER,
+    FittedPrompt,
     ReviewRequest,
-    build_prompt,
     clean_completion,
+    count_tokens,
     end_marker,
-    fit_context,
+    fit_prompt,
+    opposite_prompt,
+    parse_prompt,
 )
 from assistant.settings import Sampling
 
@@ -89,6 +92,9 @@ def context_window(model: Any) -> int:
     return min(window or DEFAULT_CONTEXT_WINDOW, DEFAULT_CONTEXT_WINDOW)
 
 
+Prompt = FittedPrompt | ReviewRequest | str  # fitted once by the caller, a request to fit, or a built prompt's text
+
+
 class ReviewGenerator:
     """Writes reviews with a causal LM; thread-safe for one stream at a time per instance."""
 
@@ -108,20 +114,28 @@ class ReviewGenerator:
         self.stop_strings = [m for m in (END_MARKER, end_marker(tokenizer)) if m not in tokenizer.get_vocab()]
         self.stats = GenerationStats()
 
-    def fitted(self, request: ReviewRequest, max_new_tokens: int) -> ReviewRequest:
-        """The request, its context trimmed so prompt plus review fit the model's window."""
-        return fit_context(request, self.tokenizer, context_window(self.model) - max_new_tokens)
+    def fit(self, request: ReviewRequest, max_new_tokens: int) -> FittedPrompt:
+        """The request fitted once to this model's window: the prompt it will be given, and its review budget."""
+        return fit_prompt(request, self.tokenizer, context_window(self.model), max_new_tokens)
 
-    def prompt_for(self, request: ReviewRequest, max_new_tokens: int) -> str:
-        return build_prompt(self.fitted(request, max_new_tokens), self.tokenizer)
+    def _fitted(self, prompt: Prompt, max_new_tokens: int) -> FittedPrompt:
+        """A prompt as given: fitted already, a request to fit, or the text of a prompt built elsewhere."""
+        if isinstance(prompt, FittedPrompt):
+            return prompt
+        if isinstance(prompt, ReviewRequest):
+            return self.fit(prompt, max_new_tokens)
+        window, tokens = context_window(self.model), count_tokens(prompt, self.tokenizer)
+        return FittedPrompt(request=parse_prompt(prompt), text=prompt, negative_text=opposite_prompt(prompt),
+                            tokens=tokens, max_new_tokens=max(1, min(max_new_tokens, window - tokens)), window=window)
 
-    def _guided(self, kwargs: dict[str, Any], fitted: Sequence[ReviewRequest],
+    def _guided(self, kwargs: dict[str, Any], fitted: Sequence[FittedPrompt],
                 guidance: float | None) -> dict[str, Any]:
-        """Add sentiment guidance against the opposite of these (fitted) requests, in batch order, when it is on."""
+        """Add sentiment guidance against these prompts' opposites, in batch order, when it is on."""
         scale = self.guidance if guidance is None else guidance
         if scale == 1.0:
             return kwargs
-        processor = guidance_processor(self.model, self.tokenizer, fitted, scale=scale, device=self.device)
+        processor = guidance_processor(self.model, self.tokenizer, [f.negative_text for f in fitted], scale=scale,
+                                       device=self.device)
         return {**kwargs, "logits_processor": LogitsProcessorList([processor])}
 
     def _generate_kwargs(self, temperature: float, top_p: float, max_new_tokens: int) -> dict[str, Any]:
@@ -142,11 +156,12 @@ class ReviewGenerator:
         batch = self.tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
         return {k: v.to(self.device) for k, v in batch.items()}
 
-    def stream(self, request: ReviewRequest, *, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
+    def stream(self, prompt: Prompt, *, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
                max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None, guidance: float | None = None) -> Iterator[str]:
         """Yield the review as it is written; stops at the end marker, eos or max_new_tokens."""
-        fitted = self.fitted(request, max_new_tokens)
-        inputs = self._encode([build_prompt(fitted, self.tokenizer)])
+        fitted = self._fitted(prompt, max_new_tokens)
+        max_new_tokens = fitted.max_new_tokens
+        inputs = self._encode([fitted.text])
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
         cancel = threading.Event()
         failure: list[BaseException] = []
@@ -190,24 +205,23 @@ class ReviewGenerator:
         if failure:
             raise failure[0]
 
-    def generate(self, request: ReviewRequest, *, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
+    def generate(self, prompt: Prompt, *, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
                  max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None, guidance: float | None = None) -> str:
         """The whole review at once (same text as joining `stream` with the same seed)."""
-        return self.generate_many([request], temperature=temperature, top_p=top_p,
+        return self.generate_many([prompt], temperature=temperature, top_p=top_p,
                                   max_new_tokens=max_new_tokens, seed=seed, batch_size=1, guidance=guidance)[0]
 
     @torch.inference_mode()
-    def generate_many(self, requests: Sequence[ReviewRequest], *, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
+    def generate_many(self, prompts: Sequence[Prompt], *, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
                       max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None, batch_size: int = 16,
                       progress: bool = False, guidance: float | None = None) -> list[str]:
         """Reviews for many requests, batched by prompt length (on CPU far faster per token than one by one)."""
         if seed is not None:
             torch.manual_seed(seed)
-        fitted = [self.fitted(r, max_new_tokens) for r in requests]
-        prompts = [build_prompt(f, self.tokenizer) for f in fitted]
-        lengths = [len(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
-        order = sorted(range(len(prompts)), key=lambda i: lengths[i])
-        results: list[str] = [""] * len(prompts)
+        fitted = [self._fitted(p, max_new_tokens) for p in prompts]
+        max_new_tokens = min((f.max_new_tokens for f in fitted), default=max_new_tokens)
+        order = sorted(range(len(fitted)), key=lambda i: fitted[i].tokens)
+        results: list[str] = [""] * len(fitted)
         kwargs = self._generate_kwargs(temperature, top_p, max_new_tokens)
         batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
         if progress:
@@ -216,7 +230,7 @@ class ReviewGenerator:
             batches = tqdm(batches, desc="generating", unit="batch")
         for batch in batches:
             guided = self._guided(kwargs, [fitted[i] for i in batch], guidance)
-            inputs = self._encode([prompts[i] for i in batch])
+            inputs = self._encode([fitted[i].text for i in batch])
             started = time.perf_counter()
             output = self.model.generate(**inputs, **guided)
             self.stats.seconds += time.perf_counter() - started
@@ -230,7 +244,7 @@ class ReviewGenerator:
             self.stats.prompts += len(batch)
         return results
 
-    def best_of(self, request: ReviewRequest, positive_probability: Callable[[list[str]], Sequence[float]], *,
+    def best_of(self, prompt: Prompt, positive_probability: Callable[[list[str]], Sequence[float]], *,
                 n: int = 4, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p, max_new_tokens: int = DEFAULTS.max_new_tokens,
                 seed: int | None = None, guidance: float | None = None) -> Drafts:
         """Sample n reviews in one batch and keep the one a sentiment scorer (e.g. the judge) rates most on-target.
@@ -239,7 +253,8 @@ class ReviewGenerator:
         chosen only when every draft is empty. Ties go to the earlier draft, so a seed fixes the choice too."""
         if n < 1:
             raise ValueError(f"best_of needs at least one draft, not {n}")
-        texts = self.generate_many([request] * n, temperature=temperature, top_p=top_p,
+        fitted = self._fitted(prompt, max_new_tokens)
+        texts = self.generate_many([fitted] * n, temperature=temperature, top_p=top_p,
                                    max_new_tokens=max_new_tokens, seed=seed, batch_size=n, guidance=guidance)
         written = [i for i, t in enumerate(texts) if t.strip()]
         scores = [float(s) for s in positive_probability([texts[i] for i in written])] if written else []
@@ -247,6 +262,6 @@ class ReviewGenerator:
             raise ValueError(f"the scorer returned {len(scores)} scores for {len(written)} drafts")
         on_target: list[float | None] = [None] * n
         for i, p in zip(written, scores):
-            on_target[i] = 1.0 - p if request.sentiment == "negative" else p
+            on_target[i] = 1.0 - p if fitted.request.sentiment == "negative" else p
         chosen = max(written, key=lambda i: on_target[i], default=0)  # max keeps the first of equals
         return Drafts(chosen=chosen, texts=texts, on_target=on_target)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import torch
@@ -24,16 +23,10 @@ from transformers.generation.logits_process import (
 )
 
 from assistant.argtypes import bounded
-from assistant.model.prompts import ReviewRequest, build_prompt, other_sentiment
 from assistant.settings import MAX_GUIDANCE
 
 # Below 1 the opposite prompt would steer *towards* the other sentiment, so the commands refuse it.
 guidance_arg = bounded("guidance", float, 1.0, MAX_GUIDANCE, "a number")
-
-
-def opposite(request: ReviewRequest) -> ReviewRequest:
-    """The same request (movie, topic, context) asking for the other sentiment."""
-    return replace(request, sentiment=other_sentiment(request.sentiment))
 
 
 class SentimentGuidance(UnbatchedClassifierFreeGuidanceLogitsProcessor):
@@ -72,11 +65,10 @@ class SentimentGuidance(UnbatchedClassifierFreeGuidanceLogitsProcessor):
         return guided.masked_fill(~plausible, -math.inf).to(scores.dtype)
 
 
-def guidance_processor(model: Any, tokenizer: Any, requests: Sequence[ReviewRequest], *, scale: float,
+def guidance_processor(model: Any, tokenizer: Any, negatives: Sequence[str], *, scale: float,
                        device: str, plausibility: float = 0.1) -> SentimentGuidance:
-    """The processor that guides a batch of (already fitted) requests against their opposites, left-padded."""
+    """The processor that guides a batch against its negative prompts (the opposite-sentiment prompts), left-padded."""
     tokenizer.padding_side = "left"
-    negatives = [build_prompt(opposite(r), tokenizer) for r in requests]
     batch = tokenizer(negatives, return_tensors="pt", padding=True, add_special_tokens=False)
     return SentimentGuidance(model, batch["input_ids"].to(device), batch["attention_mask"].to(device),
                              scale=scale, plausibility=plausibility)

@@ -181,3 +181,60 @@ def fit_context(request: ReviewRequest, tokenizer: Any, max_prompt_tokens: int) 
             return best
         items = []
     return replace(request, context=[])
+
+
+@dataclass(frozen=True)
+class FittedPrompt:
+    """A request fitted to the model's window once, and the exact text the model is given (and the reply reports).
+
+    `negative_text` is the same prompt asking for the opposite sentiment: sentiment guidance's negative prompt."""
+
+    request: ReviewRequest  # what was kept: context trimmed, topic or title shortened when they had to be
+    text: str
+    negative_text: str
+    tokens: int  # of `text`
+    max_new_tokens: int  # the review's budget: tokens + max_new_tokens <= window
+    window: int
+    dropped: int = 0  # context items that did not fit
+
+
+def plan_budget(tokenizer: Any, window: int, max_new_tokens: int) -> tuple[int, int]:
+    """(new tokens, prompt budget) with budget + new tokens == window, leaving room for the bare instruction."""
+    bare = count_tokens(build_prompt(ReviewRequest("negative", "M", None, []), tokenizer), tokenizer)
+    new_tokens = max(1, min(max_new_tokens, window - bare - 16))
+    return new_tokens, window - new_tokens
+
+
+def fit_request(request: ReviewRequest, tokenizer: Any, budget: int) -> ReviewRequest:
+    """Context trimmed first (`fit_context`); then the topic and the movie name, which come from the user."""
+    fitted = fit_context(request, tokenizer, budget)
+    steps = (lambda r: replace(r, topic=None),
+             lambda r: replace(r, movie=" ".join((r.movie or "").split()[:4]) or None),
+             lambda r: replace(r, movie=None))
+    for step in steps:
+        if count_tokens(build_prompt(fitted, tokenizer), tokenizer) <= budget:
+            return fitted
+        fitted = fit_context(step(fitted), tokenizer, budget)
+    return fitted
+
+
+def fit_prompt(request: ReviewRequest, tokenizer: Any, window: int, max_new_tokens: int) -> FittedPrompt:
+    """The one fitting of a request: prompt plus review fit `window` tokens."""
+    new_tokens, budget = plan_budget(tokenizer, window, max_new_tokens)
+    fitted = fit_request(request, tokenizer, budget)
+    text = build_prompt(fitted, tokenizer)
+    return FittedPrompt(request=fitted, text=text, negative_text=opposite_prompt(text),
+                        tokens=count_tokens(text, tokenizer), max_new_tokens=new_tokens, window=window,
+                        dropped=len(request.context) - len(fitted.context))
+
+
+def opposite_prompt(prompt: str) -> str:
+    """The same prompt asking for the other sentiment: only the instruction's sentiment word changes, so the
+    prompt's other tokens (context, title, template) stay exactly as they were."""
+    match = None
+    for match in _INSTRUCTION_RE.finditer(prompt):
+        pass  # the last instruction line is the request's own
+    if match is None:
+        raise ValueError("no review instruction found in prompt")
+    start, end = match.span("sentiment")
+    return prompt[:start] + other_sentiment(match["sentiment"]) + prompt[end:]
