@@ -27,7 +27,8 @@ def test_ingest_reload_and_search_with_sentiment_filter(settings, embeddings, da
     assert summary.kept + summary.duplicates + sum(summary.skipped.values()) == summary.rows
     assert summary.embedded == summary.total > summary.kept - 1  # synopses may add chunks
     store = ReviewStore.open(settings, embeddings)
-    hits = store.search("a story about toys that come alive", k=3, sentiment="negative", movie_key="toy story")
+    hits = store.similarity_search_with_score("a story about toys that come alive", k=3,
+                                              filter={"sentiment": "negative", "movie_key": "toy story"})
     assert hits and all(d.metadata["sentiment"] == "negative" for d, _ in hits)
     assert all(d.metadata["movie_key"] == "toy story" for d, _ in hits)
     # the shared quote is stored once, whichever pull (and title casing) it came from
@@ -78,7 +79,7 @@ def test_interrupted_ingest_keeps_the_old_store_whole(settings, embeddings, data
     store = ReviewStore.open(settings, embeddings)
     assert store.total == before.total
     assert not list(settings.index_dir.glob(".building-*"))
-    assert store.search("toys", k=1)
+    assert store.similarity_search("toys", k=1)
 
 
 def test_half_built_generation_from_a_killed_ingest_is_ignored_then_cleaned(settings, embeddings, data):

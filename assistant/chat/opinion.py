@@ -61,7 +61,7 @@ def representative_quotes(store: Any, movie_key: str, sentiment: str, n: int) ->
         return []
     named = [c for c in candidates if c[2].get("critic")]
     candidates = named if len(named) >= n else candidates  # a quote with its critic is worth more
-    vectors = np.vstack([store.index.reconstruct(pos) for pos, _, _ in candidates])
+    vectors = store.vectors_at([pos for pos, _, _ in candidates])
     centre = vectors.mean(axis=0)
     centre /= np.linalg.norm(centre) or 1.0
     chosen = maximal_marginal_relevance(centre, vectors, k=min(n, len(candidates)), lambda_mult=0.7)

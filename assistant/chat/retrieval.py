@@ -184,7 +184,7 @@ def _similarity(store: Any, vector: np.ndarray, doc: Document) -> float:
     rows = store.sql("SELECT pos FROM docs WHERE doc_id = ? ORDER BY pos LIMIT 1", (doc.metadata.get("doc_id"),))
     if not rows:
         return 0.0
-    return float(np.dot(store.index.reconstruct(int(rows[0][0])), vector))
+    return float(np.dot(store.vectors_at([int(rows[0][0])])[0], vector))
 
 
 class ReviewRetriever(BaseRetriever):

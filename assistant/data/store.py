@@ -1,28 +1,25 @@
-"""The FAISS review store, read side: filtered and MMR search, documents by id (files: `store_layout`)."""
+"""The review store, read side: a LangChain `VectorStore` over the docs table and a vector backend.
+
+Files: `store_layout`; the filter: `store_filter`; vectors: `vectors_faiss`.
+"""
 from __future__ import annotations
 
 import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
-import faiss
 import numpy as np
-from langchain_community.docstore.in_memory import InMemoryDocstore
-from langchain_community.vectorstores import FAISS
-from langchain_community.vectorstores.utils import (
-    DistanceStrategy,
-    maximal_marginal_relevance,
-)
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
+from langchain_core.vectorstores import VectorStore
+from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
-from assistant.settings import Settings
-
-log = logging.getLogger(__name__)
-
+from assistant.data.store_filter import Columns, Where
 from assistant.data.store_layout import (
     REBUILD_HINT,
     Manifest,
@@ -30,31 +27,48 @@ from assistant.data.store_layout import (
     check_compatible,
     current_dir,
 )
+from assistant.data.vectors_faiss import FaissVectors, read_index
+from assistant.settings import Settings
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ReviewStore", "StoreError"]
+
+_READ_ONLY = ("The review store is built by the ingest pipeline, not by add_texts: run `python ingest.py FILE...` "
+              "(it cleans, de-duplicates, chunks and embeds, then makes the new store live in one atomic step)")
+_SQLITE_PARAMS = 900  # SQLite's bound-parameter limit, with room to spare
 
 
-class ReviewStore:
-    """Read side of the store: filtered and MMR search, documents by id, and a LangChain FAISS view."""
+class ReviewStore(VectorStore):
+    """The reviews as a LangChain vector store: filtered similarity and MMR search, documents by id.
 
-    def __init__(self, directory: Path, manifest: Manifest, index: faiss.Index, embeddings: Embeddings | None):
+    `filter` (every search method and `as_retriever(search_kwargs={"filter": ...})`) is a dict over
+    movie_key, sentiment, kind and doc_id, with a value, a list of values, or `$eq/$in/$ne/$nin`
+    (`store_filter`). It is applied inside the vector search, so asking for k reviews of one movie returns
+    that movie's reviews however many other movies are closer to the query. To leave out reviews already
+    shown ("another one"), exclude their stored documents: ``{"doc_id": {"$nin": seen_doc_ids}}``; every
+    chunk of those documents is then skipped. No filter means every document, the movies' facts included;
+    pass ``{"kind": "review"}`` for reviews only.
+
+    Every returned Document carries its chunk id as `Document.id` and `metadata["similarity"]`, the
+    cosine of its vector with the query's (for MMR too: the similarity, not the MMR score). Scores from
+    `similarity_search_with_score` are the same cosines (higher is closer); relevance scores for
+    `search_type="similarity_score_threshold"` are the cosine clipped to [0, 1].
+
+    Read-only: `add_texts`/`from_texts` raise NotImplementedError naming `python ingest.py`, because a write
+    is a new store generation (de-duplicated by deterministic ids, made live atomically while readers keep
+    theirs), which is the ingest pipeline's job and too heavy for a per-call add.
+    """
+
+    def __init__(self, directory: Path, manifest: Manifest, columns: Columns, ids: list[str],
+                 backend: FaissVectors, embeddings: Embeddings | None = None):
         self.directory = directory
         self.manifest = manifest
-        self.index = index
-        self.embeddings = embeddings
+        self.columns = columns
+        self.backend = backend
+        self.ids = ids
+        self._embeddings = embeddings
         self._local = threading.local()
-        with self._connect() as db:
-            rows = db.execute("SELECT pos, id, doc_id, kind, movie_key, sentiment FROM docs ORDER BY pos").fetchall()
-        if len(rows) != index.ntotal or any(r[0] != i for i, r in enumerate(rows)):
-            raise StoreError(
-                f"Store {directory} is damaged: {index.ntotal} vectors but {len(rows)} documents; run: {REBUILD_HINT}"
-            )
-        self.ids = [r[1] for r in rows]
-        self.doc_ids = [r[2] for r in rows]
-        self.kinds = np.array([r[3] for r in rows], dtype=object)
-        self.movie_keys = np.array([r[4] or "" for r in rows], dtype=object)
-        self.sentiments = np.array([r[5] or "unknown" for r in rows], dtype=object)
-        self._pos_by_doc: dict[str, list[int]] = {}
-        for pos, doc_id in enumerate(self.doc_ids):
-            self._pos_by_doc.setdefault(doc_id, []).append(pos)
 
     # -- opening ---------------------------------------------------------------------------------
     @classmethod
@@ -67,39 +81,68 @@ class ReviewStore:
         if check:
             check_compatible(manifest, settings, directory)
         try:
-            index = faiss.read_index(str(directory / "index.faiss"))
-        except RuntimeError as exc:
-            raise StoreError(f"Store {directory} has a damaged FAISS index; run: {REBUILD_HINT}") from exc
-        if index.d != manifest.embedding_dim:
-            raise StoreError(
-                f"Store {directory}: index dimension {index.d} != manifest {manifest.embedding_dim}; run: {REBUILD_HINT}"
-            )
-        try:
-            return cls(directory, manifest, index, embeddings)
+            columns, ids = _read_columns(directory)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"Store {directory} has a damaged document table ({exc}); run: {REBUILD_HINT}") from exc
+        backend = FaissVectors(read_index(directory), columns)
+        if backend.dim != manifest.embedding_dim:
+            raise StoreError(
+                f"Store {directory}: index dimension {backend.dim} != manifest {manifest.embedding_dim}; "
+                f"run: {REBUILD_HINT}"
+            )
+        if backend.total != len(ids):
+            raise StoreError(
+                f"Store {directory} is damaged: {backend.total} vectors but {len(ids)} documents; run: {REBUILD_HINT}"
+            )
+        return cls(directory, manifest, columns, ids, backend, embeddings)
 
     def _connect(self) -> sqlite3.Connection:
         # One read-only connection per thread: Streamlit serves sessions from several threads.
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            uri = f"file:{self.directory / 'docs.sqlite'}?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            conn = sqlite3.connect(f"file:{self.directory / 'docs.sqlite'}?mode=ro", uri=True, check_same_thread=False)
             self._local.conn = conn
         return conn
 
-    # -- reading ---------------------------------------------------------------------------------
+    # -- what callers read -----------------------------------------------------------------------
+    @property
+    def embeddings(self) -> Embeddings | None:
+        return self._embeddings
+
+    @embeddings.setter
+    def embeddings(self, value: Embeddings | None) -> None:
+        # The chat loads the embedding model on first use and hands it to the store it already opened.
+        self._embeddings = value
+
     @property
     def total(self) -> int:
-        return self.index.ntotal
+        return self.backend.total
+
+    @property
+    def dim(self) -> int:
+        return self.backend.dim
+
+    @property
+    def kinds(self) -> np.ndarray:
+        return self.columns.kinds
+
+    @property
+    def movie_keys(self) -> np.ndarray:
+        return self.columns.movie_keys
+
+    @property
+    def sentiments(self) -> np.ndarray:
+        return self.columns.sentiments
+
+    @property
+    def doc_ids(self) -> list[str]:
+        return self.columns.doc_ids
 
     def _documents(self, positions: Sequence[int]) -> list[Document]:
-        if not positions:
-            return []
         db = self._connect()
         found: dict[int, Document] = {}
-        for start in range(0, len(positions), 900):  # SQLite's bound-parameter limit
-            batch = [int(p) for p in positions[start : start + 900]]
+        for start in range(0, len(positions), _SQLITE_PARAMS):
+            batch = [int(p) for p in positions[start : start + _SQLITE_PARAMS]]
             marks = ",".join("?" * len(batch))
             for pos, text, meta in db.execute(f"SELECT pos, text, meta FROM docs WHERE pos IN ({marks})", batch):
                 found[pos] = Document(page_content=text, metadata=json.loads(meta), id=self.ids[pos])
@@ -112,15 +155,25 @@ class ReviewStore:
 
     def get(self, doc_id: str) -> list[Document]:
         """All chunks of one stored review or movie document."""
-        return self._documents(self._pos_by_doc.get(doc_id, []))
+        return self._documents(self.columns.positions_by_doc.get(doc_id, []))
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """Chunks by their ids (`Document.id`), in the order asked; unknown ids are skipped."""
+        positions: list[int] = []
+        for start in range(0, len(ids), _SQLITE_PARAMS):
+            batch = list(ids[start : start + _SQLITE_PARAMS])
+            marks = ",".join("?" * len(batch))
+            positions += [row[0] for row in self.sql(f"SELECT pos FROM docs WHERE id IN ({marks})", batch)]
+        by_id = {d.id: d for d in self._documents(positions)}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def vectors_at(self, positions: Sequence[int]) -> np.ndarray:
+        """Stored vectors at docs.pos positions, one row each (no re-embedding)."""
+        return self.backend.vectors(positions)
 
     def vectors_for(self, doc_ids: Sequence[str]) -> np.ndarray:
         """Stored vectors (first chunk of each document), in the order asked; KeyError for an unknown id."""
-        positions = [self._pos_by_doc[doc_id][0] for doc_id in doc_ids]
-        out = np.empty((len(positions), self.index.d), dtype=np.float32)
-        for row, pos in enumerate(positions):
-            out[row] = self.index.reconstruct(pos)
-        return out
+        return self.vectors_at([self.columns.positions_by_doc[doc_id][0] for doc_id in doc_ids])
 
     def movie_positions(self, movie_key: str, kind: str | None = None) -> list[int]:
         mask = self.movie_keys == movie_key
@@ -128,94 +181,121 @@ class ReviewStore:
             mask &= self.kinds == kind
         return np.flatnonzero(mask).tolist()
 
-    def movie_keys_present(self) -> set[str]:
-        return {k for k in set(self.movie_keys.tolist()) if k}
-
     def sql(self, query: str, params: Sequence = ()) -> list[tuple]:
         """Read-only SQL over the docs table (counts per movie and the like)."""
         return self._connect().execute(query, params).fetchall()
 
-    # -- searching -------------------------------------------------------------------------------
-    def _mask(self, kind: str | None, movie_key: str | None, sentiment: str | None) -> np.ndarray | None:
-        if kind is None and movie_key is None and sentiment is None:
-            return None
-        mask = np.ones(self.total, dtype=bool)
-        if kind:
-            mask &= self.kinds == kind
-        if movie_key:
-            mask &= self.movie_keys == movie_key
-        if sentiment:
-            mask &= self.sentiments == sentiment
-        return mask
-
     def embed_query(self, query: str) -> np.ndarray:
-        if self.embeddings is None:
+        if self._embeddings is None:
             raise StoreError("This store was opened without an embedding model, so it cannot embed a query")
-        return np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
+        return np.asarray(self._embeddings.embed_query(query), dtype=np.float32)
 
-    def search_vector(
-        self,
-        vector: np.ndarray,
-        k: int = 4,
-        *,
-        kind: str | None = "review",
-        movie_key: str | None = None,
-        sentiment: str | None = None,
-        exclude_ids: Iterable[str] = (),
-        mmr: bool = False,
-        fetch_k: int = 20,
-        lambda_mult: float = 0.6,
-    ) -> list[tuple[Document, float]]:
-        """Exact top-k by cosine among the documents passing the filters (filters apply inside FAISS)."""
-        mask = self._mask(kind, movie_key, sentiment)
-        excluded = set(exclude_ids)
-        if excluded:
-            mask = np.ones(self.total, dtype=bool) if mask is None else mask.copy()
-            for doc_id in excluded:
-                mask[self._pos_by_doc.get(doc_id, [])] = False
-        if mask is not None and not mask.any():
+    # -- searching: one core, every LangChain entry point on top ---------------------------------
+    def _search(self, vector: Any, k: int, where: Where, *, mmr: bool = False, fetch_k: int = 20,
+                lambda_mult: float = 0.5) -> list[tuple[Document, float]]:
+        """(document with metadata["similarity"], cosine), best first; with `mmr`, diverse among `fetch_k`."""
+        if k <= 0 or where.is_empty_set():
             return []
-        want = max(k, fetch_k) if mmr else k
-        params = None
-        if mask is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.flatnonzero(mask).astype("int64")))
-        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-        scores, idx = self.index.search(query, want, params=params)
-        hits = [(int(i), float(s)) for i, s in zip(idx[0], scores[0]) if i != -1]
-        if mmr and len(hits) > k:
-            vectors = np.vstack([self.index.reconstruct(i) for i, _ in hits])
-            chosen = maximal_marginal_relevance(query[0], vectors, k=k, lambda_mult=lambda_mult)
-            hits = [hits[c] for c in chosen]
-        docs = self._documents([i for i, _ in hits[:k]])
-        return list(zip(docs, [s for _, s in hits[:k]]))
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        positions, scores = self.backend.search(query, max(k, fetch_k) if mmr else k, where)
+        if mmr and len(positions) > k:
+            chosen = maximal_marginal_relevance(query, self.backend.vectors(positions), k=k, lambda_mult=lambda_mult)
+            positions, scores = [positions[c] for c in chosen], [scores[c] for c in chosen]
+        positions, scores = positions[:k], scores[:k]
+        docs = self._documents(positions)
+        for doc, score in zip(docs, scores, strict=True):
+            doc.metadata["similarity"] = score
+        return list(zip(docs, scores, strict=True))
 
-    def search(self, query: str, k: int = 4, **filters) -> list[tuple[Document, float]]:
-        return self.search_vector(self.embed_query(query), k, **filters)
+    def similarity_search_with_score_by_vector(self, embedding: Sequence[float], k: int = 4,
+                                               filter: Mapping[str, Any] | None = None,
+                                               **kwargs: Any) -> list[tuple[Document, float]]:
+        _check_kwargs(kwargs)
+        return self._search(embedding, k, Where.parse(filter))
 
-    def neighbours(
-        self, doc_id: str, k: int = 4, *, same_movie: bool = True, exclude_ids: Iterable[str] = (), **filters
-    ) -> list[tuple[Document, float]]:
+    def similarity_search_with_score(self, query: str, k: int = 4, filter: Mapping[str, Any] | None = None,
+                                     **kwargs: Any) -> list[tuple[Document, float]]:
+        return self.similarity_search_with_score_by_vector(self.embed_query(query), k, filter, **kwargs)
+
+    def similarity_search_by_vector(self, embedding: list[float], k: int = 4,
+                                    filter: Mapping[str, Any] | None = None,
+                                    **kwargs: Any) -> list[Document]:
+        return [d for d, _ in self.similarity_search_with_score_by_vector(embedding, k, filter, **kwargs)]
+
+    def similarity_search(self, query: str, k: int = 4, filter: Mapping[str, Any] | None = None,
+                          **kwargs: Any) -> list[Document]:
+        return [d for d, _ in self.similarity_search_with_score(query, k, filter, **kwargs)]
+
+    def _similarity_search_with_relevance_scores(self, query: str, k: int = 4,
+                                                 **kwargs: Any) -> list[tuple[Document, float]]:
+        # Cosine is already a relevance; LangChain wants it in [0, 1].
+        return [(d, min(1.0, max(0.0, s))) for d, s in self.similarity_search_with_score(query, k, **kwargs)]
+
+    def max_marginal_relevance_search_by_vector(self, embedding: list[float], k: int = 4, fetch_k: int = 20,
+                                                lambda_mult: float = 0.5,
+                                                filter: Mapping[str, Any] | None = None,
+                                                **kwargs: Any) -> list[Document]:
+        _check_kwargs(kwargs)
+        hits = self._search(embedding, k, Where.parse(filter), mmr=True, fetch_k=fetch_k, lambda_mult=lambda_mult)
+        return [d for d, _ in hits]
+
+    def max_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5,
+                                      filter: Mapping[str, Any] | None = None,
+                                      **kwargs: Any) -> list[Document]:
+        return self.max_marginal_relevance_search_by_vector(self.embed_query(query), k, fetch_k, lambda_mult,
+                                                            filter, **kwargs)
+
+    def search_vector(self, vector: np.ndarray, k: int = 4, *, kind: str | None = "review",
+                      movie_key: str | None = None, sentiment: str | None = None, exclude_ids: Iterable[str] = (),
+                      mmr: bool = False, fetch_k: int = 20, lambda_mult: float = 0.6) -> list[tuple[Document, float]]:
+        """By-vector search with the filters as keywords (reviews only by default), for the training and
+        evaluation code; the same search as the VectorStore methods."""
+        where = Where.of(kind=kind, movie_key=movie_key, sentiment=sentiment, exclude_ids=exclude_ids)
+        return self._search(vector, k, where, mmr=mmr, fetch_k=fetch_k, lambda_mult=lambda_mult)
+
+    def neighbours(self, doc_id: str, k: int = 4, *, same_movie: bool = True, exclude_ids: Iterable[str] = (),
+                   **filters: Any) -> list[tuple[Document, float]]:
         """Nearest other documents to a stored one, by its stored vector (no re-embedding)."""
-        positions = self._pos_by_doc.get(doc_id)
+        positions = self.columns.positions_by_doc.get(doc_id)
         if not positions:
             return []
-        vector = self.index.reconstruct(positions[0])
         movie = self.movie_keys[positions[0]] if same_movie else None
-        return self.search_vector(
-            vector, k, movie_key=movie or None, exclude_ids={doc_id, *exclude_ids}, **filters
-        )
+        return self.search_vector(self.vectors_at(positions[:1])[0], k, movie_key=movie or None,
+                                  exclude_ids={doc_id, *exclude_ids}, **filters)
 
-    def as_langchain(self) -> FAISS:
-        """The store as LangChain's FAISS vector store (documents loaded in memory)."""
-        if self.embeddings is None:
-            raise StoreError("Open the store with an embedding model to use it as a LangChain vector store")
-        docs = self._documents(list(range(self.total)))
-        return FAISS(
-            embedding_function=self.embeddings,
-            index=self.index,
-            docstore=InMemoryDocstore({d.id: d for d in docs}),
-            index_to_docstore_id=dict(enumerate(self.ids)),
-            distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,
-        )
+    # -- writing belongs to the ingest pipeline --------------------------------------------------
+    def add_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, **kwargs: Any) -> list[str]:
+        raise NotImplementedError(_READ_ONLY)
+
+    def add_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
+        raise NotImplementedError(_READ_ONLY)
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        raise NotImplementedError(_READ_ONLY)
+
+    @classmethod
+    def from_texts(cls, texts: list[str], embedding: Embeddings, metadatas: list[dict] | None = None,
+                   **kwargs: Any) -> ReviewStore:
+        raise NotImplementedError(_READ_ONLY)
 
 
+def _check_kwargs(kwargs: Mapping[str, Any]) -> None:
+    """Refuse search options this store does not have, instead of silently ignoring a typo."""
+    unknown = set(kwargs) - {"fetch_k", "lambda_mult"}  # harmless when a retriever switches search types
+    if unknown:
+        raise TypeError(f"Unknown search option(s) {', '.join(sorted(unknown))} for the review store")
+
+
+def _read_columns(directory: Path) -> tuple[Columns, list[str]]:
+    """The docs table's filter columns and chunk ids, in position order; StoreError when positions have gaps."""
+    with closing(sqlite3.connect(f"file:{directory / 'docs.sqlite'}?mode=ro", uri=True)) as db:
+        rows = db.execute("SELECT pos, id, doc_id, kind, movie_key, sentiment FROM docs ORDER BY pos").fetchall()
+    if any(r[0] != i for i, r in enumerate(rows)):
+        raise StoreError(f"Store {directory} is damaged: document positions have gaps; run: {REBUILD_HINT}")
+    columns = Columns(
+        kinds=np.array([r[3] for r in rows], dtype=object),
+        movie_keys=np.array([r[4] or "" for r in rows], dtype=object),
+        sentiments=np.array([r[5] or "unknown" for r in rows], dtype=object),
+        doc_ids=[r[2] for r in rows],
+    )
+    return columns, [r[1] for r in rows]

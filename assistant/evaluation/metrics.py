@@ -192,7 +192,7 @@ def label_precision(returned: Iterable[str | None], wanted: str) -> float:
     return sum(label == wanted for label in labels) / len(labels) if labels else float("nan")
 
 
-# ---- retrieval on its own (a ReviewStore: kinds, movie_keys, doc_ids, index, search_vector) ------
+# ---- retrieval on its own (a ReviewStore: kinds, movie_keys, doc_ids, vectors_at, search_vector) -
 
 def review_queries(store: Any, titles: dict, n: int, seed: int, min_reviews: int) -> list[tuple[int, str, str]]:
     """(position, doc_id, movie_key) of n sampled reviews of titled movies with at least min_reviews reviews."""
@@ -223,14 +223,14 @@ def evaluate_retrieval(store: Any, titles: dict, *, ks: Sequence[int], n_queries
     fetch = depth + 5  # spare hits for a long review's extra chunks, counted once
     plain, mmr, relevant = [], [], []
     for pos, doc_id, key in queries:
-        vector = store.index.reconstruct(pos)
+        vector = store.vectors_at([pos])[0]
         relevant.append(by_movie[key] - {doc_id})
         plain.append(_ranked(store.search_vector(vector, fetch, kind="review", exclude_ids={doc_id}))[:depth])
         mmr.append(_ranked(store.search_vector(vector, fetch, kind="review", exclude_ids={doc_id}, mmr=True,
                                                fetch_k=2 * fetch, lambda_mult=0.6))[:depth])
     sentiment_hits, movie_hits = [], []
     for i, (pos, doc_id, key) in enumerate(queries[: n_filter]):
-        vector = store.index.reconstruct(pos)
+        vector = store.vectors_at([pos])[0]
         wanted = ("positive", "negative")[i % 2]
         hits = store.search_vector(vector, max(ks), kind="review", sentiment=wanted, exclude_ids={doc_id})
         sentiment_hits += [d.metadata.get("sentiment") == wanted for d, _ in hits]

@@ -44,8 +44,8 @@ class Scorer:
 
     def _vectors(self, positions: Sequence[int]) -> np.ndarray:
         if len(positions) == 0:
-            return np.zeros((0, self.store.index.d), dtype=np.float32)
-        return np.vstack([self.store.index.reconstruct(int(p)) for p in positions])
+            return np.zeros((0, self.store.dim), dtype=np.float32)
+        return self.store.vectors_at(positions)
 
     def terms(self, key: str, title: str | None) -> set[str]:
         if key not in self._terms:
@@ -63,7 +63,7 @@ class Scorer:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, self.store.index.d), dtype=np.float32)
+            return np.zeros((0, self.store.dim), dtype=np.float32)
         return np.asarray(self.store.embeddings.embed_documents(list(texts)), dtype=np.float32)
 
     # -- per arm ---------------------------------------------------------------------------------
