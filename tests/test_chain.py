@@ -270,16 +270,6 @@ def test_load_without_a_store_degrades(tiny_artifacts, tmp_path, embeddings):
         Assistant.load(settings, embeddings=embeddings, strict=True)
 
 
-def test_retrieval_as_a_langchain_retriever(asst):
-    from assistant.chat.retrieval import ReviewRetriever
-
-    retriever = ReviewRetriever(store=asst.store, sentiment="negative", movie="Gigli", movie_key="gigli", k=2)
-    docs = retriever.invoke("the romance")
-    reviews = [d for d in docs if d.metadata["kind"] == "review"]
-    assert len(reviews) == 2 and all(d.metadata["sentiment"] == "negative" for d in reviews)
-    assert all(isinstance(d.metadata["similarity"], float) for d in docs)
-
-
 # ---- best-of-n drafts ---------------------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -13,9 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
 
 from assistant.model.prompts import format_context_item
 
@@ -186,22 +184,3 @@ def _similarity(store: Any, vector: np.ndarray, doc: Document) -> float:
         return 0.0
     return float(np.dot(store.vectors_at([int(rows[0][0])])[0], vector))
 
-
-class ReviewRetriever(BaseRetriever):
-    """The same retrieval as a LangChain retriever (for LCEL chains and evaluation scripts)."""
-
-    store: Any
-    sentiment: str = "positive"
-    movie: str | None = None
-    movie_key: str | None = None
-    k: int = 4
-    mmr: bool = True
-
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        found = retrieve(self.store, sentiment=self.sentiment, movie=self.movie, movie_key=self.movie_key,
-                         topic=query or None, k=self.k, mmr=self.mmr)
-        docs = []
-        for doc, similarity in zip(found.documents, found.similarities, strict=True):
-            docs.append(Document(page_content=doc.page_content, id=doc.id,
-                                 metadata={**doc.metadata, "similarity": similarity}))
-        return docs

@@ -33,6 +33,3 @@ def make_embeddings(settings: Settings) -> HuggingFaceEmbeddings:
         encode_kwargs={"normalize_embeddings": True, "batch_size": settings.embedding_batch_size},
     )
 
-
-def embedding_dimension(embeddings: HuggingFaceEmbeddings) -> int:
-    return int(embeddings._client.get_embedding_dimension())  # noqa: SLF001 - no public accessor
