@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +72,7 @@ class Settings(BaseSettings):
 
     # Data and store
     data_dir: Path = Field(default_factory=default_data_dir, description="Review data read by default.")
-    index_dir: Path = Field(default=VAR_DIR / "index", description="FAISS store on disk.")
+    index_dir: Path = Field(default=VAR_DIR / "index", description="The review store on disk.")
     embedding_model: str = Field(
         default="auto",
         description="Sentence-transformers model name or folder; 'auto' = the packaged all-MiniLM-L6-v2.",
@@ -81,6 +81,16 @@ class Settings(BaseSettings):
     embedding_batch_size: int = 64
     chunk_size: int = 1000
     chunk_overlap: int = 100
+    vector_store: str = Field(
+        default="faiss",
+        description="Where the store's vectors live: 'faiss' (files beside the documents) or 'qdrant' (the server at "
+                    "qdrant_url; without one, an embedded in-memory Qdrant loaded from the files). Checked when the "
+                    "store opens, so a typo is a one-line error from every command (assistant/data/vectors.py).",
+    )
+    qdrant_url: str | None = Field(default=None, description="Qdrant server, e.g. http://localhost:6333.")
+    qdrant_api_key: SecretStr | None = Field(default=None, description="For a server that asks for one (Qdrant Cloud).")
+    qdrant_collection: str = Field(default="movie-reviews", description="Name prefix of the store's collections.")
+    qdrant_timeout_s: int = Field(default=10, ge=1, description="Seconds to wait for the Qdrant server per request.")
 
     # Language model
     models_dir: Path = Field(default=VAR_DIR / "models", description="Fine-tuned models and base caches.")

@@ -26,6 +26,7 @@ from assistant.data.readers import (
 )
 from assistant.data.records import MovieFacts, Review
 from assistant.data.store_writer import StoreWriter
+from assistant.data.vectors import check_vector_store
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,7 @@ def ingest(
 ) -> IngestSummary:
     """Add what is new in `paths` to the store; the live store changes only if everything succeeds."""
     started = time.perf_counter()
+    check_vector_store(settings)
     summary = IngestSummary(store=str(settings.index_dir))
     records, hashes = read_records(paths, mapping, limit, summary, hub)
     embeddings = embeddings or make_embeddings(settings)
@@ -178,11 +180,11 @@ def ingest(
         summary.embed_seconds = time.perf_counter() - embed_started
         summary.embedded = len(chunks)
         sources_changed = any(writer.sources.get(p) != h for p, h in hashes.items())
-        if chunks or sources_changed or writer.base is None:
+        if chunks or sources_changed or writer.base is None or writer.moves_vectors:
             writer.commit(hashes)
         else:
             writer.abort()
-        summary.total = writer.index.ntotal
+        summary.total = writer.total
     except BaseException:
         writer.abort()  # the live generation was never touched
         raise

@@ -1,6 +1,6 @@
 """The review store, read side: a LangChain `VectorStore` over the docs table and a vector backend.
 
-Files: `store_layout`; the filter: `store_filter`; vectors: `vectors_faiss`.
+Files: `store_layout`; the filter: `store_filter`; vectors: `vectors` (FAISS files or Qdrant, by one setting).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from assistant.data.store_layout import (
     check_compatible,
     current_dir,
 )
-from assistant.data.vectors_faiss import FaissVectors, read_index
+from assistant.data.vectors import VectorIndex, open_vectors
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class ReviewStore(VectorStore):
     """
 
     def __init__(self, directory: Path, manifest: Manifest, columns: Columns, ids: list[str],
-                 backend: FaissVectors, embeddings: Embeddings | None = None):
+                 backend: VectorIndex, embeddings: Embeddings | None = None):
         self.directory = directory
         self.manifest = manifest
         self.columns = columns
@@ -84,17 +84,20 @@ class ReviewStore(VectorStore):
             columns, ids = _read_columns(directory)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"Store {directory} has a damaged document table ({exc}); run: {REBUILD_HINT}") from exc
-        backend = FaissVectors(read_index(directory), columns)
+        backend = open_vectors(settings, directory, manifest.embedding_dim, columns)
+        problem = None
         if backend.dim != manifest.embedding_dim:
-            raise StoreError(
-                f"Store {directory}: index dimension {backend.dim} != manifest {manifest.embedding_dim}; "
-                f"run: {REBUILD_HINT}"
-            )
-        if backend.total != len(ids):
-            raise StoreError(
-                f"Store {directory} is damaged: {backend.total} vectors but {len(ids)} documents; run: {REBUILD_HINT}"
-            )
+            problem = f"vector dimension {backend.dim}, manifest {manifest.embedding_dim}"
+        elif backend.total != len(ids):
+            problem = f"{backend.total} vectors but {len(ids)} documents"
+        if problem:
+            backend.close()
+            raise StoreError(f"Store {directory} is damaged ({problem}); run: {REBUILD_HINT}")
         return cls(directory, manifest, columns, ids, backend, embeddings)
+
+    def close(self) -> None:
+        """Release the vector backend (an embedded Qdrant's memory); the store cannot search afterwards."""
+        self.backend.close()
 
     def _connect(self) -> sqlite3.Connection:
         # One read-only connection per thread: Streamlit serves sessions from several threads.
@@ -198,6 +201,9 @@ class ReviewStore(VectorStore):
             return []
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         positions, scores = self.backend.search(query, max(k, fetch_k) if mmr else k, where)
+        # Equal scores (identical chunks) in position order, so every backend returns the same list.
+        order = sorted(range(len(positions)), key=lambda i: (-scores[i], positions[i]))
+        positions, scores = [positions[i] for i in order], [scores[i] for i in order]
         if mmr and len(positions) > k:
             chosen = maximal_marginal_relevance(query, self.backend.vectors(positions), k=k, lambda_mult=lambda_mult)
             positions, scores = [positions[c] for c in chosen], [scores[c] for c in chosen]
@@ -292,10 +298,4 @@ def _read_columns(directory: Path) -> tuple[Columns, list[str]]:
         rows = db.execute("SELECT pos, id, doc_id, kind, movie_key, sentiment FROM docs ORDER BY pos").fetchall()
     if any(r[0] != i for i, r in enumerate(rows)):
         raise StoreError(f"Store {directory} is damaged: document positions have gaps; run: {REBUILD_HINT}")
-    columns = Columns(
-        kinds=np.array([r[3] for r in rows], dtype=object),
-        movie_keys=np.array([r[4] or "" for r in rows], dtype=object),
-        sentiments=np.array([r[5] or "unknown" for r in rows], dtype=object),
-        doc_ids=[r[2] for r in rows],
-    )
-    return columns, [r[1] for r in rows]
+    return Columns.from_rows(r[2:] for r in rows), [r[1] for r in rows]

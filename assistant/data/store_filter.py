@@ -83,6 +83,11 @@ class Where:
         return any(not values for values in self.include.values())
 
 
+def filter_fields(doc_id: str, kind: str | None, movie_key: str | None, sentiment: str | None) -> dict[str, str]:
+    """One document's filter fields, normalized: no movie is "", no label is "unknown"."""
+    return {"doc_id": doc_id, "kind": kind or "review", "movie_key": movie_key or "", "sentiment": sentiment or "unknown"}
+
+
 def _values(name: str, value: Any) -> frozenset[str]:
     if isinstance(value, str):
         return frozenset([value])
@@ -116,8 +121,17 @@ class Columns:
     def __len__(self) -> int:
         return len(self.doc_ids)
 
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple[str, str, str | None, str | None]]) -> Columns:
+        """From (doc_id, kind, movie_key, sentiment) rows in position order, as the docs table stores them."""
+        fields = [filter_fields(*row) for row in rows]
+        return cls(kinds=np.array([f["kind"] for f in fields], dtype=object),
+                   movie_keys=np.array([f["movie_key"] for f in fields], dtype=object),
+                   sentiments=np.array([f["sentiment"] for f in fields], dtype=object),
+                   doc_ids=[f["doc_id"] for f in fields])
+
     def payload(self, pos: int) -> dict[str, Any]:
-        """The filter fields of one position, normalized as the columns are."""
+        """The filter fields of one position (a Qdrant point's payload)."""
         return {"pos": pos, "doc_id": self.doc_ids[pos], "kind": self.kinds[pos],
                 "movie_key": self.movie_keys[pos], "sentiment": self.sentiments[pos]}
 

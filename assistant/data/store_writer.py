@@ -15,6 +15,8 @@ import numpy as np
 from langchain_core.documents import Document
 
 from assistant.data.embeddings import embedding_model_id
+from assistant.data.store_filter import Columns, filter_fields
+from assistant.data.vectors import drop_unused_collections, moves_vectors, vector_sink
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,13 +45,18 @@ class StoreWriter:
         if previous is not None:
             check_compatible(previous, settings, self.base)
             shutil.copy2(self.base / "docs.sqlite", self.tmp / "docs.sqlite")
-            self.index = faiss.read_index(str(self.base / "index.faiss"))
-        else:
-            self.index = faiss.IndexFlatIP(dim)
         self.db = sqlite3.connect(self.tmp / "docs.sqlite")
         self.db.executescript(DOCS_SCHEMA)
         self.known_ids = {row[0] for row in self.db.execute("SELECT id FROM docs")}
         self.known_doc_ids = {row[0] for row in self.db.execute("SELECT DISTINCT doc_id FROM docs")}
+        try:  # the vectors: the base generation's first, then this build's (FAISS file or Qdrant collection)
+            columns = Columns.from_rows(self.db.execute("SELECT doc_id, kind, movie_key, sentiment FROM docs ORDER BY pos"))
+            self.vectors = vector_sink(settings, dim, self.base, self.tmp, columns)
+        except BaseException:
+            self.db.close()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
+        self.moves_vectors = moves_vectors(settings, self.base)  # worth a new generation even with nothing new
         self.sources: dict = dict(previous.sources) if previous else {}
         self.created = previous.created if previous else time.time()
         self.dim = dim
@@ -66,11 +73,17 @@ class StoreWriter:
         for path in self.index_dir.iterdir():
             if path.is_dir() and path not in keep and path.name.startswith((".building-", "gen-")):
                 shutil.rmtree(path, ignore_errors=True)
+        drop_unused_collections(self.settings)
+
+    @property
+    def total(self) -> int:
+        """Chunks in the generation being built."""
+        return self.vectors.total
 
     def add(self, documents: Sequence[Document], vectors: np.ndarray) -> None:
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        start = self.index.ntotal
-        self.index.add(vectors)
+        start = self.vectors.total
+        self.vectors.add(vectors, [filter_fields(d.metadata["doc_id"], d.metadata.get("kind"), d.metadata.get("movie_key"),
+                                                 d.metadata.get("sentiment")) for d in documents])
         self.db.executemany(
             "INSERT INTO docs (pos, id, doc_id, kind, movie_key, sentiment, text, meta) VALUES (?,?,?,?,?,?,?,?)",
             [
@@ -89,14 +102,14 @@ class StoreWriter:
         kinds = dict(self.db.execute("SELECT kind, COUNT(DISTINCT doc_id) FROM docs GROUP BY kind").fetchall())
         movies = self.db.execute("SELECT COUNT(DISTINCT movie_key) FROM docs WHERE movie_key IS NOT NULL").fetchone()[0]
         self.db.close()
-        faiss.write_index(self.index, str(self.tmp / "index.faiss"))
+        self.vectors.save(self.tmp)
         self.sources.update(sources)
         Manifest(
             schema_version=SCHEMA_VERSION,
             embedding_model=embedding_model_id(self.settings),
             embedding_dim=self.dim,
             faiss_version=faiss.__version__,
-            counts={"chunks": self.index.ntotal, "reviews": kinds.get("review", 0),
+            counts={"chunks": self.vectors.total, "reviews": kinds.get("review", 0),
                     "movie_documents": kinds.get("movie", 0), "movies": movies},
             sources=self.sources,
             created=self.created,
@@ -109,11 +122,12 @@ class StoreWriter:
         pointer.write_text(final.name)
         os.replace(pointer, self.index_dir / "CURRENT")  # the one step that makes the new store live
         self._clean_stale()
-        log.info("Store generation %s is live (%d chunks)", final.name, self.index.ntotal)
+        log.info("Store generation %s is live (%d chunks)", final.name, self.vectors.total)
         return final
 
     def abort(self) -> None:
         try:
             self.db.close()
+            self.vectors.abort()
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)

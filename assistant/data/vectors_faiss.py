@@ -1,5 +1,7 @@
 """FAISS vectors of the review store: an exact inner-product index file, filters applied inside the search.
 
+The default backend, and the files the embedded Qdrant backend loads (`vectors_qdrant`).
+
 `index.faiss` holds the normalized vectors, row i for docs.pos i; FAISS writes it in its own format (no
 pickle). A filter becomes a FAISS `IDSelectorBitmap` over the positions that pass it, so the search ranks
 only those: k nearest reviews of one movie are found however far that movie is from the query.
@@ -67,3 +69,30 @@ class FaissVectors:
 
     def close(self) -> None:
         """Nothing to release: the index is in memory."""
+
+
+class FaissSink:
+    """Write side: vectors appended in position order, written as `index.faiss` into the generation being built."""
+
+    def __init__(self, dim: int, base: np.ndarray | faiss.Index | None = None):
+        """`base`: the previous generation's index (extended in memory) or vectors to start from."""
+        if isinstance(base, faiss.Index):
+            self.index = base
+        else:
+            self.index = faiss.IndexFlatIP(dim)
+            if base is not None and len(base):
+                self.index.add(np.ascontiguousarray(base, dtype=np.float32))
+
+    @property
+    def total(self) -> int:
+        return self.index.ntotal
+
+    def add(self, vectors: np.ndarray, payloads: Sequence[dict]) -> None:
+        """Payloads (the filter fields) live in the docs table; FAISS keeps only the vectors."""
+        self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+
+    def save(self, building: Path) -> None:
+        faiss.write_index(self.index, str(building / INDEX_FILE))
+
+    def abort(self) -> None:
+        """Nothing outside the build folder to undo."""
