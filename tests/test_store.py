@@ -1,6 +1,7 @@
 """The review store: a LangChain VectorStore with filters inside the search, pickle-free files, atomic generations."""
 from __future__ import annotations
 
+import asyncio
 import json
 
 import numpy as np
@@ -121,6 +122,7 @@ def test_retrievers_equal_the_direct_calls(store, embeddings):
                                                                "filter": where})
     direct = store.max_marginal_relevance_search(query, k=3, fetch_k=8, lambda_mult=0.4, filter=where)
     assert [(d.id, d.metadata) for d in mmr.invoke(query)] == [(d.id, d.metadata) for d in direct]
+    assert [d.id for d in asyncio.run(mmr.ainvoke(query))] == [d.id for d in direct]  # async chains: a worker thread
     similar = store.as_retriever(search_kwargs={"k": 50, "filter": where}).invoke(query)
     assert doc_ids(similar) == JAWS_REVIEWS
     strong = store.as_retriever(search_type="similarity_score_threshold",

@@ -221,7 +221,9 @@ class ReviewStore(VectorStore):
 
     def similarity_search_with_score(self, query: str, k: int = 4, filter: Mapping[str, Any] | None = None,
                                      **kwargs: Any) -> list[tuple[Document, float]]:
-        return self.similarity_search_with_score_by_vector(self.embed_query(query), k, filter, **kwargs)
+        where = Where.parse(filter)  # a bad filter fails before the query is embedded
+        _check_kwargs(kwargs)
+        return self._search(self.embed_query(query), k, where)
 
     def similarity_search_by_vector(self, embedding: list[float], k: int = 4,
                                     filter: Mapping[str, Any] | None = None,
@@ -248,8 +250,10 @@ class ReviewStore(VectorStore):
     def max_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5,
                                       filter: Mapping[str, Any] | None = None,
                                       **kwargs: Any) -> list[Document]:
-        return self.max_marginal_relevance_search_by_vector(self.embed_query(query), k, fetch_k, lambda_mult,
-                                                            filter, **kwargs)
+        where = Where.parse(filter)
+        _check_kwargs(kwargs)
+        hits = self._search(self.embed_query(query), k, where, mmr=True, fetch_k=fetch_k, lambda_mult=lambda_mult)
+        return [d for d, _ in hits]
 
     def search_vector(self, vector: np.ndarray, k: int = 4, *, kind: str | None = "review",
                       movie_key: str | None = None, sentiment: str | None = None, exclude_ids: Iterable[str] = (),
