@@ -1,7 +1,9 @@
-"""Data: review files in many formats -> clean records -> chunks -> embeddings -> the FAISS store on disk.
+"""Data: review files in many formats -> clean records -> chunks -> embeddings -> the review store on disk.
 
 readers/ (one per file format, plus detection), records (Review, MovieFacts), text (cleaning), titles (known
 movie titles, fuzzy matching), ingestion (the pipeline), embeddings (the one embedding model), store (the
-store, read and written), ngrams (n-gram helpers shared by training and evaluation), safe_arrays (pickle-free
-JSON + npz files). Imports nothing from the other layers.
+store as a LangChain VectorStore, read side), store_writer (its next generation), store_layout (its files),
+store_filter (its metadata filter), vectors (where its vectors live: vectors_faiss or vectors_qdrant), ngrams
+(n-gram helpers shared by training and evaluation), safe_arrays (pickle-free JSON + npz files). Imports nothing
+from the other layers.
 """
