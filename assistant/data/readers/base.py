@@ -35,13 +35,19 @@ class ReadStats:
     """Counts for one read: rows == kept + sum(skipped.values()).
 
     ``notes`` counts things done to rows that were still read (e.g. "decoded as cp1252");
-    it never takes part in that sum.
+    it never takes part in that sum. ``limit`` stops the read after that many rows (a dry run).
     """
 
     rows: int = 0
     kept: int = 0
     skipped: Counter = field(default_factory=Counter)
     notes: Counter = field(default_factory=Counter)
+    limit: int | None = None
+
+    @property
+    def full(self) -> bool:
+        """The read has reached ``limit``."""
+        return self.limit is not None and self.rows >= self.limit
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] += 1
@@ -62,7 +68,8 @@ class ReadStats:
 
 
 def emit(rows: Iterable[T], convert: Callable[[T], Record | str], stats: ReadStats) -> Iterator[Record]:
-    """Turn rows into records; ``convert`` returns a record or a skip reason (rows are counted upstream)."""
+    """Turn rows into records; ``convert`` returns a record or a skip reason (rows are counted upstream).
+    Stops once ``stats.limit`` rows are read."""
     for row in rows:
         out = convert(row)
         if isinstance(out, str):
@@ -70,6 +77,8 @@ def emit(rows: Iterable[T], convert: Callable[[T], Record | str], stats: ReadSta
         else:
             stats.kept += 1
             yield out
+        if stats.full:
+            return
 
 
 def first_names(value: str, limit: int = 10) -> str:

@@ -12,7 +12,7 @@ from assistant.data.readers.base import (
     Record,
     emit,
 )
-from assistant.data.readers.tabular import iter_table
+from assistant.data.readers.rows import iter_table
 from assistant.data.records import Review
 from assistant.data.text import clean_text, normalize_sentiment, parse_date, tidy_title
 

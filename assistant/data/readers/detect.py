@@ -12,13 +12,14 @@ import assistant.data.readers.freshness as freshness
 import assistant.data.readers.kaggle as kaggle
 import assistant.data.readers.top_movies as top_movies
 from assistant.data.readers.base import ReaderError
-from assistant.data.readers.tabular import check_readable, read_header
+from assistant.data.readers.rows import TABLE_SUFFIXES, read_header
+from assistant.data.readers.tabular import check_readable
 
 log = logging.getLogger(__name__)
 
+# "csv" is any other table (CSV, TSV, JSON Lines or Parquet): its columns are inferred or given by a mapping.
 FORMATS = ("critics", "kaggle_reviews", "kaggle_movies", "flatiron_reviews", "flatiron_movies",
            "polarity", "freshness", "top_movies", "csv")
-TABULAR_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
 POLARITY_SUFFIXES = (".pos", ".neg")
 
 # Most specific first: the columns each reader needs, exactly as it reads them.
@@ -47,11 +48,11 @@ _BY_NAME: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 
 def is_data_file(path: Path) -> bool:
     name = path.name.lower()
-    return name.endswith(TABULAR_SUFFIXES) or name.endswith(POLARITY_SUFFIXES)
+    return name.endswith(TABLE_SUFFIXES) or name.endswith(POLARITY_SUFFIXES)
 
 
 def detect_format(path: Path) -> str:
-    """One of FORMATS; "csv" is a table no built-in reader knows (it needs a ColumnMapping).
+    """One of FORMATS; "csv" is a table no built-in reader knows (read by an inferred or given ColumnMapping).
 
     Raises ReaderError for a missing, empty or unreadable file, or one that is no table at all.
     """
@@ -59,10 +60,11 @@ def detect_format(path: Path) -> str:
     if name.endswith(POLARITY_SUFFIXES):
         check_readable(path)
         return "polarity"
-    if not name.endswith(TABULAR_SUFFIXES):
+    if not name.endswith(TABLE_SUFFIXES):
         if not path.exists():
             raise ReaderError(path, "no such file or directory")
-        raise ReaderError(path, "unknown format (expected .csv, .tsv, .csv.gz, .tsv.gz, .pos or .neg)")
+        raise ReaderError(path, "unknown format (expected .csv, .tsv, .jsonl, .ndjson, .parquet, "
+                                "any of those but Parquet gzipped (.gz), or .pos/.neg)")
     header = set(read_header(path))
     for fmt, needed in _BY_HEADER:
         if needed <= header:
@@ -76,9 +78,10 @@ def detect_format(path: Path) -> str:
 def discover(paths: Iterable[Path], include_csv: bool = False) -> list[tuple[Path, str]]:
     """(file, format) for the given files and every data file under the given directories, sorted.
 
-    A missing path or a named file of unknown format raises ReaderError; inside directories,
-    non-data files are passed over quietly, and empty/unreadable ones and tables no reader knows
-    (format "csv", unless ``include_csv``) are passed over with a log line.
+    A missing path or a named file of unknown format raises ReaderError; a named table no built-in
+    reader knows is always included (its columns are inferred). Inside directories, non-data files
+    are passed over quietly, and empty/unreadable ones and tables no reader knows (format "csv",
+    unless ``include_csv``) are passed over with a log line: name such a file to have it read.
     """
     found: dict[Path, tuple[Path, str]] = {}  # by resolved path: a file named twice is read once
     for given in map(Path, paths):
@@ -96,7 +99,8 @@ def discover(paths: Iterable[Path], include_csv: bool = False) -> list[tuple[Pat
                 log.warning("skipping %s", exc)
                 continue
             if fmt == "csv" and not include_csv:
-                log.info("skipping %s: no reader knows its columns (give it with a column mapping)", path)
+                log.info("skipping %s: no built-in reader knows its columns; name the file to have them inferred",
+                         path)
                 continue
             found.setdefault(path.resolve(), (path, fmt))
     return sorted(found.values(), key=lambda item: str(item[0]))

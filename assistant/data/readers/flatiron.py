@@ -13,7 +13,7 @@ from assistant.data.readers.base import (
     emit,
     first_names,
 )
-from assistant.data.readers.tabular import iter_table
+from assistant.data.readers.rows import iter_table
 from assistant.data.records import MovieFacts, Review
 from assistant.data.text import clean_text, normalize_sentiment, parse_bool, parse_date
 

@@ -17,7 +17,7 @@ from assistant.data.readers.base import (
     first_names,
     number,
 )
-from assistant.data.readers.tabular import iter_table
+from assistant.data.readers.rows import iter_table
 from assistant.data.records import MovieFacts, Review
 from assistant.data.text import (
     clean_text,

@@ -24,8 +24,10 @@ def read_polarity(path: Path, stats: ReadStats, source: str) -> Iterator[Record]
 def _read(path: Path, stats: ReadStats, source: str, sentiment: Label) -> Iterator[Record]:
     for line in iter_lines(path, stats):
         text = detokenize(clean_text(line))
-        if not text:
+        if text:
+            stats.kept += 1
+            yield Review(text=text, sentiment=sentiment, source=source)
+        else:
             stats.skip(EMPTY_TEXT)
-            continue
-        stats.kept += 1
-        yield Review(text=text, sentiment=sentiment, source=source)
+        if stats.full:
+            return

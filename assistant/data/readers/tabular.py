@@ -1,6 +1,7 @@
 """Bytes in, rows out: open plain or gzip files, decode each line on its own, parse CSV/TSV.
 
-Decoding per line means one bad byte costs one row, never the file.
+Decoding per line means one bad byte costs one row, never the file. `assistant.data.readers.rows` picks this
+module or the JSON Lines / Parquet one by file name.
 """
 from __future__ import annotations
 
@@ -86,8 +87,37 @@ class DecodedLines:
         return out
 
 
+_DELIMITERS = (",", "\t", ";", "|")
+
+
 def delimiter_for(path: Path) -> str:
-    return "\t" if ".tsv" in path.name.lower() else ","
+    """Tab for .tsv; for other files the separator the first line uses most (",", tab, ";" or "|")."""
+    if ".tsv" in path.name.lower():
+        return "\t"
+    try:
+        with open_binary(path) as fh:
+            first = fh.readline(1 << 16).decode("utf-8", errors="replace")
+    except _READ_ERRORS:
+        return ","  # the reader that opens it next says what is wrong, in one line
+    counts = {d: first.count(d) for d in _DELIMITERS}
+    best = max(_DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] > counts[","] else ","
+
+
+def unique_names(cells: Iterable[str]) -> list[str]:
+    """Header names stripped of whitespace and BOM, made unique: a second "reviews" becomes "reviews.1"
+    (as pandas names it), an empty name "column_3" (its position), so every column can be mapped by name."""
+    names: list[str] = []
+    taken: set[str] = set()
+    for position, cell in enumerate(cells, start=1):
+        base = str(cell).strip().lstrip("\ufeff").strip() or f"column_{position}"
+        name, n = base, 0
+        while name in taken:
+            n += 1
+            name = f"{base}.{n}"
+        taken.add(name)
+        names.append(name)
+    return names
 
 
 def iter_lines(path: Path, stats: ReadStats, cp1252: bool = False) -> Iterator[str]:
@@ -108,17 +138,17 @@ def iter_lines(path: Path, stats: ReadStats, cp1252: bool = False) -> Iterator[s
             yield line.rstrip("\r\n")
 
 
-def read_header(path: Path) -> list[str]:
-    """The first CSV/TSV record, names stripped of whitespace and BOM."""
+def csv_header(path: Path) -> list[str]:
+    """The first CSV/TSV record as unique column names (see unique_names)."""
     check_readable(path)
     with open_binary(path) as fh:
         for cells in csv.reader(DecodedLines(fh, path), delimiter=delimiter_for(path)):
             if cells:
-                return [c.strip().lstrip("\ufeff").strip() for c in cells]
+                return unique_names(cells)
     return []
 
 
-def iter_table(
+def iter_csv(
     path: Path, stats: ReadStats, required: Iterable[str] = (), cp1252: bool = False
 ) -> Iterator[dict[str, str]]:
     """Rows of a CSV (or TSV, by name) as dicts keyed by header; every record after the header
@@ -143,7 +173,7 @@ def iter_table(
             if not cells:
                 continue
             if header is None:
-                header = [c.strip().lstrip("\ufeff").strip() for c in cells]
+                header = unique_names(cells)
                 if missing := [c for c in required if c not in header]:
                     raise ReaderError(path, f"missing column(s) {', '.join(missing)}; header: {', '.join(header)}")
                 continue

@@ -14,7 +14,7 @@ from assistant.data.readers.base import (
     first_names,
     number,
 )
-from assistant.data.readers.tabular import iter_table
+from assistant.data.readers.rows import iter_table
 from assistant.data.records import MovieFacts, movie_key
 from assistant.data.text import clean_text, parse_date, tidy_title
 
