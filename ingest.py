@@ -2,6 +2,8 @@
 
     python ingest.py                      # the shared mirror (or MRA_DATA_DIR), incrementally
     python ingest.py FILE_OR_DIR ... [--index DIR] [--limit N] [--rebuild] [--json]
+    python ingest.py my_reviews.csv            # any review table: its columns are inferred from header and values
+    python ingest.py my.jsonl.gz --dry-run     # what it would read (format, mapping, labels, counts); writes nothing
     python ingest.py my.csv --map text=Review,sentiment=Verdict,movie=Film
 """
 from __future__ import annotations
@@ -24,13 +26,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--index", type=Path, help="store folder (default: var/index or MRA_INDEX_DIR)")
     parser.add_argument("--limit", type=int, help="stop after N unique records (quick runs)")
     parser.add_argument("--rebuild", action="store_true", help="start a new store instead of adding to the live one")
-    parser.add_argument("--map", dest="mapping", help="column mapping for other CSVs: text=COL,sentiment=COL,movie=COL,...")
+    parser.add_argument("--map", dest="mapping", help="column mapping for other tables, instead of inferring it: "
+                        "text=COL,sentiment=COL,movie=COL,...,labels=words|freshness|binary|scores")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="show what would be read (format, mapping, labels, counts of the first rows); "
+                             "embed and write nothing")
+    parser.add_argument("--rows", type=positive_int, default=None,
+                        help="rows of each file the dry run reads (default 1000)")
     parser.add_argument("--embedding-model", help="sentence-transformers name or folder (default: packaged MiniLM)")
     parser.add_argument("--backend", choices=["torch", "onnx", "openvino"], help="embedding backend")
     parser.add_argument("--hub", action="store_true", help="download the rotten_tomatoes dataset from the Hugging Face hub")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -77,13 +92,20 @@ def hub_reachable() -> bool:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(verbose=args.verbose)
-    from assistant.data.ingestion import ingest
     from assistant.data.readers import ColumnMapping, ReaderError
-    from assistant.data.store import StoreError
 
     settings = settings_from(args)
     try:
         mapping = ColumnMapping.parse(args.mapping) if args.mapping else None
+        if args.dry_run:  # reads the first rows only; nothing that embeds or writes is even imported
+            return dry_run(args.paths or [settings.data_dir], mapping, args.rows, args.json)
+    except (ReaderError, ValueError) as exc:
+        log.error("%s", exc)
+        return 2
+    from assistant.data.ingestion import ingest
+    from assistant.data.store import StoreError
+
+    try:
         paths, hub = (args.paths, args.hub) if args.paths else default_sources(settings, args.hub)
         summary = ingest(paths, settings, limit=args.limit, rebuild=args.rebuild, mapping=mapping, hub=hub)
     except (ReaderError, StoreError, ValueError) as exc:
@@ -98,6 +120,21 @@ def main(argv: list[str] | None = None) -> int:
         for line in summary.lines():
             print(line)
     return 0
+
+
+def dry_run(paths: list[Path], mapping, rows: int | None, as_json: bool) -> int:
+    """Print what ingesting ``paths`` would read; 2 when some file would be refused as it stands."""
+    from assistant.data.readers import preview_paths
+    from assistant.data.readers.preview import DRY_RUN_ROWS
+
+    previews = preview_paths(paths, mapping, rows or DRY_RUN_ROWS)
+    if as_json:
+        print(json.dumps([p.as_json() for p in previews]))
+    else:
+        for preview in previews:
+            print("\n".join(preview.lines()))
+        print("Dry run: nothing was embedded or written.")
+    return 0 if all(p.ok for p in previews) else 2
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import assistant.data.readers.freshness as freshness
 import assistant.data.readers.kaggle as kaggle
 import assistant.data.readers.top_movies as top_movies
 from assistant.data.readers.base import ReaderError
+from assistant.data.readers.infer import infer_file
 from assistant.data.readers.rows import TABLE_SUFFIXES, read_header
 from assistant.data.readers.tabular import check_readable
 
@@ -79,9 +80,10 @@ def discover(paths: Iterable[Path], include_csv: bool = False) -> list[tuple[Pat
     """(file, format) for the given files and every data file under the given directories, sorted.
 
     A missing path or a named file of unknown format raises ReaderError; a named table no built-in
-    reader knows is always included (its columns are inferred). Inside directories, non-data files
-    are passed over quietly, and empty/unreadable ones and tables no reader knows (format "csv",
-    unless ``include_csv``) are passed over with a log line: name such a file to have it read.
+    reader knows is always included (its columns are inferred, or it is refused when they are unsure).
+    Inside directories, non-data files are passed over quietly, and empty/unreadable ones and tables
+    whose columns no reader knows and the inference is not sure of (unless ``include_csv``: a mapping
+    is given) are passed over with a log line.
     """
     found: dict[Path, tuple[Path, str]] = {}  # by resolved path: a file named twice is read once
     for given in map(Path, paths):
@@ -98,12 +100,18 @@ def discover(paths: Iterable[Path], include_csv: bool = False) -> list[tuple[Pat
             except ReaderError as exc:
                 log.warning("skipping %s", exc)
                 continue
-            if fmt == "csv" and not include_csv:
-                log.info("skipping %s: no built-in reader knows its columns; name the file to have them inferred",
-                         path)
+            if fmt == "csv" and not include_csv and not _sure(path):
                 continue
             found.setdefault(path.resolve(), (path, fmt))
     return sorted(found.values(), key=lambda item: str(item[0]))
+
+
+def _sure(path: Path) -> bool:
+    inference = infer_file(path)
+    if not inference.sure:
+        log.info("skipping %s: not sure of its columns (%s); name it with --dry-run to see the mapping it would "
+                 "use", path, "; ".join(inference.doubts))
+    return inference.sure
 
 
 def _hidden(relative: Path) -> bool:

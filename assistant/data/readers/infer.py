@@ -10,6 +10,7 @@ means at least 0.5). When it is not sure, `Inference.command` is the `--map` it 
 """
 from __future__ import annotations
 
+import logging
 import re
 import shlex
 import statistics
@@ -22,6 +23,8 @@ from assistant.data.readers.generic import ColumnMapping
 from assistant.data.readers.labels import SCORES, describe, fit_scheme
 from assistant.data.readers.rows import read_header, sample_rows
 from assistant.data.text import parse_bool, parse_date
+
+log = logging.getLogger(__name__)
 
 SAMPLE_ROWS = 500  # rows looked at: enough for the values to speak, bounded whatever the file's size
 ASSIGN = 0.45  # a column takes a role from this score up
@@ -283,7 +286,10 @@ def sure_mapping(path: Path) -> ColumnMapping:
     `--map` command it would use, fitted to this file's header."""
     inference = infer_file(path)
     if inference.sure:
-        return inference.mapping  # type: ignore[return-value]
+        mapping: ColumnMapping = inference.mapping  # type: ignore[assignment]
+        log.info("%s: columns inferred (confidence %.2f): --map %s", path.name, inference.confidence,
+                 shlex.quote(mapping.to_spec()))
+        return mapping
     doubts = "; ".join(inference.doubts)
     if inference.mapping is None:
         raise ReaderError(path, f"cannot tell which column holds the review text ({doubts}); header: "
