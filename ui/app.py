@@ -18,6 +18,7 @@ import streamlit as st  # noqa: E402
 
 from assistant.logs import setup_logging  # noqa: E402
 from ui.about import about_page  # noqa: E402
+from ui.add_reviews import add_reviews_page  # noqa: E402
 from ui.build import render_rebuild, render_setup  # noqa: E402
 from ui.chat_view import answer, render_history  # noqa: E402
 from ui.chats import ensure_session, render_chats  # noqa: E402
@@ -74,6 +75,7 @@ def main() -> None:
                        layout="wide" if compare else "centered")
     page = st.navigation([
         st.Page(chat_page, title="Chat", icon=":material/chat:", default=True),
+        st.Page(add_reviews_page, title="Add reviews", icon=":material/upload_file:", url_path="add-reviews"),
         st.Page(about_page, title="About the model", icon=":material/info:", url_path="about"),
     ])
     page.run()
