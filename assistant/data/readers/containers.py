@@ -24,7 +24,7 @@ from assistant.data.readers.tabular import (
 # Objects whose keys make the header of a JSON Lines file (keys first seen later still reach the rows).
 HEADER_SAMPLE = 1000
 # Rows per Parquet record batch: memory stays bounded by this, not by the file.
-PARQUET_BATCH = 2048
+PARQUET_BATCH = 1024
 
 
 def as_text(value: Any) -> str:

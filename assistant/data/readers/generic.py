@@ -1,7 +1,7 @@
 """Any other table, read through a ColumnMapping: inferred (readers.infer) or given (CLI: --map "text=Review,...")."""
 from __future__ import annotations
 
-import csv
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -19,7 +19,9 @@ from assistant.data.readers.rows import iter_table, read_header
 from assistant.data.records import Review
 from assistant.data.text import clean_text, parse_bool, parse_date, tidy_title
 
-NO_SCORE = "no readable score: kept as unknown"  # a note, not a skip: the review itself is fine
+NO_SCORE = "no readable score: kept as unknown"
+# Items of a mapping spec: commas split them, except inside double quotes ('text="Review, full"').
+_ITEMS = re.compile(r'(?:[^,"]|"(?:[^"]|"")*")+')  # a note, not a skip: the review itself is fine
 
 
 @dataclass(frozen=True)
@@ -51,11 +53,9 @@ class ColumnMapping:
         ('text="Review, full"'), as to_spec writes it. ValueError on a bad spec."""
         known = {f.name for f in fields(cls)}
         values: dict[str, str] = {}
-        try:
-            parts = next(csv.reader([spec], skipinitialspace=True), [])
-        except csv.Error as exc:
-            raise ValueError(f"bad mapping {spec!r}: {exc}") from exc
-        for part in filter(None, (p.strip() for p in parts)):
+        if spec.count('"') % 2:
+            raise ValueError(f"bad mapping {spec!r}: unbalanced double quote")
+        for part in filter(None, (p.strip() for p in _ITEMS.findall(spec))):
             key, sep, value = (s.strip() for s in part.partition("="))
             if value[:1] == '"' and value[-1:] == '"' and len(value) > 1:
                 value = value[1:-1].replace('""', '"')

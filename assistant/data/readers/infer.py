@@ -58,8 +58,8 @@ _NAMES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 ROLES = tuple(_NAMES)
 # Long text about the movie rather than a critic's words: a movies table, never review text.
 _NOT_REVIEW_TEXT = frozenset("synopsis plot description summary movie_info info overview consensus "
-                             "critics_consensus crew cast actors genre genres directors writers authors tagline "
-                             "storyline url link".split())
+                             "critics_consensus crew cast actors genre genres director directors writer writers "
+                             "author authors studio tagline storyline url link".split())
 # Roles read mostly from the values (the name only adds); the others need a name, the values only confirm.
 _BY_CONTENT = frozenset({"text", "sentiment", "score", "date"})
 
