@@ -57,7 +57,18 @@ def wait_for_the_job(deadline_s: float = 180) -> None:
     assert not adder.busy(), "the add job did not finish"
 
 
+def ask(chat: AppTest, text: str):
+    chat.chat_input[0].set_value(text).run()
+    assert not chat.exception, chat.exception
+    return [m for m in chat.chat_message if m.name == "assistant"][-1]
+
+
 def test_upload_preview_add_then_the_chat_cites_the_new_film(own_store: Settings, tmp_path: Path) -> None:
+    # The chat page is open before the file is added: its assistant is loaded (and cached) without the film.
+    chat = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    earlier = ask(chat, f"Write a positive review of {NEW_FILM}")
+    assert NEW_FILM not in " ".join(e.markdown[0].value for e in earlier.expander if e.label.startswith("Sources"))
+
     at = open_page()
     uploader = at.file_uploader(key="add_upload")
     assert uploader.proto.max_upload_size_mb == MAX_UPLOAD_MB and f"{MAX_UPLOAD_MB} MB" in at.caption[0].value
@@ -84,12 +95,9 @@ def test_upload_preview_add_then_the_chat_cites_the_new_film(own_store: Settings
     assert not staged.parent.exists(), "the uploaded file is deleted once added"
     assert probe(own_store).index != before, "a new index generation is live"
 
-    # The chat page loads the assistant for the new generation: the new film is a known title, and a review
-    # request for it is answered from its own reviews.
-    chat = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    chat.chat_input[0].set_value(f"Write a positive review of {NEW_FILM}").run()
-    assert not chat.exception, chat.exception
-    reply = [m for m in chat.chat_message if m.name == "assistant"][-1]
+    # The same chat page, on its next run, loads the assistant for the new generation: the new film is a known
+    # title, and a review request for it is answered from its own reviews.
+    reply = ask(chat, f"Write a positive review of {NEW_FILM}")
     sources = [e for e in reply.expander if e.label.startswith("Sources")]
     assert sources, "RAG reply with sources"
     shown = sources[0].markdown[0].value

@@ -101,7 +101,7 @@ class Inference:
                 chosen[role] = choice.runner_up
         if "text" not in chosen:
             return None
-        if self.labels == SCORES and "sentiment" not in chosen:
+        if self.labels == SCORES and "sentiment" not in chosen and "score" in chosen:
             chosen["sentiment"] = chosen.pop("score")
         return ColumnMapping(**chosen, labels=self.labels or "words")  # type: ignore[arg-type]
 
@@ -244,7 +244,9 @@ def infer_columns(header: Sequence[str], rows: Sequence[dict[str, str]]) -> Infe
         score, why = scored[role, column] if column else (0.0, "")
         result.choices[role] = Choice(role, column, score, runner if runner_score > 0 else None,
                                       runner_score, why)
-    label_column = chosen.get("sentiment") or result.choices["sentiment"].runner_up
+    maybe = result.choices["sentiment"]
+    label_column = chosen.get("sentiment") or (maybe.runner_up if maybe.runner_score >= ASSIGN - SURE_MARGIN
+                                               else None)
     if label_column and (fit := fit_scheme(_values(columns, label_column), min_share=0.5)):
         result.labels = fit.scheme
     elif "score" in chosen:
