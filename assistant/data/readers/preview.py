@@ -121,7 +121,8 @@ def preview_file(path: Path, mapping: ColumnMapping | None = None, rows: int = D
         if title or record.key:
             movies.setdefault(title or record.key or "", None)
         if len(preview.examples) < EXAMPLES:
-            short = text if len(text) <= 160 else text[:157] + "..."
+            flat = " ".join(text.split())  # movie facts run over several lines
+            short = flat if len(flat) <= 160 else flat[:157] + "..."
             preview.examples.append({"movie": title, **extra, "text": short})
     preview.rows, preview.kept = stats.rows, stats.kept
     preview.skipped, preview.notes = dict(stats.skipped), dict(stats.notes)
