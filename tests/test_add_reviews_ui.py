@@ -34,6 +34,15 @@ def own_store(tiny_artifacts: Settings, tmp_path: Path, monkeypatch: pytest.Monk
     return settings
 
 
+@pytest.fixture(autouse=True)
+def no_leftover_uploads():
+    """A test's browser session ends without the page seeing it; delete what its uploads left in the temp dir."""
+    before = set(Path(tempfile.gettempdir()).glob(f"{UPLOAD_PREFIX}*"))
+    yield
+    for folder in set(Path(tempfile.gettempdir()).glob(f"{UPLOAD_PREFIX}*")) - before:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def open_page() -> AppTest:
     at = AppTest.from_string(PAGE, default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
