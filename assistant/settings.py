@@ -120,6 +120,20 @@ class Settings(BaseSettings):
     sampling: Sampling = Field(default_factory=Sampling)
     reports_dir: Path = Field(default=REPO_ROOT / "reports")
 
+    # Serving and sharing (SECURITY.md)
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address the page listens on (`python -m ui`). Loopback serves this machine only, and the page "
+                    "then refuses other clients; anything else serves the network, with no authentication.",
+    )
+    port: int = Field(default=8501, ge=1, le=65535)
+    writer_wait_s: float = Field(
+        default=3600.0, ge=0,
+        description="How long a second writer of the store or the tuned model waits for the first before failing "
+                    "with one line naming it (0: fail at once).",
+    )
+    reply_wait_s: float = Field(default=120.0, gt=0, description="How long a page request waits for another's reply.")
+
     def resolved_embedding_model(self) -> str:
         """Concrete model name or path; never reaches for a hub when the packaged model exists."""
         if self.embedding_model != "auto":

@@ -84,12 +84,20 @@ def test_interrupted_ingest_keeps_the_old_store_whole(settings, embeddings, data
 
 def test_half_built_generation_from_a_killed_ingest_is_ignored_then_cleaned(settings, embeddings, data):
     ingest([data["critics"]], settings, embeddings=embeddings, show_bar=False)
-    stale = settings.index_dir / ".building-99999-1"  # what `kill -9` mid-ingest leaves behind
-    stale.mkdir()
+    stale = killed_writers_folder(settings.index_dir)  # what `kill -9` mid-ingest leaves behind
     (stale / "index.faiss").write_bytes(b"partial")
     assert ReviewStore.open(settings).total > 0
     ingest([data["critics_2020"]], settings, embeddings=embeddings, show_bar=False)
     assert not stale.exists()
+
+
+def killed_writers_folder(home: Path) -> Path:
+    """A `.building-*` folder made by a writer process that has since died (a real, finished process)."""
+    script = ("import sys; from pathlib import Path; from assistant.data.generations import start_building; "
+              "print(start_building(Path(sys.argv[1])))")
+    done = subprocess.run([sys.executable, "-c", script, str(home)], capture_output=True, text=True, cwd=REPO,
+                          check=True)
+    return Path(done.stdout.strip())
 
 
 def test_swapped_manifest_is_refused(settings, embeddings, data):

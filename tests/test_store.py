@@ -160,7 +160,7 @@ def test_neighbours_and_the_keyword_search_exclude_self_and_facts(store):
 
 def test_no_pickle_on_disk(store):
     files = sorted(p.name for p in store.directory.iterdir())
-    assert files == ["docs.sqlite", "index.faiss", "manifest.json"]
+    assert files == [".mra-owner.json", "docs.sqlite", "index.faiss", "manifest.json"]  # the marker is JSON too
     manifest = json.loads((store.directory / "manifest.json").read_text())
     assert manifest["embedding_dim"] == 384 and manifest["counts"]["reviews"] == len(REVIEWS)
 

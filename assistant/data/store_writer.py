@@ -1,9 +1,9 @@
-"""Writing the review store: the next generation is built beside the live one and made live atomically."""
+"""Writing the review store: one writer at a time builds the next generation beside the live one and makes it
+live atomically (`assistant.data.generations`, `assistant.data.locks`)."""
 from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import sqlite3
 import time
@@ -14,7 +14,9 @@ import faiss
 import numpy as np
 from langchain_core.documents import Document
 
+from assistant.data import generations
 from assistant.data.embeddings import embedding_model_id
+from assistant.data.locks import LockBusy, WriterLock
 from assistant.data.store_filter import Columns, filter_fields
 from assistant.data.vectors import drop_unused_collections, moves_vectors, vector_sink
 from assistant.settings import Settings
@@ -25,36 +27,56 @@ from assistant.data.store_layout import (
     DOCS_SCHEMA,
     SCHEMA_VERSION,
     Manifest,
+    StoreError,
     check_compatible,
     current_dir,
+    is_store_generation,
 )
 
 
+def store_lock(settings: Settings, **kwargs) -> WriterLock:
+    """The store's writer lock; a second writer waits `settings.writer_wait_s` for it (kwargs override)."""
+    return WriterLock(settings.index_dir, "The review store", **{"wait": settings.writer_wait_s, **kwargs})
+
+
 class StoreWriter:
-    """Builds the next generation beside the live one; `commit` makes it live in one atomic rename."""
+    """Builds the next generation beside the live one; `commit` makes it live in one atomic rename.
+
+    Holds the store's writer lock from construction until `commit` or `abort`: a second writer waits
+    (or fails with StoreError naming the holder), readers never wait.
+    """
 
     def __init__(self, settings: Settings, dim: int, *, rebuild: bool = False):
         self.settings = settings
         self.index_dir = settings.index_dir
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        self._clean_stale()
-        self.base = None if rebuild else current_dir(self.index_dir)
-        self.tmp = self.index_dir / f".building-{os.getpid()}-{int(time.time())}"
-        self.tmp.mkdir()
-        previous = Manifest.read(self.base / "manifest.json") if self.base else None
-        if previous is not None:
-            check_compatible(previous, settings, self.base)
-            shutil.copy2(self.base / "docs.sqlite", self.tmp / "docs.sqlite")
-        self.db = sqlite3.connect(self.tmp / "docs.sqlite")
-        self.db.executescript(DOCS_SCHEMA)
-        self.known_ids = {row[0] for row in self.db.execute("SELECT id FROM docs")}
-        self.known_doc_ids = {row[0] for row in self.db.execute("SELECT DISTINCT doc_id FROM docs")}
-        try:  # the vectors: the base generation's first, then this build's (FAISS file or Qdrant collection)
+        self.lock = store_lock(settings)
+        try:
+            self.lock.acquire()
+        except LockBusy as exc:
+            raise StoreError(str(exc)) from None
+        self.tmp = self.db = None
+        try:
+            self._clean_stale()
+            self.base = None if rebuild else current_dir(self.index_dir)
+            previous = Manifest.read(self.base / "manifest.json") if self.base else None
+            if previous is not None:
+                check_compatible(previous, settings, self.base)
+            self.tmp = generations.start_building(self.index_dir)
+            if previous is not None:
+                shutil.copy2(self.base / "docs.sqlite", self.tmp / "docs.sqlite")
+            self.db = sqlite3.connect(self.tmp / "docs.sqlite")
+            self.db.executescript(DOCS_SCHEMA)
+            self.known_ids = {row[0] for row in self.db.execute("SELECT id FROM docs")}
+            self.known_doc_ids = {row[0] for row in self.db.execute("SELECT DISTINCT doc_id FROM docs")}
+            # the vectors: the base generation's first, then this build's (FAISS file or Qdrant collection)
             columns = Columns.from_rows(self.db.execute("SELECT doc_id, kind, movie_key, sentiment FROM docs ORDER BY pos"))
             self.vectors = vector_sink(settings, dim, self.base, self.tmp, columns)
         except BaseException:
-            self.db.close()
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            if self.db is not None:
+                self.db.close()
+            if self.tmp is not None:
+                shutil.rmtree(self.tmp, ignore_errors=True)  # a bad manifest or index leaves no build folder
+            self.lock.release()
             raise
         self.moves_vectors = moves_vectors(settings, self.base)  # worth a new generation even with nothing new
         self.sources: dict = dict(previous.sources) if previous else {}
@@ -62,17 +84,12 @@ class StoreWriter:
         self.dim = dim
 
     def _clean_stale(self) -> None:
-        """Remove half-built generations left by an interrupted ingest, and superseded ones.
+        """Remove what interrupted ingests left, and superseded generations: only folders this program made.
 
         The generation before the live one stays until the next commit: a process that loaded it
         (the running app) may still be reading its files.
         """
-        live = current_dir(self.index_dir)
-        generations = sorted(p for p in self.index_dir.glob("gen-*") if p.is_dir() and p != live)
-        keep = {live, *generations[-1:]}
-        for path in self.index_dir.iterdir():
-            if path.is_dir() and path not in keep and path.name.startswith((".building-", "gen-")):
-                shutil.rmtree(path, ignore_errors=True)
+        generations.clean_stale(self.index_dir, legacy=is_store_generation)
         drop_unused_collections(self.settings)
 
     @property
@@ -115,13 +132,11 @@ class StoreWriter:
             created=self.created,
             updated=time.time(),
         ).write(self.tmp / "manifest.json")
-        number = 1 + max((int(p.name[4:]) for p in self.index_dir.glob("gen-*") if p.name[4:].isdigit()), default=0)
-        final = self.index_dir / f"gen-{number:06d}"
-        os.replace(self.tmp, final)
-        pointer = self.index_dir / "CURRENT.tmp"
-        pointer.write_text(final.name)
-        os.replace(pointer, self.index_dir / "CURRENT")  # the one step that makes the new store live
-        self._clean_stale()
+        try:
+            final = generations.publish(self.tmp, self.index_dir)  # the one step that makes the new store live
+            self._clean_stale()
+        finally:
+            self.lock.release()
         log.info("Store generation %s is live (%d chunks)", final.name, self.vectors.total)
         return final
 
@@ -131,3 +146,4 @@ class StoreWriter:
             self.vectors.abort()
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
+            self.lock.release()
