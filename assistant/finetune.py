@@ -3,22 +3,26 @@
     python -m assistant.finetune [--base ...] [--max-minutes 30] [--no-eval | --eval-only] [--eval-n 200]
 
 Training lives in `assistant.training`, the card's evaluation in `assistant.evaluation`; this command runs one
-after the other, so neither package imports the other.
+after the other, so neither package imports the other. It holds the tuned model's writer lock throughout: a
+second fine-tune waits for it, or fails with one line naming the first (`settings.writer_wait_s`).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from assistant.data.locks import LockBusy
 from assistant.evaluation.model_card import (
     EvalConfig,
     evaluate_and_write,
     evaluate_saved,
 )
 from assistant.logs import setup_logging
-from assistant.model.bases import tuned_dir
-from assistant.settings import get_settings
+from assistant.model.tuned_layout import live_model_dir, model_lock, tuned_home
+from assistant.settings import Settings, get_settings
 from assistant.training.finetune import Trained, parse_args, run
 
 
@@ -26,8 +30,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
     settings = get_settings()
+    home = args.out or tuned_home(settings)
+    try:
+        with model_lock(home, settings):
+            return _train_and_evaluate(args, settings, home)
+    except LockBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _train_and_evaluate(args: argparse.Namespace, settings: Settings, home: Path) -> int:
     if args.eval_only:
-        card = evaluate_saved(settings, args.out or tuned_dir(settings), n_per_cell=args.eval_n, device=args.device)
+        card = evaluate_saved(settings, live_model_dir(home) or home, n_per_cell=args.eval_n, device=args.device)
         print(json.dumps(card, indent=2))
         return 0
     trained = run(args, settings)

@@ -30,7 +30,7 @@ from assistant.evaluation.sentiment_control import (  # noqa: E402
     load_reference_base,
 )
 from assistant.logs import setup_logging  # noqa: E402
-from assistant.model.bases import tuned_dir  # noqa: E402
+from assistant.model.bases import live_model_dir, tuned_dir  # noqa: E402
 from assistant.model.generation import GenerationStats, ReviewGenerator  # noqa: E402
 from assistant.model.guidance import guidance_arg  # noqa: E402
 from assistant.settings import get_settings  # noqa: E402
@@ -51,7 +51,7 @@ def main() -> int:
     from assistant.evaluation.judge import SentimentJudge
 
     settings = get_settings()
-    out = args.dir or tuned_dir(settings)
+    out = (live_model_dir(args.dir) or args.dir) if args.dir else tuned_dir(settings)
     model, tokenizer, card, store, split, data = open_saved(settings, out, None)
     if (out / f"{JUDGE_BASENAME}.json").exists():
         judge = SentimentJudge.load(out / JUDGE_BASENAME)

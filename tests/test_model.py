@@ -113,8 +113,8 @@ def test_lora_trains_only_adapters_and_reloads_identically(tokenizer, encoded, s
     config = TrainConfig(max_minutes=0, max_steps=15, max_epochs=100, batch_tokens=512, lr=5e-3, warmup_steps=1)
     state = train(model, tokenizer, encoded, config, progress=False)
     assert state.losses[-1] < state.losses[0]
-    out = bases.tuned_dir(settings)
-    merged = save_tuned(model, tokenizer, out, {"base": "tiny", "train_tokens": state.tokens})
+    merged, out = save_tuned(model, tokenizer, bases.tuned_home(settings), {"base": "tiny", "train_tokens": state.tokens})
+    assert out == bases.tuned_dir(settings), "the saved model is the live one"
     assert torch.equal(merged.transformer.h[0].mlp.c_fc.weight, frozen)  # attention-only LoRA
     assert (out / "adapter" / "adapter_config.json").exists() and (out / "model.safetensors").exists()
     assert json.loads((out / "generation_config.json").read_text())["top_p"] == 0.92
@@ -214,7 +214,7 @@ def test_finetune_command_end_to_end(monkeypatch, tmp_path, capsys):
     finally:
         settings_module.get_settings.cache_clear()
     assert code == 0, capsys.readouterr().err
-    out = tmp_path / "models" / "tuned"
+    out = bases.live_model_dir(tmp_path / "models" / "tuned")
     card = json.loads((out / "model_card.json").read_text())
     assert set(REQUIRED_KEYS) <= set(card) and card["base"] == "scratch" and card["train_steps"] == 3
     assert set(card["sentiment_acc"]) == {"positive", "negative"}
@@ -256,18 +256,19 @@ def test_examples_prepared_here_train_elsewhere_and_merge_back(monkeypatch, tmp_
         monkeypatch.setattr(training_data, "open_split", lambda *a: pytest.fail("--examples must not open the store"))
         assert main([*common, "--examples", str(exported), "--out", str(trained), "--max-steps", "2",
                      "--lora-r", "2"]) == 0
-        assert (trained / "adapter" / "training_card.json").exists()
-        assert main(["--merge-adapter", str(trained / "adapter"), "--out", str(merged)]) == 0
+        adapter = bases.live_model_dir(trained) / "adapter"
+        assert (adapter / "training_card.json").exists()
+        assert main(["--merge-adapter", str(adapter), "--out", str(merged)]) == 0
     finally:
         settings_module.get_settings.cache_clear()
     from transformers import AutoModelForCausalLM
 
     ids = torch.tensor([[5, 6, 7, 8]])
     with torch.no_grad():
-        a = AutoModelForCausalLM.from_pretrained(trained)(ids).logits
-        b = AutoModelForCausalLM.from_pretrained(merged)(ids).logits
+        a = AutoModelForCausalLM.from_pretrained(bases.live_model_dir(trained), use_safetensors=True)(ids).logits
+        b = AutoModelForCausalLM.from_pretrained(bases.live_model_dir(merged), use_safetensors=True)(ids).logits
     assert torch.allclose(a, b, atol=1e-5)
-    card = json.loads((merged / "model_card.json").read_text())
+    card = json.loads((bases.live_model_dir(merged) / "model_card.json").read_text())
     assert card["train_steps"] == 2 and card["train_reviews"] == len(split.train)
     (tmp_path / "junk.jsonl").write_text("not json\n")
     assert main([*common, "--examples", str(tmp_path / "junk.jsonl")]) == 2

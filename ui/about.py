@@ -1,4 +1,8 @@
-"""About the model: the fine-tuned model's card and the latest evaluation, where they exist."""
+"""About the model: the fine-tuned model's card and the latest evaluation, where they exist.
+
+A card is a file anyone can edit, so every value from it is shown as text: escaped wherever Streamlit would read
+Markdown (st.markdown, metric values, captions), and as data in the JSON viewer.
+"""
 from __future__ import annotations
 
 import json
@@ -8,8 +12,9 @@ from typing import Any
 
 import streamlit as st
 
+from assistant.model.tuned_layout import TUNED_DIRNAME, live_model_dir
 from ui.markup import md_escape
-from ui.runtime import TUNED_DIRNAME, current_settings, format_count
+from ui.runtime import current_settings, format_count
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +36,20 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _metric_value(value: Any) -> str:
+    """A card value as inert Markdown text."""
     if isinstance(value, float):
         return f"{value:.3g}"
-    return "n/a" if value is None else str(value)
+    return "n/a" if value is None else md_escape(str(value))
 
 
 def about_page() -> None:
     settings = current_settings()
     st.title("About the model")
-    card = _read_json(Path(settings.models_dir) / TUNED_DIRNAME / CARD_FILE)
+    live = live_model_dir(Path(settings.models_dir) / TUNED_DIRNAME)
+    card = _read_json(live / CARD_FILE) if live is not None else None
+    if card is not None and not isinstance(card, dict):
+        st.warning(f"{CARD_FILE} holds no model card (a JSON object)")
+        card = None
     if card is None:
         st.info("No fine-tuned model yet: the chat uses the base model. Build one from the Chat page, "
                 "or run python -m assistant.finetune in a terminal.", icon=":material/info:")
@@ -47,11 +57,11 @@ def about_page() -> None:
         base = str(card.get("base") or "unknown base").rstrip("/").rsplit("/", 1)[-1]
         facts = [f"**{md_escape(base)}** fine-tuned ({md_escape(str(card.get('method') or '?'))})"]
         if card.get("params"):
-            facts.append(f"{format_count(card['params'])} parameters")
+            facts.append(f"{md_escape(format_count(card['params']))} parameters")
         if card.get("train_minutes") is not None:
             facts.append(f"trained {_metric_value(card['train_minutes'])} min")
         if card.get("train_tokens"):
-            facts.append(f"on {format_count(card['train_tokens'])} tokens")
+            facts.append(f"on {md_escape(format_count(card['train_tokens']))} tokens")
         st.markdown(", ".join(facts))
         shown = [(label, card.get(key)) for key, label in HEADLINE if key in card]
         for column, (label, value) in zip(st.columns(len(shown)) if shown else [], shown):
@@ -66,7 +76,7 @@ def about_page() -> None:
         st.caption(f"No evaluation yet (it is written to {md_escape(str(reports / EVAL_FILE))}).")
         return
     for chart in charts:
-        st.image(str(chart), caption=chart.stem.replace("_", " "))
+        st.image(str(chart), caption=md_escape(chart.stem.replace("_", " ")))
     if evaluation is not None:
         with st.expander("Evaluation (JSON)", icon=":material/analytics:"):
             st.json(evaluation, expanded=1)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
+from assistant.model.tuned_layout import TUNED_DIRNAME, live_model_dir
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TUNED_DIRNAME = "tuned"  # assistant.model.bases.TUNED_DIRNAME, repeated so the first paint need not import torch
 
 
 def current_settings() -> Settings:
@@ -50,10 +50,9 @@ def probe(settings: Settings) -> Artifacts:
             index = name
     except OSError:
         pass
-    tuned_config = Path(settings.models_dir) / TUNED_DIRNAME / "config.json"
-    tuned = None
-    if tuned_config.exists() and any(tuned_config.parent.glob("*.safetensors")):
-        tuned = tuned_config.stat().st_mtime
+    # tuned_layout imports no torch (first paint); its pointer switches only once a model is complete
+    live = live_model_dir(Path(settings.models_dir) / TUNED_DIRNAME)
+    tuned = (live / "config.json").stat().st_mtime if live is not None else None
     return Artifacts(index=index, tuned=tuned)
 
 

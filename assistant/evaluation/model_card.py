@@ -253,7 +253,7 @@ def evaluate_best_of(settings: Any, out: Path, *, n_per_cell: int, drafts: int, 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from assistant.data.store import StoreError
-    from assistant.model.bases import BaseModelError, tuned_dir
+    from assistant.model.bases import BaseModelError, live_model_dir, tuned_dir
     from assistant.model.guidance import guidance_arg
     from assistant.settings import get_settings
 
@@ -283,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     setup_logging()
     settings = get_settings()
-    out = args.dir or tuned_dir(settings)
+    out = (live_model_dir(args.dir) or args.dir) if args.dir else tuned_dir(settings)  # a home: its live model
     guidance = settings.sampling.guidance if args.guidance is None else args.guidance
     try:
         if args.export_requests:

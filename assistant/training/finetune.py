@@ -4,7 +4,8 @@
 
 Data from the review store (movie-disjoint split, retrieval-aware context), a base from `bases`,
 LoRA (or full) training bounded by wall-clock minutes with resumable checkpoints, then the adapter,
-a merged safetensors model, tokenizer, generation config and model card in `models_dir/tuned`.
+a merged safetensors model, tokenizer, generation config and model card in a new generation of
+`models_dir/tuned`, made live in one step (`assistant.model.tuned_layout`).
 """
 from __future__ import annotations
 
@@ -21,15 +22,16 @@ from typing import Any
 
 import torch
 
+from assistant.data import generations
 from assistant.model.bases import (
     BASE_CHOICES,
     BaseInfo,
     BaseModelError,
     check_base_name,
     load_base,
-    tuned_dir,
 )
 from assistant.model.card import write_card
+from assistant.model.tuned_layout import NEXT_PROBE_DIRNAME, tuned_home
 from assistant.training.batches import encode_all
 from assistant.training.examples import DataConfig, Example, write_examples
 from assistant.training.loop import (
@@ -59,20 +61,36 @@ def generation_defaults(tokenizer: Any) -> Any:
                             pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id)
 
 
-def save_tuned(model: Any, tokenizer: Any, out: Path, card: dict[str, Any]) -> Any:
-    """Adapter (when LoRA) plus merged safetensors model, tokenizer, generation config and card; returns the merged model."""
-    out.mkdir(parents=True, exist_ok=True)
-    if hasattr(model, "merge_and_unload"):
-        model.save_pretrained(str(out / "adapter"))
-        # self-contained, so an adapter trained on another machine can be merged here (--merge-adapter)
-        (out / "adapter" / "training_card.json").write_text(json.dumps(card, indent=2, default=str))
-        model = model.merge_and_unload()
-    model.generation_config = generation_defaults(tokenizer)
-    model.save_pretrained(str(out))
-    tokenizer.save_pretrained(str(out))
-    write_card(card, out)
-    log.info("saved the tuned model to %s", out)
-    return model.eval()
+def save_tuned(model: Any, tokenizer: Any, home: Path, card: dict[str, Any],
+               probe_from: Path | None = None) -> tuple[Any, Path]:
+    """Adapter (when LoRA) plus merged safetensors model, tokenizer, generation config, card (and the sentiment
+    probe from `probe_from`) as a new generation of `home`, made live only once complete.
+
+    Returns the merged model and its folder. The caller holds the model's writer lock (`model_lock`); a kill at
+    any point leaves the previous model live, and what it half wrote is cleaned by the next save.
+    """
+    from assistant.model.sentiment_probe import BASENAME as PROBE_BASENAME
+
+    building = generations.start_building(home)
+    try:
+        if hasattr(model, "merge_and_unload"):
+            model.save_pretrained(str(building / "adapter"), safe_serialization=True)
+            # self-contained, so an adapter trained on another machine can be merged here (--merge-adapter)
+            (building / "adapter" / "training_card.json").write_text(json.dumps(card, indent=2, default=str))
+            model = model.merge_and_unload()
+        model.generation_config = generation_defaults(tokenizer)
+        model.save_pretrained(str(building), safe_serialization=True)
+        tokenizer.save_pretrained(str(building))
+        write_card(card, building)
+        for probe_file in sorted(Path(probe_from).glob(f"{PROBE_BASENAME}.*")) if probe_from else []:
+            shutil.copy2(probe_file, building / probe_file.name)
+        final = generations.publish(building, home)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    generations.clean_stale(home)
+    log.info("saved the tuned model to %s (live)", final)
+    return model.eval(), final
 
 
 # ---- command line ----------------------------------------------------------------------------
@@ -172,11 +190,14 @@ def merge_adapter(adapter_dir: Path, settings: Any, out: Path, device: str | Non
     card_path = adapter_dir / "training_card.json"
     if not (adapter_dir / "adapter_config.json").exists() or not card_path.exists():
         raise ValueError(f"{adapter_dir} holds no adapter_config.json and training_card.json to merge")
+    if not (adapter_dir / "adapter_model.safetensors").exists():
+        raise ValueError(f"{adapter_dir} holds no adapter_model.safetensors (pickled weights are not loaded)")
     card = json.loads(card_path.read_text())
     model, tokenizer, _ = load_base(card["base"], settings, device=device)
     model = PeftModel.from_pretrained(model, str(adapter_dir))
-    save_tuned(model, tokenizer, out, card)
-    print(f"merged {adapter_dir} into {out}; evaluate it with: python -m assistant.model_card --dir {out}", file=sys.stdout)
+    _, folder = save_tuned(model, tokenizer, out, card)
+    print(f"merged {adapter_dir} into {folder}; evaluate it with: python -m assistant.model_card --dir {out}",
+          file=sys.stdout)
     return 0
 
 
@@ -202,7 +223,7 @@ def run(args: argparse.Namespace, settings: Any) -> Trained | int:
     if args.threads:
         torch.set_num_threads(args.threads)
     base_name = args.base or settings.base_model
-    out = args.out or tuned_dir(settings)
+    out = args.out or tuned_home(settings)
     data = DataConfig(context_share=args.context_share if args.context_share is not None
                       else settings.train_context_share, context_k=args.context_k, seed=args.seed,
                       min_label_confidence=args.min_confidence if args.min_confidence is not None
@@ -221,7 +242,7 @@ def run(args: argparse.Namespace, settings: Any) -> Trained | int:
         else:
             store, split = open_split(settings, data)
             header, examples = prepare_examples(store, split, data, args.max_examples,
-                                                checkpoint_dir / "examples.jsonl", probe_dir=out)
+                                                checkpoint_dir / "examples.jsonl", probe_dir=out / NEXT_PROBE_DIRNAME)
         if args.export_examples:
             write_examples(args.export_examples, header, examples)
             print(f"wrote {len(examples)} examples to {args.export_examples}", file=sys.stdout)
@@ -260,8 +281,8 @@ def run(args: argparse.Namespace, settings: Any) -> Trained | int:
         card["train_minutes_total"] = round(card["train_minutes"] + float(earlier.get("train_minutes") or 0), 2)
     card["trainable_params"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     card["torch_threads"] = torch.get_num_threads()
-    model = save_tuned(model, tokenizer, out, card)
-    return Trained(model, tokenizer, card, out, device, store, split, data)
+    model, folder = save_tuned(model, tokenizer, out, card, probe_from=out / NEXT_PROBE_DIRNAME)
+    return Trained(model, tokenizer, card, folder, device, store, split, data)
 
 
 def training_card(info: BaseInfo, config: TrainConfig, data: DataConfig, state: TrainState,
