@@ -18,6 +18,7 @@ import streamlit as st  # noqa: E402
 
 from assistant.logs import setup_logging  # noqa: E402
 from ui.about import about_page  # noqa: E402
+from ui.access import refuse_remote_clients  # noqa: E402
 from ui.add_reviews import add_reviews_page  # noqa: E402
 from ui.build import render_rebuild, render_setup  # noqa: E402
 from ui.chat_view import answer, render_history  # noqa: E402
@@ -73,6 +74,7 @@ def main() -> None:
     compare = bool(st.session_state.get("compare"))
     st.set_page_config(page_title="Movie review assistant", page_icon=":material/movie:",
                        layout="wide" if compare else "centered")
+    refuse_remote_clients(current_settings().host)  # before anything a visitor could read or run
     page = st.navigation([
         st.Page(chat_page, title="Chat", icon=":material/chat:", default=True),
         st.Page(add_reviews_page, title="Add reviews", icon=":material/upload_file:", url_path="add-reviews"),

@@ -12,7 +12,7 @@ import streamlit as st
 
 from assistant.model.drafts import describe, score_list
 from ui.markup import md_escape
-from ui.runtime import generation_lock
+from ui.runtime import current_settings, generation_lock
 from ui.sidebar import Controls
 from ui.sources import render_opinion, render_sources
 
@@ -121,8 +121,10 @@ def render_history(turns: list[dict[str, Any]]) -> None:
 def _locked() -> Iterator[None]:
     lock = generation_lock()
     if not lock.acquire(blocking=False):
+        wait = current_settings().reply_wait_s
         with st.spinner("Another chat is writing a reply; yours starts right after…"):
-            lock.acquire()
+            if not lock.acquire(timeout=wait):
+                raise TimeoutError(f"Another chat's reply has taken over {wait:g} s; please send yours again")
     try:
         yield
     finally:
@@ -155,7 +157,7 @@ def answer(assistant: Any, session_id: str, text: str, controls: Controls) -> di
             log.info("answered in %.1f s (compare=%s, rag=%s, model=%s, drafts=%d)", time.perf_counter() - started,
                      controls.compare, controls.rag, controls.model, controls.drafts)
             return {"role": "assistant", "replies": replies}
-        except AssistantError as exc:
+        except (AssistantError, TimeoutError) as exc:
             st.error(md_escape(str(exc)), icon=":material/error:")
             return {"role": "assistant", "error": str(exc)}
         except Exception as exc:  # a reply failing must not take the page down; the log has the traceback

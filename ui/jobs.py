@@ -3,22 +3,34 @@
 One build at a time per process, so people keep chatting (base model, no RAG) while it runs. The
 index comes first as a quick one (the first reviews only, about a minute) so RAG works early, then
 the full ingest adds the rest incrementally; fine-tuning runs last, as a niced subprocess bounded
-by wall-clock minutes, its progress read from its output.
+by wall-clock minutes, its progress read from its output, stopped when the server stops.
+
+Each build takes the writer lock of what it writes (the store's here, the model's in the fine-tune
+process), so a terminal's ingest or fine-tune and the page's never write at once: the page says whom
+it waits for, and Cancel still works while it waits.
 """
 from __future__ import annotations
 
+import atexit
+import ctypes
+import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
 import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import streamlit as st
 
+from assistant.data.locks import Process
+from assistant.data.store_writer import store_lock
 from assistant.settings import REPO_ROOT, Settings
 from ui.runtime import probe
 
@@ -137,12 +149,25 @@ class Builder:
 
         if not probe(settings).has_index:
             phase = f"quick index of the first {QUICK_LIMIT:,} reviews"
+            self._wait_for_store(job, settings)
             self._update(job, stage=f"{phase}: reading", done=0, total=0)
             ingest([data], settings, limit=QUICK_LIMIT, embeddings=embeddings, progress=progress, show_bar=False)
         phase = "full index"
+        self._wait_for_store(job, settings)
         self._update(job, stage=f"{phase}: reading every file (RAG already works meanwhile)", done=0, total=0)
         summary = ingest([data], settings, embeddings=embeddings, progress=progress, show_bar=False)
         self._update(job, stage=f"{summary.total:,} chunks in the index", done=1, total=1)
+
+    def _wait_for_store(self, job: Job, settings: Settings) -> None:
+        """Wait (cancellably, saying for whom) while another process, a terminal's ingest say, writes the store."""
+        def waiting(holder: Process | None) -> None:
+            if self._cancel.is_set():
+                raise Cancelled
+            who = holder.describe() if holder else "another process"
+            self._update(job, stage=f"waiting: {who} is writing the review store", done=0, total=0)
+
+        with store_lock(settings, wait=None, on_wait=waiting):
+            pass  # free now; ingest takes the lock itself for as long as it writes
 
     def _finetune(self, job: Job, settings: Settings, minutes: float) -> None:
         if not probe(settings).has_index:
@@ -153,10 +178,8 @@ class Builder:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._update(job, stage="starting: loading the data and the base model", done=0, total=100)
         log.info("starting %s (log: %s)", " ".join(cmd), log_path)
-        nice = (lambda: os.nice(10)) if hasattr(os, "nice") else None  # chat replies keep priority
         with log_path.open("w") as out:
-            self._proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT, preexec_fn=nice)
+            self._proc = start_child(cmd, env)
             last_line = last_error = ""
             pending = ""
             assert self._proc.stdout is not None
@@ -203,9 +226,47 @@ class Builder:
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The page's settings as MRA_* variables, so a subprocess builds exactly what the page reads."""
-    return {f"MRA_{name.upper()}": (str(value).lower() if isinstance(value, bool) else str(value))
-            for name, value in settings.model_dump().items()}
+    """The page's settings as MRA_* variables, so a subprocess builds exactly what the page reads
+    (nested ones, like sampling, as the JSON pydantic-settings reads back)."""
+    return {f"MRA_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
+            for name, value in settings.model_dump(mode="json").items()}
+
+
+_CHILDREN: weakref.WeakSet[subprocess.Popen] = weakref.WeakSet()
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def start_child(cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """A build subprocess that does not outlive the server: niced (chat replies keep priority), terminated at
+    the server's exit, and on Linux sent SIGTERM by the kernel when the thread that started it dies, even
+    by SIGKILL. (That thread waits for the child, so it lives as long as the child is wanted.)"""
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=_child_setup())
+    _CHILDREN.add(proc)
+    return proc
+
+
+def _child_setup() -> Callable[[], None] | None:
+    if not hasattr(os, "nice"):
+        return None
+    parent = os.getpid()
+    prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None  # not in the child
+
+    def setup() -> None:  # runs in the child between fork and exec
+        os.nice(10)
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+            if os.getppid() != parent:  # the server died before the kernel was told
+                os._exit(1)
+
+    return setup
+
+
+@atexit.register
+def _stop_children() -> None:
+    for proc in list(_CHILDREN):
+        if proc.poll() is None:
+            proc.terminate()  # fine-tuning checkpoints as it goes; a later run resumes
 
 
 @st.cache_resource(show_spinner=False)
