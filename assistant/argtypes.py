@@ -17,3 +17,7 @@ def bounded(name: str, cast: type, low: float, high: float, kind: str) -> Callab
             raise argparse.ArgumentTypeError(f"{name} must be {low:g} to {high:g}, not {value}")
         return number
     return parse
+
+
+# numpy's seeds stop at 2**32 - 1 (torch's go further): one range every generator accepts.
+seed_arg = bounded("seed", int, 0, 2**32 - 1, "a whole number")

@@ -14,10 +14,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from assistant.argtypes import bounded
+from assistant.argtypes import bounded, seed_arg
 from assistant.chat.chain import MODELS, Assistant, AssistantError, Reply
 from assistant.chat.export import source_line
 from assistant.chat.memory import ChatMemory, new_session_id
+from assistant.logs import PrintableStream, printable
 from assistant.model.drafts import describe, score_list
 from assistant.model.guidance import guidance_arg
 from assistant.settings import (
@@ -42,7 +43,7 @@ def _generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=int, default=None, help="reviews retrieved (default: settings.top_k)")
     p.add_argument("--temperature", type=_temperature, default=None, help="default: settings.sampling")
     p.add_argument("--max-new-tokens", type=_new_tokens, default=None, help="default: settings.sampling")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=seed_arg, default=None)
     p.add_argument("--drafts", type=_drafts, default=None, metavar="N",
                    help=f"write N drafts (1-{MAX_DRAFTS}) and keep the one whose sentiment reads clearest; "
                         "1 streams live (default: settings.sampling.drafts)")
@@ -267,7 +268,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, assist
          settings: Settings | None = None) -> int:
     """Exit status 0 on success, 2 on a clear error (one line on stderr), 1 on anything unexpected."""
     args = parse_args(argv)
-    out = out or sys.stdout
+    out = PrintableStream(out or sys.stdout)  # review, user and model text can carry terminal escapes
     _quiet_libraries(args.verbose)
     settings = settings or (assistant.settings if assistant is not None else get_settings())
     try:
@@ -286,11 +287,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, assist
         return cmd_chat(args, assistant, out)
     except (AssistantError, ValueError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
+        print(printable(f"error: {message}"), file=sys.stderr)
         return 2
     except Exception as exc:  # one line for the user; the traceback goes to the log
         log.debug("unexpected failure", exc_info=True)
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(printable(f"error: {type(exc).__name__}: {exc}"), file=sys.stderr)
         return 1
 
 

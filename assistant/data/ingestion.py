@@ -26,6 +26,7 @@ from assistant.data.readers import (
 )
 from assistant.data.records import MovieFacts, Review
 from assistant.data.store_writer import StoreWriter
+from assistant.data.text import counting_cleanups
 from assistant.data.vectors import check_vector_store
 from assistant.settings import Settings
 
@@ -44,6 +45,7 @@ class IngestSummary:
     kept: int = 0
     duplicates: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    cleaned: dict[str, int] = field(default_factory=dict)  # values kept but changed, by cleaning step
     already_stored: int = 0
     embedded: int = 0
     total: int = 0
@@ -57,12 +59,13 @@ class IngestSummary:
 
     def lines(self) -> list[str]:
         skipped = ", ".join(f"{reason}: {n:,}" for reason, n in sorted(self.skipped.items())) or "none"
+        cleaned = ", ".join(f"{step}: {n:,}" for step, n in sorted(self.cleaned.items()))
         verdict = (
             f"embedded {self.embedded:,} new chunks" if self.embedded else "nothing new to embed: the store is up to date"
         )
         return [
             f"Files: {self.files}   rows read: {self.rows:,}   kept: {self.kept:,}   duplicates merged: {self.duplicates:,}",
-            f"Skipped: {skipped}",
+            f"Skipped: {skipped}" + (f"   cleaned: {cleaned}" if cleaned else ""),
             f"Already in store: {self.already_stored:,}   {verdict}",
             f"Store: {self.total:,} chunks at {self.store}",
             f"Time: {self.seconds:.1f} s, of which embedding {self.embed_seconds:.1f} s ({self.per_second:.1f} chunks/s overall)",
@@ -166,7 +169,9 @@ def ingest(
     started = time.perf_counter()
     check_vector_store(settings)
     summary = IngestSummary(store=str(settings.index_dir))
-    records, hashes = read_records(paths, mapping, limit, summary, hub)
+    with counting_cleanups() as cleaned:  # the readers clean every value with text.clean_text
+        records, hashes = read_records(paths, mapping, limit, summary, hub)
+    summary.cleaned = dict(cleaned)
     embeddings = embeddings or make_embeddings(settings)
     dim = len(embeddings.embed_query("dimension probe"))
     writer = StoreWriter(settings, dim, rebuild=rebuild)

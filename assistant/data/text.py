@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date
 from typing import Literal
 
@@ -33,16 +37,42 @@ _PLACEHOLDERS = {"", "none", "null", "nan", "n/a", "na", "-", "--", "."}
 _SPACES = re.compile(r"\s+")
 _ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-f]+|[a-z][a-z0-9]*);", re.IGNORECASE)
 _QUOTE_PAIRS = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019"}
+# Text is data: terminal escape sequences (CSI "ESC [ ... m", OSC "ESC ] ... BEL") go whole, then every other
+# C0/C1 control but the whitespace collapsed below, DEL, and the bidi controls that reorder how a line displays
+# ("Trojan Source"). In a review they are noise; printed on a terminal they would act.
+_ESCAPE_SEQUENCES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x9b[0-?]*[ -/]*[@-~]")
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+CONTROLS_REMOVED = "control or bidi characters removed"
+_cleanups: ContextVar[Counter | None] = ContextVar("cleanups", default=None)
+
+
+@contextmanager
+def counting_cleanups() -> Iterator[Counter]:
+    """Count, by step, the values `clean_text` changes in this context (for the ingest summary)."""
+    counts: Counter = Counter()
+    token = _cleanups.set(counts)
+    try:
+        yield counts
+    finally:
+        _cleanups.reset(token)
+
+
+def _without_controls(text: str) -> str:
+    cleaned = _CONTROLS.sub("", _ESCAPE_SEQUENCES.sub("", text))
+    if cleaned != text and (counts := _cleanups.get()) is not None:
+        counts[CONTROLS_REMOVED] += 1
+    return cleaned
 
 
 def clean_text(value: str | None) -> str:
-    """Repair mojibake, unescape HTML entities, collapse whitespace and drop wrapping quotes.
+    """Repair mojibake, unescape HTML entities, remove control and bidi characters, collapse whitespace and drop
+    wrapping quotes.
 
     Returns "" for empty values and placeholders such as "none" or "NaN".
     """
     if not value:
         return ""
-    text = value.replace("\0", "")
+    text = value if value.isprintable() else _without_controls(value)  # isprintable: a fast C check
     if "&" in text:
         # Only well-formed entities: html.unescape alone would turn "&not" in prose into "¬".
         text = _ENTITY.sub(lambda m: html.unescape(m.group(0)), text)

@@ -62,6 +62,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from assistant.argtypes import seed_arg
 from assistant.data.records import movie_key as key_of
 from assistant.evaluation import metrics as em
 from assistant.evaluation.arms import (
@@ -235,7 +236,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n", type=int, default=None, help="requests per arm (default 24, quick 6)")
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--retrieval-queries", type=int, default=None)
-    p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--seed", type=seed_arg, default=2024)
     p.add_argument("--guidance", type=guidance_arg, default=None, metavar="G",
                    help="sentiment guidance for every arm (default: settings.sampling.guidance, as the chat)")
     p.add_argument("--retrieval-only", action="store_true", help="only the retrieval metrics (no language model)")

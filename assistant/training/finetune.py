@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from assistant.argtypes import seed_arg
 from assistant.data import generations
 from assistant.model.bases import (
     BASE_CHOICES,
@@ -122,7 +123,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="start LoRA weights from an earlier adapter folder (same rank and targets)")
     p.add_argument("--merge-adapter", type=Path, default=None,
                    help="merge a LoRA adapter folder trained elsewhere into the base and save it as the tuned model")
-    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--seed", type=seed_arg, default=1234)
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     p.add_argument("--no-eval", action="store_true", help="skip the evaluation stage (card keeps training numbers)")
     p.add_argument("--eval-only", action="store_true", help="only re-run the evaluation on the saved model")
