@@ -21,7 +21,12 @@ from assistant.evaluation.model_card import (
     evaluate_saved,
 )
 from assistant.logs import setup_logging
-from assistant.model.tuned_layout import live_model_dir, model_lock, tuned_home
+from assistant.model.tuned_layout import (
+    check_home,
+    live_model_dir,
+    model_lock,
+    tuned_home,
+)
 from assistant.settings import Settings, get_settings
 from assistant.training.finetune import Trained, parse_args, run
 
@@ -32,9 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     home = args.out or tuned_home(settings)
     try:
+        check_home(home)
         with model_lock(home, settings):
             return _train_and_evaluate(args, settings, home)
-    except LockBusy as exc:
+    except (LockBusy, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

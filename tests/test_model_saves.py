@@ -140,3 +140,14 @@ def test_pickled_weights_are_refused_not_unpickled(tmp_path, tokenizer, monkeypa
     with pytest.raises(ValueError, match="no adapter_model.safetensors"):
         merge_adapter(adapter, settings, tuned_home(settings), "cpu")
     assert generations.current(tuned_home(settings)) is None
+
+
+def test_out_on_a_users_folder_is_refused_and_left_alone(tmp_path, capsys):
+    folder = tmp_path / "my-project"
+    (folder / "checkpoint").mkdir(parents=True)  # a fine-tune would replace checkpoint/ with its own
+    (folder / "checkpoint" / "notes.txt").write_text("mine")
+    assert finetune_main(["--out", str(folder), "--restart", "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "holds files this program did not write" in err
+    assert (folder / "checkpoint" / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint"]

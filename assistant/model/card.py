@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from assistant.data.locks import write_text_atomic
 from assistant.model.prompts import SENTIMENTS
 
 CARD_JSON = "model_card.json"
@@ -12,10 +13,11 @@ CARD_MD = "model_card.md"
 
 
 def write_card(card: dict[str, Any], out: Path) -> None:
-    """model_card.json (machine-readable) and model_card.md (for people), beside the weights."""
+    """model_card.json (machine-readable) and model_card.md (for people), beside the weights. Each is replaced
+    whole: the evaluation rewrites the card of the live model, which the page may be reading."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / CARD_JSON).write_text(json.dumps(card, indent=2, default=str))
-    (out / CARD_MD).write_text(render_markdown(card))
+    write_text_atomic(out / CARD_JSON, json.dumps(card, indent=2, default=str))
+    write_text_atomic(out / CARD_MD, render_markdown(card))
 
 
 def _fmt(value: Any) -> str:

@@ -17,10 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from assistant.data import generations
-from assistant.data.locks import WriterLock
+from assistant.data.locks import LOCK_NAME, WriterLock
 
 TUNED_DIRNAME = "tuned"
 NEXT_PROBE_DIRNAME = "next-probe"
+CHECKPOINT_DIRNAME = "checkpoint"  # the training loop's resumable state
+# Signs that a folder holds this program's models: a pointer, a model of the old layout, a fine-tune's state.
+_OURS = (generations.POINTER, "config.json", LOCK_NAME, f"{CHECKPOINT_DIRNAME}/state.json",
+         f"{CHECKPOINT_DIRNAME}/examples.jsonl", NEXT_PROBE_DIRNAME)
 
 
 def tuned_home(settings: Any) -> Path:
@@ -46,6 +50,15 @@ def tuned_dir(settings: Any) -> Path:
     """The live tuned model's folder (where the chat, the card and the evaluation read it); the home when none."""
     home = tuned_home(settings)
     return live_model_dir(home) or home
+
+
+def check_home(home: Path) -> None:
+    """ValueError (one line) for a folder that is someone else's: a fine-tune replaces `checkpoint/` in its home
+    and cleans its generations, so `--out` must name a new or empty folder, or one it wrote before."""
+    home = Path(home)
+    if not home.is_dir() or not any(home.iterdir()) or any((home / sign).exists() for sign in _OURS):
+        return
+    raise ValueError(f"{home} holds files this program did not write; give --out a new or empty folder")
 
 
 def model_lock(home: Path, settings: Any, **kwargs: Any) -> WriterLock:

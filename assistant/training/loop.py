@@ -16,6 +16,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from assistant.model.bases import BaseInfo
+
+# CHECKPOINT_DIRNAME is re-exported: finetune imports it from here.
+from assistant.model.tuned_layout import CHECKPOINT_DIRNAME as CHECKPOINT_DIRNAME
 from assistant.training.batches import Encoded, collate, lm_loss, make_batches
 
 log = logging.getLogger(__name__)
@@ -25,7 +28,6 @@ LORA_TARGETS: dict[str, dict[str, list[str]]] = {
     "llama": {"attention": ["q_proj", "k_proj", "v_proj", "o_proj"],
               "all": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]},
 }
-CHECKPOINT_DIRNAME = "checkpoint"
 
 
 @dataclass
