@@ -84,7 +84,7 @@ def test_readers_never_wait_for_a_writer(settings, data, embeddings):
     ingest([data["critics"]], settings, embeddings=embeddings, show_bar=False)
     with store_lock(settings):
         started = time.monotonic()
-        assert ReviewStore.open(settings, embeddings).search("toys", k=1)
+        assert ReviewStore.open(settings, embeddings).similarity_search("toys", k=1)
         assert time.monotonic() - started < 30
 
 
