@@ -43,7 +43,8 @@ def client_allowed(serving_host: str, client_ip: str | None) -> bool:
 
 
 def client_ip() -> str | None:
-    return st.context.ip_address
+    address = st.context.ip_address
+    return address if isinstance(address, str) else None  # None: a loopback peer, or no connection (AppTest)
 
 
 def refuse_remote_clients(serving_host: str) -> None:
