@@ -110,12 +110,14 @@ def test_a_waiting_request_gives_up_after_the_settings_time(monkeypatch):
 
 
 def test_build_subprocesses_get_the_pages_settings():
-    page = Settings(sampling=Sampling(guidance=2.5, drafts=3), mmr=False, index_dir=Path("/somewhere/index"))
+    page = Settings(sampling=Sampling(guidance=2.5, drafts=3), mmr=False, index_dir=Path("/somewhere/index"),
+                    qdrant_api_key="s3cret", qdrant_url=None)
     env = settings_env(page)
     saved = dict(os.environ)
     try:
         os.environ.update(env)
-        assert Settings() == page
+        child = Settings()
+        assert child == page and child.qdrant_api_key.get_secret_value() == "s3cret" and child.qdrant_url is None
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import streamlit as st
+from pydantic import BaseModel, SecretStr
 
 from assistant.data.locks import Process
 from assistant.data.store_writer import store_lock
@@ -173,7 +174,8 @@ class Builder:
         if not probe(settings).has_index:
             raise BuildError("Fine-tuning reads its examples from the review index: build the index first")
         cmd = [sys.executable, "-m", "assistant.finetune", "--max-minutes", f"{minutes:g}", "--eval-n", str(EVAL_N)]
-        env = {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("MRA_")}  # the page's settings only
+        env = {**inherited, **settings_env(settings), "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
         log_path = Path(settings.models_dir) / "finetune-ui.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._update(job, stage="starting: loading the data and the base model", done=0, total=100)
@@ -226,10 +228,25 @@ class Builder:
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The page's settings as MRA_* variables, so a subprocess builds exactly what the page reads
-    (nested ones, like sampling, as the JSON pydantic-settings reads back)."""
-    return {f"MRA_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
-            for name, value in settings.model_dump(mode="json").items()}
+    """The page's settings as MRA_* variables, so a subprocess builds exactly what the page reads: nested ones
+    (sampling) as the JSON pydantic-settings reads back, secrets as themselves, unset ones (None) left out."""
+    env = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            text = value.get_secret_value()
+        elif isinstance(value, BaseModel):
+            text = value.model_dump_json()
+        elif isinstance(value, bool):
+            text = str(value).lower()
+        elif isinstance(value, (dict, list, tuple)):
+            text = json.dumps(value)
+        else:
+            text = str(value)
+        env[f"MRA_{name.upper()}"] = text
+    return env
 
 
 _CHILDREN: weakref.WeakSet[subprocess.Popen] = weakref.WeakSet()
