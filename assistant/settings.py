@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     train_context_share: float = Field(
         default=0.5, description="Share of training examples given retrieved context, so one model serves RAG on and off."
     )
+    llm_endpoint: str | None = Field(
+        default=None, description="An OpenAI-compatible completions server (vLLM, TGI) serving the tuned model, "
+                                  "e.g. http://gpu-box:8000/v1; unset = the local model.")
+    llm_model: str = Field(default="tuned", description="The model's name on that server.")
+    llm_api_key: SecretStr = Field(default=SecretStr("EMPTY"), description="That server's key, if it wants one.")
     train_min_label_confidence: float = Field(
         default=0.8, description="Train on reviews whose label a cross-fitted embedding probe finds this clear (0: all)."
     )
