@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 import numpy as np
-from langchain_community.vectorstores.utils import maximal_marginal_relevance
+from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 log = logging.getLogger(__name__)
 

@@ -1,25 +1,28 @@
-"""Reviews for the model's context: filtered (movie, sentiment) and diverse (MMR), with plain fallbacks.
+"""Reviews for the model's context: filtered (movie, sentiment) and diverse (MMR), with plain fallbacks, all
+through the store's LangChain retriever (`as_retriever(search_type="mmr", search_kwargs={"filter": ...})`).
 
-The context is laid out as in training (see `training_data.store_neighbours`): the movie's facts
-document first when there is one, then reviews, other movies' reviews naming their movie.
+The context is laid out as in training (see `training.examples`): the movie's facts document first when there
+is one, then reviews, other movies' reviews naming their movie.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
 from langchain_core.documents import Document
+from langchain_core.runnables import RunnableConfig, RunnableSerializable
+from pydantic import ConfigDict
 
+from assistant.chat.store_retriever import as_retriever
 from assistant.model.prompts import format_context_item
 
 log = logging.getLogger(__name__)
 
 VERDICTS = {"positive": "fresh", "negative": "rotten"}
+FACTS_CANDIDATES = 8  # facts chunks looked at for one movie: a movie has one to a few
 _QUERY_WORDS = {  # how each ask is worded for the embedding model
     ("positive", None): "a glowing, enthusiastic review", ("negative", None): "a scathing, critical review",
     ("positive", "kinder"): "a warm, generous, admiring review",
@@ -76,6 +79,7 @@ class Retrieval:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     movie_key: str | None = None
+    failed: bool = False  # the lookup failed: no context, and a note saying so
 
     @property
     def sources(self) -> list[Source]:
@@ -101,12 +105,24 @@ def build_query(sentiment: str, movie: str | None, topic: str | None, tone: str 
     return " ".join(parts)
 
 
-def movie_facts(store: Any, movie_key: str) -> Document | None:
-    """The movie's facts document (first chunk), preferring one with a critics consensus."""
-    rows = store.sql(
-        "SELECT text, meta FROM docs WHERE movie_key = ? AND kind = 'movie' "
-        "ORDER BY (json_extract(meta, '$.consensus') IS NULL), pos LIMIT 1", (movie_key,))
-    return Document(page_content=rows[0][0], metadata=json.loads(rows[0][1])) if rows else None
+def search(store: Any, query: str, *, k: int, filter: dict[str, Any], mmr: bool = False, fetch_k: int = 20,
+           lambda_mult: float = 0.6, config: RunnableConfig | None = None) -> list[tuple[Document, float]]:
+    """One retriever call: documents passing the metadata filter, with their cosine to the query."""
+    if mmr:
+        kwargs = {"k": k, "fetch_k": max(fetch_k, k), "lambda_mult": lambda_mult, "filter": filter}
+        retriever = as_retriever(store, search_type="mmr", search_kwargs=kwargs)
+    else:
+        retriever = as_retriever(store, search_type="similarity", search_kwargs={"k": k, "filter": filter})
+    return [(doc, float(doc.metadata.get("similarity") or 0.0)) for doc in retriever.invoke(query, config)]
+
+
+def movie_facts(store: Any, query: str, movie_key: str, config: RunnableConfig | None = None
+                ) -> tuple[Document, float] | None:
+    """The movie's facts document (its first chunk), preferring one with a critics consensus."""
+    hits = search(store, query, k=FACTS_CANDIDATES, filter={"kind": "movie", "movie_key": movie_key}, config=config)
+    if not hits:
+        return None
+    return min(hits, key=lambda hit: (not hit[0].metadata.get("consensus"), int(hit[0].metadata.get("chunk") or 0)))
 
 
 def _dedupe(hits: Iterable[tuple[Document, float]], k: int) -> list[tuple[Document, float]]:
@@ -127,21 +143,20 @@ def _dedupe(hits: Iterable[tuple[Document, float]], k: int) -> list[tuple[Docume
 def retrieve(store: Any, *, sentiment: str, movie: str | None = None, movie_key: str | None = None,
              topic: str | None = None, tone: str | None = None, k: int = 4, exclude_ids: Iterable[str] = (),
              mmr: bool = True, fetch_k: int = 20, lambda_mult: float = 0.6, min_similarity: float = 0.15,
-             facts: bool = True) -> Retrieval:
+             facts: bool = True, config: RunnableConfig | None = None) -> Retrieval:
     """Reviews for one request, narrowing by movie and sentiment and saying so whenever it has to widen."""
     started = time.perf_counter()
     query = build_query(sentiment, movie, topic, tone)
     result = Retrieval(query=query, movie_key=movie_key)
-    vector = store.embed_query(query)
     excluded = set(exclude_ids)
-    search = dict(k=2 * k, mmr=mmr, fetch_k=max(fetch_k, 2 * k), lambda_mult=lambda_mult)
+    want = 2 * k + len(excluded)  # room for the chunks of one review and the reviews shown last time
     verdict = VERDICTS.get(sentiment, sentiment)
 
     def run(**filters: Any) -> list[tuple[Document, float]]:
-        hits = store.search_vector(vector, exclude_ids=excluded, **search, **filters)
-        if not hits and excluded:  # "another" ran out of unseen reviews: seen ones beat none
-            hits = store.search_vector(vector, **search, **filters)
-        return _dedupe(hits, k)
+        hits = search(store, query, k=want, filter={"kind": "review", **filters}, mmr=mmr, fetch_k=fetch_k,
+                      lambda_mult=lambda_mult, config=config)
+        unseen = [(d, s) for d, s in hits if d.metadata.get("doc_id") not in excluded]
+        return _dedupe(unseen or hits, k)  # "another" ran out of unseen reviews: seen ones beat none
 
     hits: list[tuple[Document, float]] = []
     if movie_key:
@@ -164,12 +179,8 @@ def retrieve(store: Any, *, sentiment: str, movie: str | None = None, movie_key:
     if not hits:
         result.filters = {}
         result.notes.append("Retrieval found no reviews close enough to use, so the model had no context.")
-    lead: list[tuple[Document, float]] = []
-    if facts and movie_key:
-        doc = movie_facts(store, movie_key)
-        if doc is not None:
-            lead.append((doc, _similarity(store, vector, doc)))
-    chosen = lead + hits
+    lead = movie_facts(store, query, movie_key, config) if facts and movie_key else None
+    chosen = ([lead] if lead else []) + hits
     result.documents = [d for d, _ in chosen]
     result.similarities = [float(s) for _, s in chosen]
     result.seconds = time.perf_counter() - started
@@ -177,10 +188,32 @@ def retrieve(store: Any, *, sentiment: str, movie: str | None = None, movie_key:
     return result
 
 
-def _similarity(store: Any, vector: np.ndarray, doc: Document) -> float:
-    """Cosine of the query with a stored document, from its stored vector (no re-embedding)."""
-    rows = store.sql("SELECT pos FROM docs WHERE doc_id = ? ORDER BY pos LIMIT 1", (doc.metadata.get("doc_id"),))
-    if not rows:
-        return 0.0
-    return float(np.dot(store.vectors_at([int(rows[0][0])])[0], vector))
+class ReviewRetrieval(RunnableSerializable[dict, Retrieval]):
+    """The retrieval step of the review chain: {sentiment, movie, movie_key?, topic?, tone?, k?, exclude_ids?}
+    -> Retrieval, with the store's retriever and the settings' MMR and filters. A movie without a key is looked
+    up in `titles`. A failed lookup costs the context, not the reply: it comes back `failed`, with a note."""
 
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    store: Any
+    settings: Any
+    titles: Any = None
+
+    def invoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> Retrieval:
+        return self._call_with_config(self._retrieve, input, config, run_type="chain")
+
+    def _retrieve(self, ask: dict[str, Any], config: RunnableConfig) -> Retrieval:
+        settings = self.settings
+        movie, movie_key = ask.get("movie"), ask.get("movie_key")
+        if movie and "movie_key" not in ask and self.titles is not None:
+            found = self.titles.match(movie, settings.fuzzy_min_score)
+            movie_key = found.key if found else None
+        try:
+            return retrieve(self.store, sentiment=ask["sentiment"], movie=movie, movie_key=movie_key,
+                            topic=ask.get("topic"), tone=ask.get("tone"), k=int(ask.get("k") or settings.top_k),
+                            exclude_ids=ask.get("exclude_ids") or (), mmr=settings.mmr, fetch_k=settings.mmr_fetch_k,
+                            lambda_mult=settings.mmr_lambda, min_similarity=settings.min_similarity,
+                            facts=settings.context_facts, config=config)
+        except Exception as exc:  # any failure of the lookup is said in the reply
+            log.exception("retrieval failed")
+            return Retrieval(movie_key=movie_key, failed=True, notes=[
+                f"Retrieval failed ({type(exc).__name__}: {exc}), so this review was written without context."])
