@@ -2,7 +2,7 @@
 
     python -m assistant chat [--no-rag] [--model base|tuned] [--session ID] [--drafts N] [--guidance G]
     python -m assistant ask "Write a positive review of Toy Story" [--no-rag] [--compare] [--drafts N] [--guidance G] [--json]
-    python -m assistant sessions [list | show ID | export ID [--format markdown|json] | rename ID TITLE | delete ID]
+    python -m assistant sessions [list | show ID | export ID [--format markdown|json] | rename ID TITLE | delete ID] [--all]
     python -m assistant status [--json]
 """
 from __future__ import annotations
@@ -15,9 +15,15 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from assistant.argtypes import bounded, seed_arg
-from assistant.chat.chain import MODELS, Assistant, AssistantError, Reply
+from assistant.chat.assistant import MODELS, Assistant, AssistantError, Reply
 from assistant.chat.export import source_line
-from assistant.chat.memory import ChatMemory, new_session_id
+from assistant.chat.memory import (
+    ANY_OWNER,
+    CLI_OWNER,
+    ChatMemory,
+    UnknownSession,
+    new_session_id,
+)
 from assistant.logs import PrintableStream, printable
 from assistant.model.drafts import describe, score_list
 from assistant.model.guidance import guidance_arg
@@ -75,6 +81,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     sessions.add_argument("title", nargs="*")
     sessions.add_argument("--format", choices=("markdown", "json"), default="markdown")
     sessions.add_argument("--json", action="store_true", help="list as JSON")
+    sessions.add_argument("--all", action="store_true",
+                          help="every owner's sessions (the browsers' too), not only the command line's")
     status = sub.add_parser("status", help="models, store and chat database")
     status.add_argument("--json", action="store_true")
     return p.parse_args(argv)
@@ -214,12 +222,16 @@ def cmd_chat(args: argparse.Namespace, assistant: Assistant, out: TextIO, read: 
             session = rest
             print(f"session {session}", file=out)
         elif command == "/sessions":
-            _print_sessions(assistant.memory, out)
+            _print_sessions(assistant.memory, CLI_OWNER, out)
         elif command == "/rename" and rest:
-            assistant.memory.rename(session, rest)
+            assistant.memory.rename(session, rest, CLI_OWNER)
         elif command == "/export":
             fmt = rest or "markdown"
-            print(assistant.memory.export(session, "json" if fmt == "json" else "markdown"), file=out)
+            try:
+                print(assistant.memory.export(session, "json" if fmt == "json" else "markdown", owner=CLI_OWNER),
+                      file=out)
+            except UnknownSession as exc:
+                print(f"error: {exc.args[0]}", file=out)
         elif command == "/status":
             print(json.dumps(assistant.status(), indent=2), file=out)
         elif command.startswith("/"):
@@ -227,38 +239,41 @@ def cmd_chat(args: argparse.Namespace, assistant: Assistant, out: TextIO, read: 
         else:
             try:
                 _stream_one(assistant, session, line, rag, options, out)
-            except ValueError as exc:
-                print(f"error: {exc}", file=out)
+            except (ValueError, KeyError) as exc:
+                print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=out)
 
 
-def _print_sessions(memory: ChatMemory, out: TextIO, as_json: bool = False) -> None:
-    sessions = memory.list_sessions()
+def _print_sessions(memory: ChatMemory, owner: str | None, out: TextIO, as_json: bool = False) -> None:
+    sessions = memory.list_sessions(owner)
     if as_json:
         print(json.dumps([s.to_dict() for s in sessions], indent=2, ensure_ascii=False), file=out)
         return
     if not sessions:
         print("no sessions yet", file=out)
     for s in sessions:
-        print(f"{s.session_id}\t{s.messages} messages\t{s.title}", file=out)
+        whose = f"\t{s.owner}" if owner is ANY_OWNER else ""
+        print(f"{s.session_id}\t{s.messages} messages{whose}\t{s.title}", file=out)
 
 
 def cmd_sessions(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """The command line's sessions; with --all everyone's (whoever runs this owns the files anyway)."""
     memory = ChatMemory.from_settings(settings)
+    owner = ANY_OWNER if args.all else CLI_OWNER
     try:
         if args.action == "list":
-            _print_sessions(memory, out, args.json)
+            _print_sessions(memory, owner, out, args.json)
             return 0
         if not args.session_id:
             raise ValueError(f"'sessions {args.action}' needs a session id")
         if args.action in ("show", "export"):
             fmt = "markdown" if args.action == "show" else args.format
-            print(memory.export(args.session_id, fmt), file=out)
+            print(memory.export(args.session_id, fmt, owner=owner), file=out)
         elif args.action == "rename":
-            if not memory.rename(args.session_id, " ".join(args.title)):
-                raise KeyError(f"no session {args.session_id!r}")
+            if not memory.rename(args.session_id, " ".join(args.title), owner):
+                raise UnknownSession(args.session_id)
         elif args.action == "delete":
-            if not memory.delete(args.session_id):
-                raise KeyError(f"no session {args.session_id!r}")
+            if not memory.delete(args.session_id, owner):
+                raise UnknownSession(args.session_id)
         return 0
     finally:
         memory.close()

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from assistant.chat.chain import Assistant, AssistantError, Reply, Source
+from assistant.chat.assistant import Assistant, AssistantError, Reply, Source
 from assistant.chat.memory import ChatMemory
 from assistant.model.prompts import CONTEXT_HEADER
 from assistant.settings import MAX_NEW_TOKENS, Settings
@@ -51,7 +51,7 @@ def test_compare_answers_one_request_both_ways_and_remembers_one_turn(asst):
     assert (rag.mode, plain.mode) == ("rag", "no_rag")
     assert rag.request == plain.request and rag.seed == plain.seed and rag.model == plain.model
     assert rag.sources and not plain.sources
-    messages = asst.memory.messages(session)
+    messages = asst.memory.messages(session, "cli")
     assert [m["role"] for m in messages] == ["user", "assistant"]
     assert messages[1]["compare"]["no_rag"]["text"] == plain.text
 
@@ -82,7 +82,7 @@ def test_follow_ups_resolve_within_their_session_only(asst):
     assert (harsher.request.movie, harsher.request.sentiment, harsher.request.tone) == ("Gigli", "negative", "harsher")
     switched = asst.reply(a, "what about the matrix?", **FAST)
     assert (switched.request.movie, switched.request.sentiment) == ("The Matrix", "negative")
-    assert len(asst.memory.messages(a)) == 8 and len(asst.memory.messages(b)) == 4
+    assert len(asst.memory.messages(a, "cli")) == 8 and len(asst.memory.messages(b, "cli")) == 4
 
 
 def test_conversation_survives_a_restart(asst, tmp_path):
@@ -210,7 +210,7 @@ def test_bad_input_gets_a_sensible_reply(asst, message):
     assert isinstance(reply, Reply) and reply.request.kind in ("review", "opinion", "help", "smalltalk", "why", "empty")
     assert reply.text or reply.notes
     assert "<script" not in reply.text and "onerror" not in reply.text
-    stored = asst.memory.messages(session)
+    stored = asst.memory.messages(session, "cli")
     assert all(len(m["content"]) <= asst.settings.stored_message_chars + 64 for m in stored)
     if reply.request.kind == "empty":
         assert stored == []
@@ -306,7 +306,7 @@ def test_drafts_keep_the_one_the_probe_reads_most_on_target(probed, sentiment):
     t = reply.timings
     assert 0 < t["first_token_s"] <= t["total_s"] and drafts["generate_s"] > 0 and drafts["score_s"] >= 0
     assert reply.to_json()["drafts"] == drafts
-    assert probed.memory.messages(session)[-1]["drafts"] == drafts
+    assert probed.memory.messages(session, "cli")[-1]["drafts"] == drafts
     why = probed.reply(session, "why?").text
     assert f"I chose draft {drafts['chosen'] + 1} of 3" in why and f"most {sentiment}" in why
 
@@ -324,12 +324,12 @@ def test_the_model_lock_is_held_while_drafts_are_written(probed, monkeypatch):
     original = generator.best_of
 
     def watched(*args, **kwargs):
-        held.append(probed._slots["tuned"].lock.locked())
+        held.append(probed.llm("tuned").lock.locked())
         return original(*args, **kwargs)
 
     monkeypatch.setattr(generator, "best_of", watched)
     probed.reply(sid(), "Write a positive review of Gigli", drafts=2, remember=False, **FAST)
-    assert held == [True] and not probed._slots["tuned"].lock.locked()
+    assert held == [True] and not probed.llm("tuned").lock.locked()
 
 
 def test_drafts_count_is_checked_and_comes_from_settings_by_default(probed):

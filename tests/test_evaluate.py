@@ -37,7 +37,7 @@ def _rate(value) -> bool:
 
 
 def test_quick_cli_on_tiny_fixtures_writes_the_reports(tiny, tmp_path, embeddings, monkeypatch):
-    from assistant.chat.chain import Assistant
+    from assistant.chat.assistant import Assistant
     from assistant.evaluation import evaluate
 
     # The session's embedding model instead of a second load: the same CLI path, seconds sooner.

@@ -129,7 +129,7 @@ def build_tiny_artifacts(root: Path, embeddings: Any = None) -> Settings:
 
 def tiny_assistant(settings: Settings, embeddings: Any = None, chats_db: Path | None = None) -> Any:
     """An Assistant over the tiny artifacts, with its own chat database when given one."""
-    from assistant.chat.chain import Assistant
+    from assistant.chat.assistant import Assistant
 
     if chats_db is not None:
         settings = settings.model_copy(update={"chats_db": chats_db})
@@ -192,7 +192,7 @@ if pytest is not None:
     @pytest.fixture
     def tiny_chat(tiny_loaded: Any, tmp_path: Path) -> Any:
         """The loaded tiny assistant's store and models, with a chat database of this test's own."""
-        from assistant.chat.chain import Assistant
+        from assistant.chat.assistant import Assistant
         from assistant.chat.memory import ChatMemory
 
         memory = ChatMemory(tmp_path / "chats.sqlite")

@@ -22,7 +22,7 @@ from ui.access import refuse_remote_clients  # noqa: E402
 from ui.add_reviews import add_reviews_page  # noqa: E402
 from ui.build import render_rebuild, render_setup  # noqa: E402
 from ui.chat_view import answer, render_history  # noqa: E402
-from ui.chats import ensure_session, render_chats  # noqa: E402
+from ui.chats import ensure_session, owner_id, render_chats  # noqa: E402
 from ui.markup import md_escape  # noqa: E402
 from ui.runtime import current_settings, load_assistant, probe  # noqa: E402
 from ui.sidebar import render_controls, render_quick_prompts, render_status  # noqa: E402
@@ -59,14 +59,15 @@ def chat_page() -> None:
     render_rebuild(settings, artifacts, render_status(status))
     render_setup(settings, artifacts, _base_label(status))
 
-    session_id = ensure_session()
+    owner = owner_id()  # this browser's: it sees, continues and changes only its own chats
+    session_id = ensure_session(owner)
     render_history(st.session_state.turns)
     prompt = st.chat_input(PLACEHOLDER, key="chat_input", max_chars=MAX_MESSAGE_CHARS) or quick
     if prompt:
         st.chat_message("user").markdown(md_escape(prompt))
         st.session_state.turns.append({"role": "user", "text": prompt})
-        st.session_state.turns.append(answer(assistant, session_id, prompt, controls))
-    render_chats(assistant, chats_box)  # last, so a chat saved by this reply is already listed
+        st.session_state.turns.append(answer(assistant, session_id, prompt, controls, owner))
+    render_chats(assistant, chats_box, owner)  # last, so a chat saved by this reply is already listed
 
 
 def main() -> None:

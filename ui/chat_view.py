@@ -131,12 +131,12 @@ def _locked() -> Iterator[None]:
         lock.release()
 
 
-def answer(assistant: Any, session_id: str, text: str, controls: Controls) -> dict[str, Any]:
+def answer(assistant: Any, session_id: str, text: str, controls: Controls, owner: str) -> dict[str, Any]:
     """Write the reply to `text` on the page (streamed, or the compare pair) and return the turn to keep."""
-    from assistant.chat.chain import AssistantError
+    from assistant.chat.assistant import AssistantError
 
     options = dict(top_k=controls.top_k, temperature=controls.temperature, max_new_tokens=controls.max_new_tokens,
-                   model=controls.model, drafts=controls.drafts, guidance=controls.guidance)
+                   model=controls.model, drafts=controls.drafts, guidance=controls.guidance, owner=owner)
     # The chain writes one draft without a probe to rank them or at temperature 0 (and says so in a note).
     drafting = controls.drafts > 1 and controls.temperature > 0 and getattr(assistant, "probe", None) is not None
     started = time.perf_counter()

@@ -13,7 +13,7 @@ from assistant.model.tuned_layout import TUNED_DIRNAME, live_model_dir
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
-    from assistant.chat.chain import Assistant
+    from assistant.chat.assistant import Assistant
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +61,18 @@ def _release(assistant: Assistant) -> None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=1, on_release=_release)
-def _load(settings_json: str, artifacts: Artifacts) -> Assistant:
-    from assistant.chat.chain import Assistant
+def _load(settings_json: str, artifacts: Artifacts, _api_key: Any = None) -> Assistant:
+    from assistant.chat.assistant import Assistant
 
     log.info("Loading the assistant (%s)", artifacts)
-    return Assistant.load(Settings.model_validate_json(settings_json))
+    settings = Settings.model_validate_json(settings_json)
+    # The JSON key masks the model server's key; the key itself is not part of the cache key.
+    return Assistant.load(settings.model_copy(update={"llm_api_key": _api_key}) if _api_key else settings)
 
 
 def load_assistant(settings: Settings, artifacts: Artifacts) -> Assistant:
     """Model and store, loaded once per process and again only when what is on disk changed."""
-    return _load(settings.model_dump_json(), artifacts)
+    return _load(settings.model_dump_json(), artifacts, settings.llm_api_key)
 
 
 @st.cache_resource(show_spinner=False)

@@ -1,40 +1,62 @@
-"""Chat sessions persisted in SQLite: LangChain's SQL message history per session, plus a sessions table.
+"""Chat sessions in one SQLite file: LangGraph's SQLite checkpointer keeps each session's messages (thread id =
+session id), and a `chat_sessions` table says whose each session is, its title and its size.
 
-Each session is isolated by its id, survives restarts, and is bounded: messages are stored cut to
-a length, only the latest few are ever read for a turn, and the oldest are pruned past a maximum.
+Sessions belong to an owner: a browser's random token, or "cli" for the command line; everything here takes
+the owner, and another owner's session reads as missing (`ANY_OWNER` is for `sessions --all`). Sessions are
+bounded: messages are stored cut to a length, the graph trims the oldest past a maximum, and superseded
+checkpoints are pruned after each turn so the file does not grow with every step. A file from before
+(LangChain's `message_store` table, sessions without an owner) is migrated on open, to the CLI owner.
 """
 from __future__ import annotations
 
 import json
 import logging
 import re
-import threading
+import sqlite3
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
-from langchain_community.chat_message_histories import SQLChatMessageHistory
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from sqlalchemy import create_engine, event, select, text
-from sqlalchemy.engine import Engine
+from filelock import FileLock
+from langchain_core.messages import AnyMessage, HumanMessage, messages_from_dict
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
 
 from assistant.chat.export import render_markdown
 
 log = logging.getLogger(__name__)
 
-MESSAGES_TABLE = "message_store"
+CLI_OWNER = "cli"
+ANY_OWNER = None  # `sessions --all`: the machine's owner of the files sees every session
 SESSION_ID_RE = re.compile(r"[\w.:@\-]{1,128}")
+OWNER_RE = re.compile(r"[\w\-]{1,64}")
 MAX_TITLE_CHARS = 80
-_CACHED_HISTORIES = 64
+LEGACY_TABLE = "message_store"  # LangChain's SQLChatMessageHistory, before LangGraph
 
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS chat_sessions (session_id TEXT PRIMARY KEY, title TEXT NOT NULL, "
-    "created REAL NOT NULL, updated REAL NOT NULL, titled_by_user INTEGER NOT NULL DEFAULT 0)",
-    f"CREATE INDEX IF NOT EXISTS {MESSAGES_TABLE}_session ON {MESSAGES_TABLE}(session_id, id)",
-)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chat_sessions (session_id TEXT PRIMARY KEY, title TEXT NOT NULL, created REAL NOT NULL,
+    updated REAL NOT NULL, titled_by_user INTEGER NOT NULL DEFAULT 0);
+"""
+_COLUMNS = {"owner": f"TEXT NOT NULL DEFAULT '{CLI_OWNER}'",  # sessions from before owners are the CLI's
+            "messages": "INTEGER NOT NULL DEFAULT 0"}
+
+
+class MemoryState(TypedDict, total=False):
+    """What a session keeps between turns (the chat graph's state extends it)."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+class UnknownSession(KeyError):
+    """No such session for this owner (another owner's session reads the same: it is not theirs to see)."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"no session {session_id!r} here (a chat belongs to the browser or the command line that "
+                         "started it)")
 
 
 @dataclass
@@ -44,6 +66,7 @@ class SessionInfo:
     created: float
     updated: float
     messages: int
+    owner: str = CLI_OWNER
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,146 +78,155 @@ def check_session_id(session_id: str) -> str:
     return session_id
 
 
+def check_owner(owner: str | None) -> str | None:
+    if owner is not ANY_OWNER and (not isinstance(owner, str) or not OWNER_RE.fullmatch(owner)):
+        raise ValueError("a chat owner must be 1-64 letters, digits, _ or - characters")
+    return owner
+
+
 def new_session_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + f" [... {len(text) - limit:,} more characters not kept]"
 
 
-class SessionHistory(SQLChatMessageHistory):
-    """One session's messages (a LangChain BaseChatMessageHistory) with a bounded read of the latest."""
-
-    def recent(self, n: int) -> list[BaseMessage]:
-        if n <= 0:
-            return []
-        model = self.sql_model_class
-        with self._make_sync_session() as session:
-            rows = session.execute(
-                select(model).where(model.session_id == self.session_id).order_by(model.id.desc()).limit(n)
-            ).scalars().all()
-            return [self.converter.from_sql_model(r) for r in reversed(rows)]
-
-
-def _sqlite_engine(path: Path) -> Engine:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": 30})
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        # WAL lets the UI read one session while another thread writes a turn.
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    return engine
+def thread(session_id: str) -> dict[str, Any]:
+    """The LangGraph config of a session's thread."""
+    return {"configurable": {"thread_id": check_session_id(session_id), "checkpoint_ns": ""}}
 
 
 class ChatMemory:
-    """All chat sessions in one SQLite file."""
+    """All chat sessions in one SQLite file; `saver` is the checkpointer the chat graph is compiled with."""
 
     def __init__(self, path: Path | str, *, max_messages: int = 400, stored_chars: int = 8000) -> None:
         self.path = Path(path)
         self.max_messages = max_messages
         self.stored_chars = stored_chars
-        self.engine = _sqlite_engine(self.path)
-        self._histories: OrderedDict[str, SessionHistory] = OrderedDict()
-        self._lock = threading.Lock()
-        SessionHistory("_schema", table_name=MESSAGES_TABLE, connection=self.engine)  # LangChain makes its table
-        with self.engine.begin() as conn:
-            for statement in _SCHEMA:
-                conn.execute(text(statement))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA busy_timeout=30000")
+        # Strict msgpack: a swapped chats file can revive only plain data and messages, never arbitrary objects.
+        self.saver = SqliteSaver(conn, serde=JsonPlusSerializer(allowed_msgpack_modules=None))
+        with self._cursor() as cur:
+            cur.executescript(_SCHEMA)
+            have = {row[1] for row in cur.execute("PRAGMA table_info(chat_sessions)")}
+            for column, spec in _COLUMNS.items():
+                if column not in have:
+                    cur.execute(f"ALTER TABLE chat_sessions ADD COLUMN {column} {spec}")
+            cur.execute("CREATE INDEX IF NOT EXISTS chat_sessions_owner ON chat_sessions(owner, updated)")
+        self._migrate_legacy()
 
     @classmethod
     def from_settings(cls, settings: Any) -> ChatMemory:
         return cls(settings.chats_db, max_messages=settings.max_session_messages,
                    stored_chars=settings.stored_message_chars)
 
-    # -- one session ---------------------------------------------------------------------------------
-    def history(self, session_id: str) -> SessionHistory:
-        """The session's LangChain message history (what RunnableWithMessageHistory-style code expects)."""
+    def _cursor(self) -> Any:
+        return self.saver.cursor()  # the saver's connection and lock: one writer per process at a time
+
+    # -- ownership -------------------------------------------------------------------------------------------
+    def owner_of(self, session_id: str) -> str | None:
         check_session_id(session_id)
-        with self._lock:
-            found = self._histories.get(session_id)
-            if found is None:
-                found = SessionHistory(session_id, table_name=MESSAGES_TABLE, connection=self.engine)
-                self._histories[session_id] = found
-                while len(self._histories) > _CACHED_HISTORIES:
-                    self._histories.popitem(last=False)
-            else:
-                self._histories.move_to_end(session_id)
-            return found
+        with self._cursor() as cur:
+            row = cur.execute("SELECT owner FROM chat_sessions WHERE session_id = ?", (session_id,)).fetchone()
+        return row[0] if row else None
 
-    def recent(self, session_id: str, n: int) -> list[BaseMessage]:
-        return self.history(session_id).recent(n)
+    def check_access(self, session_id: str, owner: str | None) -> None:
+        """UnknownSession when the session exists and is someone else's; a new id is free to take."""
+        found = self.owner_of(session_id)
+        if found is not None and check_owner(owner) is not ANY_OWNER and found != owner:
+            raise UnknownSession(session_id)
 
-    def add_turn(self, session_id: str, user_text: str, reply_text: str, reply_meta: dict[str, Any] | None = None,
-                 *, user_meta: dict[str, Any] | None = None) -> None:
-        """Store one exchange (user message, then the reply with its metadata) and keep the session bounded."""
+    def _visible(self, session_id: str, owner: str | None) -> bool:
+        found = self.owner_of(session_id)
+        return found is not None and (check_owner(owner) is ANY_OWNER or found == owner)
+
+    def record_turn(self, session_id: str, owner: str, first_text: str, stored: int) -> None:
+        """After a remembered turn: the session's row (title from its first message), and its old checkpoints
+        pruned. A session another owner holds is left alone."""
         now = time.time()
-        human = HumanMessage(content=_clip(user_text, self.stored_chars),
-                             additional_kwargs={"time": now, **(user_meta or {})})
-        ai = AIMessage(content=_clip(reply_text, self.stored_chars),
-                       additional_kwargs={"time": now, **(reply_meta or {})})
-        self.history(session_id).add_messages([human, ai])
-        title = " ".join(user_text.split())[:MAX_TITLE_CHARS] or "New chat"
-        with self.engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO chat_sessions (session_id, title, created, updated) VALUES (:s, :t, :now, :now) "
-                "ON CONFLICT(session_id) DO UPDATE SET updated = :now"), {"s": session_id, "t": title, "now": now})
-            conn.execute(text(
-                f"DELETE FROM {MESSAGES_TABLE} WHERE session_id = :s AND id NOT IN "
-                f"(SELECT id FROM {MESSAGES_TABLE} WHERE session_id = :s ORDER BY id DESC LIMIT :keep)"),
-                {"s": session_id, "keep": self.max_messages})
+        title = " ".join(first_text.split())[:MAX_TITLE_CHARS] or "New chat"
+        with self._cursor() as cur:
+            cur.execute(
+                "INSERT INTO chat_sessions (session_id, title, created, updated, owner, messages) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(session_id) DO UPDATE SET updated = excluded.updated, "
+                "messages = excluded.messages WHERE owner = excluded.owner",
+                (session_id, title, now, now, check_owner(owner), stored))
+            self._prune(cur, session_id)
 
-    def messages(self, session_id: str) -> list[dict[str, Any]]:
+    @staticmethod
+    def _prune(cur: sqlite3.Cursor, session_id: str) -> None:
+        """Keep the thread's latest checkpoint only: it holds the whole (bounded) state; the older ones are
+        superseded steps. Latest = highest id, as the checkpointer reads it."""
+        latest = cur.execute("SELECT MAX(checkpoint_id) FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ''",
+                             (session_id,)).fetchone()[0]
+        if latest is None:
+            return
+        cur.execute("DELETE FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = '' AND checkpoint_id < ?",
+                    (session_id, latest))
+        cur.execute("DELETE FROM writes WHERE thread_id = ? AND checkpoint_ns = '' AND checkpoint_id < ?",
+                    (session_id, latest))
+
+    # -- reading ---------------------------------------------------------------------------------------------
+    def _stored_messages(self, session_id: str) -> list[AnyMessage]:
+        saved = self.saver.get_tuple(thread(session_id))
+        return list((saved.checkpoint.get("channel_values") or {}).get("messages") or []) if saved else []
+
+    def recent(self, session_id: str, owner: str | None, n: int) -> list[AnyMessage]:
+        """The latest n messages of a session this owner may read ([] for a new one)."""
+        self.check_access(session_id, owner)
+        return self._stored_messages(session_id)[-n:] if n > 0 else []
+
+    def messages(self, session_id: str, owner: str | None) -> list[dict[str, Any]]:
         """The session as plain dicts for display: role, content, time, and the reply's metadata."""
+        if not self._visible(session_id, owner):
+            return []
         out = []
-        for message in self.history(session_id).messages[-self.max_messages:]:
-            extra = dict(message.additional_kwargs or {})
+        for message in self._stored_messages(session_id):
             role = "user" if isinstance(message, HumanMessage) else "assistant"
-            out.append({"role": role, "content": str(message.content), **extra})
+            out.append({"role": role, "content": str(message.content), **dict(message.additional_kwargs or {})})
         return out
 
-    # -- all sessions --------------------------------------------------------------------------------
-    def list_sessions(self) -> list[SessionInfo]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(text(
-                f"SELECT s.session_id, s.title, s.created, s.updated, "
-                f"(SELECT COUNT(*) FROM {MESSAGES_TABLE} m WHERE m.session_id = s.session_id) "
-                f"FROM chat_sessions s ORDER BY s.updated DESC")).all()
+    def list_sessions(self, owner: str | None) -> list[SessionInfo]:
+        """The owner's sessions, newest first; ANY_OWNER: everyone's."""
+        where, params = ("", ()) if check_owner(owner) is ANY_OWNER else ("WHERE owner = ?", (owner,))
+        with self._cursor() as cur:
+            rows = cur.execute(f"SELECT session_id, title, created, updated, messages, owner FROM chat_sessions "
+                               f"{where} ORDER BY updated DESC", params).fetchall()
         return [SessionInfo(*row) for row in rows]
 
-    def get(self, session_id: str) -> SessionInfo | None:
+    def get(self, session_id: str, owner: str | None) -> SessionInfo | None:
         check_session_id(session_id)
-        return next((s for s in self.list_sessions() if s.session_id == session_id), None)
+        return next((s for s in self.list_sessions(owner) if s.session_id == session_id), None)
 
-    def rename(self, session_id: str, title: str) -> bool:
-        check_session_id(session_id)
+    # -- changing --------------------------------------------------------------------------------------------
+    def rename(self, session_id: str, title: str, owner: str | None) -> bool:
         clean = " ".join(str(title).split())[:MAX_TITLE_CHARS]
         if not clean:
             raise ValueError("a session title cannot be empty")
-        with self.engine.begin() as conn:
-            done = conn.execute(text("UPDATE chat_sessions SET title = :t, titled_by_user = 1 WHERE session_id = :s"),
-                                {"t": clean, "s": session_id})
-        return done.rowcount > 0
+        if not self._visible(session_id, owner):
+            return False
+        with self._cursor() as cur:
+            cur.execute("UPDATE chat_sessions SET title = ?, titled_by_user = 1 WHERE session_id = ?",
+                        (clean, session_id))
+        return True
 
-    def delete(self, session_id: str) -> bool:
-        check_session_id(session_id)
-        with self.engine.begin() as conn:
-            done = conn.execute(text("DELETE FROM chat_sessions WHERE session_id = :s"), {"s": session_id})
-            conn.execute(text(f"DELETE FROM {MESSAGES_TABLE} WHERE session_id = :s"), {"s": session_id})
-        with self._lock:
-            self._histories.pop(session_id, None)
-        return done.rowcount > 0
+    def delete(self, session_id: str, owner: str | None) -> bool:
+        if not self._visible(session_id, owner):
+            return False
+        self.saver.delete_thread(session_id)
+        with self._cursor() as cur:
+            cur.execute("DELETE FROM chat_sessions WHERE session_id = ?", (session_id,))
+        return True
 
-    def export(self, session_id: str, fmt: Literal["markdown", "json", "md"] = "markdown") -> str:
-        info = self.get(session_id)
+    def export(self, session_id: str, fmt: Literal["markdown", "json", "md"] = "markdown", *,
+               owner: str | None) -> str:
+        info = self.get(session_id, owner)
         if info is None:
-            raise KeyError(f"no session {session_id!r}")
-        messages = self.messages(session_id)
+            raise UnknownSession(session_id)
+        messages = self.messages(session_id, owner)
         if fmt == "json":
             return json.dumps({**info.to_dict(), "messages": messages}, indent=2, ensure_ascii=False)
         if fmt not in ("markdown", "md"):
@@ -202,6 +234,48 @@ class ChatMemory:
         return render_markdown(info, messages)
 
     def close(self) -> None:
-        with self._lock:
-            self._histories.clear()
-        self.engine.dispose()
+        self.saver.conn.close()
+
+    # -- the file from before LangGraph --------------------------------------------------------------------------
+    def _migrate_legacy(self) -> None:
+        """LangChain's `message_store` rows -> one checkpoint per session (the CLI's); then the table goes."""
+        if not self._has_legacy():
+            return
+        with FileLock(f"{self.path}.migrate.lock"):  # two processes opening an old file migrate it once
+            if not self._has_legacy():
+                return
+            with self._cursor() as cur:
+                rows = cur.execute(f"SELECT session_id, message FROM {LEGACY_TABLE} ORDER BY session_id, id").fetchall()
+            sessions: dict[str, list[dict[str, Any]]] = {}
+            for session_id, raw in rows:
+                try:
+                    sessions.setdefault(session_id, []).append(json.loads(raw))
+                except json.JSONDecodeError:
+                    log.warning("skipped an unreadable stored message of session %r", session_id)
+            writer = StateGraph(MemoryState)
+            writer.add_node("remember", lambda state: {})
+            writer.add_edge(START, "remember")
+            writer.add_edge("remember", END)
+            graph = writer.compile(checkpointer=self.saver)
+            for session_id, data in sessions.items():
+                if not SESSION_ID_RE.fullmatch(session_id) or self.saver.get_tuple(thread(session_id)):
+                    continue
+                messages = messages_from_dict(data)[-self.max_messages:]
+                graph.update_state(thread(session_id), {"messages": messages}, as_node="remember")
+                first = next((str(m.content) for m in messages if isinstance(m, HumanMessage)), "")
+                stamp = float((messages[-1].additional_kwargs or {}).get("time") or time.time()) if messages else 0
+                with self._cursor() as cur:
+                    cur.execute("INSERT OR IGNORE INTO chat_sessions (session_id, title, created, updated, owner) "
+                                "VALUES (?, ?, ?, ?, ?)", (session_id, " ".join(first.split())[:MAX_TITLE_CHARS]
+                                                           or "New chat", stamp, stamp, CLI_OWNER))
+                    cur.execute("UPDATE chat_sessions SET messages = ? WHERE session_id = ?",
+                                (len(messages), session_id))
+                    self._prune(cur, session_id)
+            with self._cursor() as cur:
+                cur.execute(f"DROP TABLE IF EXISTS {LEGACY_TABLE}")
+            log.info("migrated %d chat sessions to LangGraph checkpoints in %s", len(sessions), self.path)
+
+    def _has_legacy(self) -> bool:
+        with self._cursor() as cur:
+            return cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                               (LEGACY_TABLE,)).fetchone() is not None

@@ -91,7 +91,7 @@ COMMAND = "python -m assistant.evaluate"
 # ---- the whole run -------------------------------------------------------------------------------
 
 def _open_assistant(settings: Any) -> Any:
-    from assistant.chat.chain import Assistant
+    from assistant.chat.assistant import Assistant
 
     return Assistant.load(settings)
 
@@ -255,7 +255,7 @@ def options_from(args: argparse.Namespace) -> EvalOptions:
 
 
 def main(argv: Sequence[str] | None = None, settings: Any = None) -> int:
-    from assistant.chat.chain import AssistantError
+    from assistant.chat.assistant import AssistantError
     from assistant.data.store import StoreError
     from assistant.evaluation.report import write_reports
     from assistant.logs import setup_logging
