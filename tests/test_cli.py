@@ -92,6 +92,26 @@ def test_sessions_commands(tiny_chat):
     assert run_main(["sessions"], settings=settings)[1].strip() == "no sessions yet"
 
 
+def test_sessions_are_the_command_lines_unless_all(tiny_chat, capsys):
+    settings, browser = tiny_chat.settings, "browser-token-0123456789"
+    tiny_chat.reply("web1", "hi", owner=browser)
+    tiny_chat.reply("c1", "hi")
+    assert [s["session_id"] for s in json.loads(run_main(["sessions", "--json"], settings=settings)[1])] == ["c1"]
+    everyone = json.loads(run_main(["sessions", "--all", "--json"], settings=settings)[1])
+    assert {s["session_id"]: s["owner"] for s in everyone} == {"web1": browser, "c1": "cli"}
+    assert "web1\t2 messages\t" + browser in run_main(["sessions", "--all"], settings=settings)[1]
+    capsys.readouterr()
+    for argv in (["show", "web1"], ["export", "web1"], ["rename", "web1", "mine"], ["delete", "web1"]):
+        assert run_main(["sessions", *argv], settings=settings)[0] == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "no session 'web1'" in err[0], err
+    assert run_main(["ask", "thanks", "--session", "web1"], assistant=tiny_chat)[0] == 2  # nor continued
+    assert "no session 'web1'" in capsys.readouterr().err
+    assert run_main(["sessions", "show", "web1", "--all"], settings=settings)[1].startswith("# hi")
+    assert run_main(["sessions", "delete", "web1", "--all"], settings=settings)[0] == 0
+    assert tiny_chat.memory.list_sessions(browser) == []
+
+
 def test_errors_are_one_line_with_the_command_to_run(tmp_path, capsys):
     from assistant.settings import Settings
 

@@ -24,7 +24,6 @@ from langchain_core.runnables import (
     Runnable,
     RunnableLambda,
     RunnablePassthrough,
-    RunnableSerializable,
 )
 
 SAMPLING_FIELDS = {  # configurable id -> what it sets
@@ -67,13 +66,14 @@ def context_items(inputs: dict[str, Any]) -> list[str]:
     return retrieval.context_items() if retrieval is not None and not retrieval.failed else []
 
 
-def build_review_chain(llm: Any, prompt: Any, retrieval: RunnableSerializable, *, stop: list[str] | None = None) -> Runnable:
+def build_review_chain(llm: Any, prompt: Any, retrieval: Runnable, *, stop: list[str] | None = None) -> Runnable:
     """One runnable for a review, RAG on (the default) or off (`configurable={"rag": "off"}`).
 
     `llm`: a LangChain LLM (`ReviewLLM`, `RemoteReviewLLM` or any fake); `prompt`: a prompt template over
     {sentiment, movie, topic, context} (`ReviewPrompt`); `retrieval`: {ask} -> Retrieval."""
-    retrieve = retrieval.configurable_alternatives(RAG, default_key="on",
-                                                   off=RunnableLambda(_no_retrieval, name="no_retrieval"))
+    no_retrieval = RunnableLambda(_no_retrieval, name="no_retrieval")
+    retrieve = retrieval.with_config(run_name="retrieval").configurable_alternatives(RAG, default_key="on",
+                                                                                    off=no_retrieval)
     model = configurable_model(llm)
     if stop:
         model = model.bind(stop=stop)

@@ -22,7 +22,7 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.llms import LLM
-from langchain_core.outputs import GenerationChunk
+from langchain_core.outputs import Generation, GenerationChunk, LLMResult
 from langchain_core.prompt_values import StringPromptValue
 from langchain_core.prompts import BasePromptTemplate
 from pydantic import ConfigDict, Field
@@ -97,7 +97,7 @@ class ReviewPrompt(BasePromptTemplate):
 
 # ---- the model -----------------------------------------------------------------------------------------------
 
-class _StopCut:
+class StopCut:
     """Cuts a stream at the first stop sequence, holding back text that may be the start of one."""
 
     def __init__(self, stops: Sequence[str]) -> None:
@@ -173,6 +173,17 @@ class ReviewLLM(LLM):
               run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> str:
         return "".join(chunk.text for chunk in self._stream(prompt, stop, run_manager, **kwargs))
 
+    def _generate(self, prompts: list[str], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> LLMResult:
+        """As `_stream`, whole: `invoke` and `batch` report the same generation_info as a stream."""
+        generations = []
+        for prompt in prompts:
+            whole = GenerationChunk(text="")
+            for chunk in self._stream(prompt, stop, run_manager, **kwargs):
+                whole += chunk
+            generations.append([Generation(text=whole.text, generation_info=whole.generation_info)])
+        return LLMResult(generations=generations)
+
     def _stream(self, prompt: str, stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[GenerationChunk]:
         sampling = self._sampling(kwargs)
@@ -201,7 +212,7 @@ class ReviewLLM(LLM):
 
     def _stream_one(self, prompt: str, stop: list[str] | None, run_manager: CallbackManagerForLLMRun | None,
                     sampling: dict[str, Any], extra: dict[str, Any]) -> Iterator[GenerationChunk]:
-        cut = _StopCut(stop or [])
+        cut = StopCut(stop or [])
         pieces = self.generator.stream(prompt, **sampling, **extra)
         try:
             for raw in pieces:

@@ -23,7 +23,7 @@ from langchain_openai import OpenAI
 from pydantic import Field
 
 from assistant.model.generation import context_window
-from assistant.model.llm import DEFAULTS, printable
+from assistant.model.llm import DEFAULTS, StopCut, printable
 from assistant.model.prompts import plan_budget
 from assistant.settings import Sampling
 
@@ -69,9 +69,9 @@ class RemoteReviewLLM(OpenAI):
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[GenerationChunk]:
         if self.tokenizer is not None:  # the budget the prompt was fitted with (prompts.plan_budget)
             kwargs.setdefault("max_tokens", plan_budget(self.tokenizer, self.window, self.max_tokens)[0])
-        started = False
+        started, cut = False, StopCut(stop or [])  # cut here too, should a server write a stop sequence out
         for chunk in super()._stream(prompt, stop, None, **kwargs):
-            text = printable(chunk.text)
+            text = cut.feed(printable(chunk.text))
             if not started:
                 text = text.lstrip()
                 started = bool(text)
@@ -79,6 +79,11 @@ class RemoteReviewLLM(OpenAI):
             if text and run_manager:
                 run_manager.on_llm_new_token(text, chunk=piece)
             yield piece
+            if cut.done:
+                break
+        rest = cut.flush()
+        if rest and started:
+            yield GenerationChunk(text=rest)
         yield GenerationChunk(text="", generation_info={"guidance": 1.0, "remote": self.model_name})
 
 
