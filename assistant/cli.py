@@ -2,7 +2,8 @@
 
     python -m assistant chat [--no-rag] [--model base|tuned] [--session ID] [--drafts N] [--guidance G]
     python -m assistant ask "Write a positive review of Toy Story" [--no-rag] [--compare] [--drafts N] [--guidance G] [--json]
-    python -m assistant sessions [list | show ID | export ID [--format markdown|json] | rename ID TITLE | delete ID] [--all]
+    python -m assistant sessions [list | show ID | export ID [--format markdown|json] | rename ID TITLE | delete ID]
+                                 [--all]
     python -m assistant status [--json]
 """
 from __future__ import annotations

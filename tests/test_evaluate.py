@@ -91,7 +91,7 @@ def test_all_four_arms_when_the_base_is_a_real_model(tiny, tmp_path, embeddings)
     table = results_table(result)
     assert [row.split(" | ")[0] for row in table[2:]] == ["| neither", "| RAG alone", "| fine-tuning alone", "| both"]
     assert all(row.count("|") == table[0].count("|") for row in table)  # paste-ready: every row complete
-    assert assistant.memory.list_sessions() == []  # evaluation turns are not saved as chats
+    assert assistant.memory.list_sessions(None) == []  # evaluation turns are not saved as chats, for anyone
 
 
 def test_plan_arms_skips_what_cannot_be_measured():

@@ -82,7 +82,8 @@ def test_list_rename_delete_export(tiny_chat):
     tiny_chat.reply("s2", "hi")
     assert [s.session_id for s in memory.list_sessions(CLI_OWNER)] == ["s2", "s1"]  # newest first
     assert memory.get("s1", CLI_OWNER).title == "Write a positive review of Toy Story"
-    assert memory.rename("s1", "  Toy   Story chat ", CLI_OWNER) and memory.get("s1", CLI_OWNER).title == "Toy Story chat"
+    assert memory.rename("s1", "  Toy   Story chat ", CLI_OWNER)
+    assert memory.get("s1", CLI_OWNER).title == "Toy Story chat"
     tiny_chat.reply("s1", "thanks")  # a later turn keeps the user's title
     assert memory.get("s1", CLI_OWNER).title == "Toy Story chat"
     assert not memory.rename("nope", "x", CLI_OWNER)
@@ -138,7 +139,8 @@ def test_an_old_chats_file_is_migrated_to_the_cli_owner(tiny_chat, tmp_path):
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT name FROM sqlite_master WHERE name = 'message_store'").fetchone() is None
     follow = chat_with(tiny_chat, memory).reply("old", "now a negative one", max_new_tokens=4)
-    assert (follow.request.movie, follow.request.sentiment, follow.request.followup) == ("Gigli", "negative", "sentiment")
+    request = follow.request
+    assert (request.movie, request.sentiment, request.followup) == ("Gigli", "negative", "sentiment")
     assert len(memory.messages("old", CLI_OWNER)) == 4
     memory.close()
     again = ChatMemory(path)  # opening it again changes nothing

@@ -123,6 +123,29 @@ def test_rename_download_and_delete_a_chat(tiny: Settings) -> None:
     assert len(at.chat_message) == 0
 
 
+def listed_chats(at: AppTest) -> set[str]:
+    return {b.key.removeprefix("chat_open_") for b in at.button if (b.key or "").startswith("chat_open_")}
+
+
+def test_each_browser_sees_only_its_own_chats(tiny: Settings) -> None:
+    first = send(open_app(), "Write a positive review of Toy Story")
+    owner, mine = first.query_params["owner"], first.session_state["session_id"]
+    assert re.fullmatch(r"[A-Za-z0-9_\-]{16,64}", owner), "a random token in the URL, not the address"
+    second = send(open_app(), "Write a negative review of Gigli")
+    theirs = second.session_state["session_id"]
+    assert second.query_params["owner"] != owner
+    assert mine in listed_chats(first.run()) and theirs not in listed_chats(first)
+    assert theirs in listed_chats(second) and mine not in listed_chats(second)
+    back = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    back.query_params["owner"] = owner  # the same browser again: its bookmarked URL finds its chats
+    back.run()
+    assert not back.exception and mine in listed_chats(back) and theirs not in listed_chats(back)
+    forged = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    forged.query_params["owner"] = "cli"  # the command line's owner is not a browser's to take
+    forged.run()
+    assert forged.query_params["owner"] != "cli" and not listed_chats(forged) & {mine, theirs}
+
+
 def test_user_and_review_text_is_never_markup(tiny: Settings) -> None:
     nasty = '<img src=x onerror="alert(1)"> **bold** [link](http://evil.example) :red[red] $x$'
     at = send(open_app(), nasty)

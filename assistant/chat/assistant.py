@@ -97,7 +97,7 @@ class Assistant:
         self._embeddings_loader = embeddings_loader  # the embedding model loads on the first retrieval
         self.probe = probe  # sentiment_probe.SentimentProbe that ranks drafts; None: one draft, streamed
         self.router = build_router(self)
-        self.graph = build_graph(self, self.router, checkpointer=self.memory.saver)
+        self.graph = build_graph(self, self.router, memory=self.memory)
         self._unsaved_graph = build_graph(self, self.router)  # remember=False: reads the session, keeps nothing
 
     @classmethod
@@ -300,13 +300,13 @@ class Assistant:
             first = exc.errors()[0]
             raise ValueError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
         return {"configurable": {
-            "thread_id": session_id, "rag": "on" if rag else "off", "model": model, "compare": compare,
-            "top_k": max(1, min(k, MAX_TOP_K)), "seed": seed, "temperature": sampling.temperature,
+            "thread_id": session_id, "owner": owner, "rag": "on" if rag else "off", "model": model,
+            "compare": compare, "top_k": max(1, min(k, MAX_TOP_K)), "seed": seed, "temperature": sampling.temperature,
             "max_new_tokens": sampling.max_new_tokens, "drafts": sampling.drafts, "guidance": sampling.guidance}}
 
     def _run(self, session_id: str, owner: str, text: str, config: dict[str, Any],
              remember: bool) -> Iterator[tuple[str, dict[str, Any]]]:
-        """The graph's "custom" events (tokens) and state updates for one turn; the session recorded after."""
+        """The graph's "custom" events (tokens) and state updates for one turn."""
         self.memory.check_access(session_id, owner)
         if remember:
             events = self.graph.stream({"message": text}, config, stream_mode=["custom", "updates"],
@@ -315,16 +315,14 @@ class Assistant:
             history = self.memory.recent(session_id, owner, self.settings.history_messages)
             events = self._unsaved_graph.stream({"message": text, "messages": history}, config,
                                                 stream_mode=["custom", "updates"])
-        turn: dict[str, Any] = {}
         for mode, event in events:
             if mode == "custom":
                 yield mode, event
                 continue
             for update in event.values():
-                turn.update(update or {})
                 yield mode, update or {}
-        if remember and turn["turn"]["parsed"]["kind"] != "empty":
-            self.memory.record_turn(session_id, owner, turn["turn"]["parsed"]["text"], int(turn["stored"]))
+        if remember:
+            self.memory.prune(session_id)  # the turn's own checkpoint is written last, after the graph's pruning
 
     def close(self) -> None:
         self.memory.close()

@@ -1,7 +1,7 @@
 """The chat with memory: a LangGraph `StateGraph`, parse -> answer -> remember, checkpointed in SQLite.
 
-    graph = build_graph(assistant, router, checkpointer=memory.saver)
-    config = {"configurable": {"thread_id": "s1", "rag": "on", "model": "tuned"}}
+    graph = build_graph(assistant, router, memory=memory)
+    config = {"configurable": {"thread_id": "s1", "owner": "cli", "rag": "on", "model": "tuned"}}
     graph.invoke({"message": "Write a positive review of Toy Story"}, config)["reply"]      # Reply.to_state()
     for mode, event in graph.stream({"message": "now a negative one"}, config,
                                     stream_mode=["custom", "updates"], durability="exit"): ...
@@ -9,8 +9,9 @@
 The thread id is the session id. `parse` reads the message against the session's last review or opinion request
 (deterministically: intent.py), `answer` runs the router (router.py) and writes the reply's text to the
 "custom" stream as it is written ({"token": ..., "reply": "reply" | "rag" | "no_rag"}), `remember` adds the
-exchange to the session's messages and trims the oldest. `configurable` carries the request's options: rag
-("on" | "off"), model, top_k, compare, and the sampling fields of the review chain.
+exchange to the session's messages, trims the oldest and records the session under its owner. `configurable`
+carries the request's options: owner, rag ("on" | "off"), model, top_k, compare, and the sampling fields of the
+review chain.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
 from assistant.chat.intent import ParsedRequest, parse, safe_phrase
-from assistant.chat.memory import MemoryState, clip
+from assistant.chat.memory import CLI_OWNER, MemoryState, clip
 from assistant.chat.opinion import review_counts
 from assistant.chat.replies import Reply
 from assistant.chat.router import to_reply
@@ -86,11 +87,19 @@ def _resolve_sentiment(store: Any, parsed: ParsedRequest, notes: list[str]) -> N
                  "the other side.")
 
 
-def build_graph(ctx: Any, router: Runnable, *, checkpointer: Any = None) -> Any:
-    """The compiled chat graph; without a checkpointer it remembers nothing (give it `messages` to read)."""
+def build_graph(ctx: Any, router: Runnable, *, memory: Any = None, checkpointer: Any = None) -> Any:
+    """The compiled chat graph. With `memory` (a ChatMemory) it checkpoints there, keeps to the owner's sessions
+    (`configurable` "owner", default the CLI's) and records each turn in the sessions list; another
+    `checkpointer` keeps the messages only; with neither it remembers nothing (give it `messages` to read)."""
+
+    def whose(config: RunnableConfig) -> tuple[str, str]:
+        conf = config.get("configurable") or {}
+        return str(conf.get("thread_id") or ""), str(conf.get("owner") or CLI_OWNER)
 
     def parse_step(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
         started = time.perf_counter()
+        if memory is not None:
+            memory.check_access(*whose(config))  # another owner's session is not continued
         parsed, meta, previous = read_message(ctx, state["message"], state.get("messages") or [])
         notes: list[str] = []
         if parsed.truncated and parsed.text:
@@ -140,7 +149,7 @@ def build_graph(ctx: Any, router: Runnable, *, checkpointer: Any = None) -> Any:
         reply = answer(conf.get("rag", "on") not in ("off", False), "reply", float(saved["started"]))
         return {"reply": reply.to_state(), "compare": None}
 
-    def remember_step(state: ChatState) -> dict[str, Any]:
+    def remember_step(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
         existing = list(state.get("messages") or [])
         parsed = state["turn"]["parsed"]
         if parsed["kind"] == "empty":  # nothing worth keeping, and junk stays out of the history
@@ -156,6 +165,9 @@ def build_graph(ctx: Any, router: Runnable, *, checkpointer: Any = None) -> Any:
         kept = trim_messages(existing + new, max_tokens=ctx.settings.max_session_messages, token_counter=len,
                              strategy="last")
         keep = {m.id for m in kept}
+        if memory is not None:  # the sessions list, and the superseded checkpoints go
+            session_id, owner = whose(config)
+            memory.record_turn(session_id, owner, parsed["text"], len(kept))
         return {"messages": [RemoveMessage(id=m.id) for m in existing if m.id not in keep] + new,
                 "stored": len(kept)}
 
@@ -167,4 +179,5 @@ def build_graph(ctx: Any, router: Runnable, *, checkpointer: Any = None) -> Any:
     builder.add_edge("parse", "answer")
     builder.add_edge("answer", "remember")
     builder.add_edge("remember", END)
-    return builder.compile(checkpointer=checkpointer, name="movie_review_chat")
+    saver = checkpointer if checkpointer is not None else (memory.saver if memory is not None else None)
+    return builder.compile(checkpointer=saver, name="movie_review_chat")

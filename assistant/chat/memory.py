@@ -144,7 +144,7 @@ class ChatMemory:
         return found is not None and (check_owner(owner) is ANY_OWNER or found == owner)
 
     def record_turn(self, session_id: str, owner: str, first_text: str, stored: int) -> None:
-        """After a remembered turn: the session's row (title from its first message), and its old checkpoints
+        """A remembered turn: the session's row (title from its first message), and its superseded checkpoints
         pruned. A session another owner holds is left alone."""
         now = time.time()
         title = " ".join(first_text.split())[:MAX_TITLE_CHARS] or "New chat"
@@ -155,6 +155,11 @@ class ChatMemory:
                 "messages = excluded.messages WHERE owner = excluded.owner",
                 (session_id, title, now, now, check_owner(owner), stored))
             self._prune(cur, session_id)
+
+    def prune(self, session_id: str) -> None:
+        """Drop the thread's superseded checkpoints (after a turn's last checkpoint is written)."""
+        with self._cursor() as cur:
+            self._prune(cur, check_session_id(session_id))
 
     @staticmethod
     def _prune(cur: sqlite3.Cursor, session_id: str) -> None:

@@ -1,6 +1,7 @@
 """The review path as one LCEL runnable: retriever -> context formatting -> prompt -> LLM -> parser.
 
-    chain = build_review_chain(llm, ReviewPrompt.for_generator(generator), ReviewRetrieval(store=store, settings=settings))
+    retrieval = ReviewRetrieval(store=store, settings=settings)
+    chain = build_review_chain(llm, ReviewPrompt.for_generator(generator), retrieval)
     chain.invoke({"sentiment": "positive", "movie": "Toy Story"})["answer"]                    # RAG on
     chain.with_config(configurable={"rag": "off", "temperature": 0.5}).stream({...})         # RAG off
     chain.batch([{...}, {...}])
