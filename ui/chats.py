@@ -24,13 +24,20 @@ _OWNER_TOKEN = re.compile(r"[A-Za-z0-9_\-]{16,64}")
 
 
 def owner_id() -> str:
-    """This browser's owner id: from the URL when it carries a well-formed one, else a new random token put
-    there (so a reload, or the bookmarked page, finds the same chats)."""
+    """This browser's owner id: from the URL when it carries a well-formed one, else this session's (moving to
+    another page of the app drops the URL's parameters), else a new random token; the URL is set to it, so a
+    reload or the bookmarked page finds the same chats."""
     token = st.query_params.get(OWNER_PARAM)
-    if not isinstance(token, str) or not _OWNER_TOKEN.fullmatch(token) or token == CLI_OWNER:
-        token = secrets.token_urlsafe(18)
+    if not _is_owner_token(token):
+        token = st.session_state.get("owner")
+        if not _is_owner_token(token):
+            token = secrets.token_urlsafe(18)
         st.query_params[OWNER_PARAM] = token
     return token
+
+
+def _is_owner_token(token: Any) -> bool:
+    return isinstance(token, str) and bool(_OWNER_TOKEN.fullmatch(token)) and token != CLI_OWNER
 
 
 def new_session_id() -> str:
