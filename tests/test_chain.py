@@ -407,3 +407,18 @@ def test_sampling_out_of_range_is_a_one_line_error(asst):
         asst.reply(sid(), "Write a negative review of The Matrix", max_new_tokens=100_000)
     with pytest.raises(ValueError, match="guidance"):
         asst.reply(sid(), "Write a negative review of The Matrix", guidance=0.5)
+
+
+def test_a_reader_that_stops_early_stops_the_generation(asst):
+    generator = asst.generator("tuned")
+    ask = dict(max_new_tokens=120, seed=4, remember=False, guidance=1.0)
+    before = generator.stats.new_tokens
+    whole = asst.reply(sid(), "Write a positive review of Toy Story", **ask)
+    written = generator.stats.new_tokens - before
+    assert written > 40, "the tiny model should write a long reply with this seed"
+    before = generator.stats.new_tokens
+    events = asst.stream(sid(), "Write a positive review of Toy Story", **ask)
+    assert next(events) and isinstance(whole, Reply)
+    events.close()  # the page reran, or the terminal went away
+    assert generator.stats.new_tokens - before < written / 2
+    assert not asst.llm("tuned").lock.locked()

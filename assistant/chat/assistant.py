@@ -308,6 +308,8 @@ class Assistant:
              remember: bool) -> Iterator[tuple[str, dict[str, Any]]]:
         """The graph's "custom" events (tokens) and state updates for one turn."""
         self.memory.check_access(session_id, owner)
+        cancel = threading.Event()  # set when the reader stops early: the generation stops with it
+        config = {**config, "configurable": {**config["configurable"], "cancel": cancel}}
         if remember:
             events = self.graph.stream({"message": text}, config, stream_mode=["custom", "updates"],
                                        durability="exit")
@@ -315,12 +317,16 @@ class Assistant:
             history = self.memory.recent(session_id, owner, self.settings.history_messages)
             events = self._unsaved_graph.stream({"message": text, "messages": history}, config,
                                                 stream_mode=["custom", "updates"])
-        for mode, event in events:
-            if mode == "custom":
-                yield mode, event
-                continue
-            for update in event.values():
-                yield mode, update or {}
+        try:
+            for mode, event in events:
+                if mode == "custom":
+                    yield mode, event
+                    continue
+                for update in event.values():
+                    yield mode, update or {}
+        finally:
+            cancel.set()
+            events.close()
         if remember:
             self.memory.prune(session_id)  # the turn's own checkpoint is written last, after the graph's pruning
 

@@ -16,10 +16,13 @@ review chain.
 from __future__ import annotations
 
 import random
+import threading
 import time
 import uuid
+from contextlib import closing
 from typing import Any
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import (
     AIMessage,
     AnyMessage,
@@ -28,6 +31,7 @@ from langchain_core.messages import (
     trim_messages,
 )
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import merge_configs
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
@@ -37,6 +41,24 @@ from assistant.chat.opinion import review_counts
 from assistant.chat.replies import Reply
 from assistant.chat.router import to_reply
 from assistant.model.prompts import other_sentiment
+
+
+class Stopped(Exception):
+    """The caller stopped reading, so the model stops writing."""
+
+
+class StopWhenSet(BaseCallbackHandler):
+    """Stops a generation at its next token once `event` is set (the reader went away): raising from a callback
+    is how a LangChain run is interrupted from outside, whichever thread the model runs in."""
+
+    raise_error = True
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+        if self.event.is_set():
+            raise Stopped
 
 
 class ChatState(MemoryState, total=False):
@@ -124,20 +146,26 @@ def build_graph(ctx: Any, router: Runnable, *, memory: Any = None, checkpointer:
                 "top_k": int(conf.get("top_k") or ctx.settings.top_k)}
         session_id = str(conf.get("thread_id") or "")
         write = get_stream_writer()
+        cancel = conf.get("cancel")  # a threading.Event the caller sets when it stops reading
 
         def answer(rag: bool, label: str, started: float) -> Reply:
             out: dict[str, Any] = {}
             first = None
-            for chunk in router.stream({**turn, "rag": rag}, config):
-                for key, value in chunk.items():
-                    if key != "answer":
-                        out[key] = value
-                        continue
-                    if value and first is None:
-                        first = time.perf_counter() - started
-                    if value:
-                        write({"token": value, "reply": label})
-                    out["answer"] = out.get("answer", "") + value
+            run = merge_configs(config, {"callbacks": [StopWhenSet(cancel)]}) if cancel is not None else config
+            try:
+                with closing(router.stream({**turn, "rag": rag}, run)) as chunks:
+                    for chunk in chunks:
+                        for key, value in chunk.items():
+                            if key != "answer":
+                                out[key] = value
+                                continue
+                            if value and first is None:
+                                first = time.perf_counter() - started
+                            if value:
+                                write({"token": value, "reply": label})
+                            out["answer"] = out.get("answer", "") + value
+            except Stopped:
+                pass  # nobody reads this reply any more: what was written is all there is
             return to_reply(ctx, turn, out, session_id=session_id, started=started, first_token=first)
 
         if conf.get("compare"):
