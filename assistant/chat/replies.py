@@ -14,7 +14,6 @@ from assistant.model.prompts import other_sentiment
 
 INGEST_HINT = "python ingest.py"
 FINETUNE_HINT = "python -m assistant.finetune"
-MODES: tuple[str, ...] = ("rag", "no_rag", "data", "chat")
 
 
 @dataclass

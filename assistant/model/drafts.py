@@ -6,7 +6,7 @@ embedding sentiment probe saved beside the tuned model, never by the TF-IDF judg
 scores with, so choosing drafts cannot game the reported accuracy. The probe reads the data, not the
 model, so it ranks the base model's drafts just as well.
 
-This module holds no model: the chain hands it the probe and the store's embeddings.
+This module holds no model: the chat hands the LLM a scorer over the probe and the store's embeddings.
 """
 from __future__ import annotations
 
@@ -14,11 +14,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 SCORER = "embedding probe"
-
-
-def probe_scorer(probe: Any, embeddings: Any) -> Callable[[list[str]], list[float]]:
-    """texts -> P(positive), as `ReviewGenerator.best_of` wants it."""
-    return lambda texts: probe.score_texts(texts, embeddings)
 
 
 def why_single(n: int, *, probe: Any, store: Any, embeddings_ready: Callable[[], bool], temperature: float,
