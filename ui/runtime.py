@@ -56,11 +56,7 @@ def probe(settings: Settings) -> Artifacts:
     return Artifacts(index=index, tuned=tuned)
 
 
-def _release(assistant: Assistant) -> None:
-    assistant.close()  # the chat database's connections; a reply still running reopens what it needs
-
-
-@st.cache_resource(show_spinner=False, max_entries=1, on_release=_release)
+@st.cache_resource(show_spinner=False, max_entries=1)
 def _load(settings_json: str, artifacts: Artifacts, _api_key: Any = None) -> Assistant:
     from assistant.chat.assistant import Assistant
 
@@ -71,7 +67,9 @@ def _load(settings_json: str, artifacts: Artifacts, _api_key: Any = None) -> Ass
 
 
 def load_assistant(settings: Settings, artifacts: Artifacts) -> Assistant:
-    """Model and store, loaded once per process and again only when what is on disk changed."""
+    """Model and store, loaded once per process and again only when what is on disk changed. The one it replaces
+    is not closed: a reply still running on it writes its turn, and its chat database connection closes when
+    it is collected."""
     return _load(settings.model_dump_json(), artifacts, settings.llm_api_key)
 
 
