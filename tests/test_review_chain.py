@@ -213,3 +213,18 @@ def test_an_openai_compatible_server_streams_through_the_same_chain(server, tiny
     assert any("cannot do sentiment guidance or drafts" in n for n in reply.notes) and reply.sources
     assert "movie-reviews at http://127.0.0.1" in reply.model_name
     asst.close()
+
+
+def test_the_assistant_takes_any_llm(tiny_chat, tmp_path):
+    from assistant.chat.memory import ChatMemory
+
+    llm = RecordingLLM(tokens=["A", " dud", "."])
+    prompt = ReviewPrompt.for_generator(tiny_chat.generator("tuned"))
+    asst = Assistant(tiny_chat.settings, store=tiny_chat.store, titles=tiny_chat.titles,
+                     memory=ChatMemory(tmp_path / "fake-llm.sqlite"), llms={"tuned": (llm, prompt)})
+    events = list(asst.stream("f1", "Write a negative review of Gigli", drafts=1))
+    *tokens, reply = events
+    assert tokens == ["A", " dud", "."] and reply.text == "A dud." and reply.model == "tuned"
+    assert reply.prompt == llm.prompts[-1] and reply.sources and reply.mode == "rag"
+    assert asst.reply("f1", "now a positive one").request.movie == "Gigli"  # memory as ever
+    asst.close()
