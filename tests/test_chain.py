@@ -152,14 +152,14 @@ def test_unknown_movie_is_said_plainly_with_close_titles(asst):
 
 
 def test_filter_fallback_is_said(asst, monkeypatch):
-    original = asst.store.search_vector
+    original = asst.store.max_marginal_relevance_search  # what the store's MMR retriever asks
 
-    def no_rotten_toy_story(vector, k=4, **filters):
-        if filters.get("movie_key") == "toy story" and filters.get("sentiment"):
+    def no_rotten_toy_story(query, k=4, fetch_k=20, lambda_mult=0.5, filter=None, **kwargs):
+        if (filter or {}).get("movie_key") == "toy story" and (filter or {}).get("sentiment"):
             return []
-        return original(vector, k, **filters)
+        return original(query, k, fetch_k, lambda_mult, filter, **kwargs)
 
-    monkeypatch.setattr(asst.store, "search_vector", no_rotten_toy_story)
+    monkeypatch.setattr(asst.store, "max_marginal_relevance_search", no_rotten_toy_story)
     reply = asst.reply(sid(), "Write a negative review of Toy Story", **FAST)
     assert any("no rotten reviews of Toy Story" in n for n in reply.notes)
     assert reply.sources and all(s.movie == "Toy Story" for s in reply.sources)
@@ -422,3 +422,13 @@ def test_a_reader_that_stops_early_stops_the_generation(asst):
     events.close()  # the page reran, or the terminal went away
     assert generator.stats.new_tokens - before < written / 2
     assert not asst.llm("tuned").lock.locked()
+
+
+def test_another_leaves_out_the_reviews_shown_last_time(asst):
+    session = sid()
+    first = asst.reply(session, "Write a negative review of Gigli", top_k=2, **FAST)
+    again = asst.reply(session, "another", top_k=2, **FAST)
+    seen = {s.doc_id for s in first.sources if s.kind == "review"}
+    fresh = {s.doc_id for s in again.sources if s.kind == "review"}
+    assert again.request.followup == "another" and len(seen) == len(fresh) == 2 and not seen & fresh
+    assert all(s.sentiment == "negative" and s.movie == "Gigli" for s in again.sources if s.kind == "review")

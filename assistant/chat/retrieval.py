@@ -16,7 +16,6 @@ from langchain_core.documents import Document
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import ConfigDict
 
-from assistant.chat.store_retriever import as_retriever
 from assistant.model.prompts import format_context_item
 
 log = logging.getLogger(__name__)
@@ -107,12 +106,12 @@ def build_query(sentiment: str, movie: str | None, topic: str | None, tone: str 
 
 def search(store: Any, query: str, *, k: int, filter: dict[str, Any], mmr: bool = False, fetch_k: int = 20,
            lambda_mult: float = 0.6, config: RunnableConfig | None = None) -> list[tuple[Document, float]]:
-    """One retriever call: documents passing the metadata filter, with their cosine to the query."""
+    """One call of the store's retriever: documents passing the metadata filter, with their cosine to the query."""
     if mmr:
         kwargs = {"k": k, "fetch_k": max(fetch_k, k), "lambda_mult": lambda_mult, "filter": filter}
-        retriever = as_retriever(store, search_type="mmr", search_kwargs=kwargs)
+        retriever = store.as_retriever(search_type="mmr", search_kwargs=kwargs)
     else:
-        retriever = as_retriever(store, search_type="similarity", search_kwargs={"k": k, "filter": filter})
+        retriever = store.as_retriever(search_type="similarity", search_kwargs={"k": k, "filter": filter})
     return [(doc, float(doc.metadata.get("similarity") or 0.0)) for doc in retriever.invoke(query, config)]
 
 
@@ -148,15 +147,18 @@ def retrieve(store: Any, *, sentiment: str, movie: str | None = None, movie_key:
     started = time.perf_counter()
     query = build_query(sentiment, movie, topic, tone)
     result = Retrieval(query=query, movie_key=movie_key)
-    excluded = set(exclude_ids)
-    want = 2 * k + len(excluded)  # room for the chunks of one review and the reviews shown last time
+    excluded = sorted(set(exclude_ids))
     verdict = VERDICTS.get(sentiment, sentiment)
 
     def run(**filters: Any) -> list[tuple[Document, float]]:
-        hits = search(store, query, k=want, filter={"kind": "review", **filters}, mmr=mmr, fetch_k=fetch_k,
-                      lambda_mult=lambda_mult, config=config)
-        unseen = [(d, s) for d, s in hits if d.metadata.get("doc_id") not in excluded]
-        return _dedupe(unseen or hits, k)  # "another" ran out of unseen reviews: seen ones beat none
+        def find(where: dict[str, Any]) -> list[tuple[Document, float]]:  # 2k: room for one review's chunks
+            return search(store, query, k=2 * k, filter={"kind": "review", **filters, **where}, mmr=mmr,
+                          fetch_k=fetch_k, lambda_mult=lambda_mult, config=config)
+
+        hits = find({"doc_id": {"$nin": excluded}}) if excluded else find({})
+        if not hits and excluded:  # "another" ran out of unseen reviews: seen ones beat none
+            hits = find({})
+        return _dedupe(hits, k)
 
     hits: list[tuple[Document, float]] = []
     if movie_key:
