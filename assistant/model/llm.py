@@ -45,7 +45,7 @@ DEFAULTS = Sampling()
 _UNPRINTABLE = re.compile(r"[\ufffd\x00-\x08\x0b-\x1f\x7f]")
 
 
-def printable(text: str) -> str:
+def clean_generated(text: str) -> str:
     """Generated text without broken bytes or control characters (small models emit partial UTF-8)."""
     return _UNPRINTABLE.sub("", text)
 
@@ -216,7 +216,7 @@ class ReviewLLM(LLM):
         pieces = self.generator.stream(prompt, **sampling, **extra)
         try:
             for raw in pieces:
-                text = cut.feed(printable(raw))
+                text = cut.feed(clean_generated(raw))
                 if text:
                     chunk = GenerationChunk(text=text)
                     if run_manager:
@@ -239,7 +239,7 @@ class ReviewLLM(LLM):
             nonlocal score_s, failure
             started = time.perf_counter()
             try:
-                return [float(s) for s in self.draft_scorer([printable(t) for t in texts])]
+                return [float(s) for s in self.draft_scorer([clean_generated(t) for t in texts])]
             except Exception as exc:  # the drafts are written by now: a failed ranking keeps the first, not none
                 log.exception("scoring the drafts failed")
                 failure = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
@@ -255,4 +255,4 @@ class ReviewLLM(LLM):
             drafted.update(scorer=None, on_target=[], why=f"scoring failed ({failure})")
             notes.append(f"The {n} drafts could not be ranked ({failure}); this is the first one the model wrote.")
         log.info("drafts: chose %d of %d, on-target scores %s", result.chosen + 1, n, drafted["on_target"])
-        return printable(result.text).strip(), drafted, notes
+        return clean_generated(result.text).strip(), drafted, notes

@@ -23,7 +23,7 @@ from langchain_openai import OpenAI
 from pydantic import Field
 
 from assistant.model.generation import context_window
-from assistant.model.llm import DEFAULTS, StopCut, printable
+from assistant.model.llm import DEFAULTS, StopCut, clean_generated
 from assistant.model.prompts import plan_budget
 from assistant.settings import Sampling
 
@@ -71,7 +71,7 @@ class RemoteReviewLLM(OpenAI):
             kwargs.setdefault("max_tokens", plan_budget(self.tokenizer, self.window, self.max_tokens)[0])
         started, cut = False, StopCut(stop or [])  # cut here too, should a server write a stop sequence out
         for chunk in super()._stream(prompt, stop, None, **kwargs):
-            text = cut.feed(printable(chunk.text))
+            text = cut.feed(clean_generated(chunk.text))
             if not started:
                 text = text.lstrip()
                 started = bool(text)
