@@ -9,13 +9,12 @@ import logging
 import pytest
 
 from assistant.chat.export import render_markdown
-from assistant.chat.memory import ChatMemory
 from assistant.cli import main as cli_main
 from assistant.data.ingestion import ingest
 from assistant.data.store import ReviewStore
 from assistant.data.text import CONTROLS_REMOVED, clean_text
 from assistant.logs import PrintableFormatter, printable
-from tests.tiny import tiny_artifacts, tiny_chat, tiny_loaded  # noqa: F401 - fixtures
+from tests.tiny import store_exchange, tiny_artifacts, tiny_chat, tiny_loaded  # noqa: F401 - fixtures
 
 OSC_TITLE = "\x1b]0;PWNED\x07"
 HOSTILE = [
@@ -47,8 +46,8 @@ def test_ingest_stores_clean_text_and_counts_the_step(settings, embeddings, tmp_
 
 def test_a_review_with_a_terminal_escape_prints_without_it(tiny_chat):
     """Stored text predating the cleaning (or a message a user typed) still reaches the terminal inert."""
-    tiny_chat.memory.add_turn("hostile", f"Review {OSC_TITLE}", f"Reply {OSC_TITLE}\r\x1b[2J",
-                              {"sources": [{"critic": "Ada", "text": f"Quote {OSC_TITLE}"}], "notes": [OSC_TITLE]})
+    store_exchange(tiny_chat, "hostile", f"Review {OSC_TITLE}", f"Reply {OSC_TITLE}\r\x1b[2J",
+                   {"sources": [{"critic": "Ada", "text": f"Quote {OSC_TITLE}"}], "notes": [OSC_TITLE]})
     for argv in (["sessions", "show", "hostile"], ["sessions", "list"], ["sessions", "export", "hostile",
                                                                          "--format", "json"]):
         out = io.StringIO()
@@ -66,17 +65,14 @@ def test_log_lines_are_printable():
     assert line == "file evil\\u001b]0;PWNED\\u0007.csv"
 
 
-def test_markdown_export_escapes_html_and_drops_remote_images(tmp_path):
-    memory = ChatMemory(tmp_path / "chats.sqlite")
-    try:
-        memory.add_turn("md", "<script>alert(1)</script> ![pixel](http://evil.example/p.png?who=me)",
-                        "A <img src=x onerror=alert(1)> review ![](https://evil.example/t.gif) [x][1]\n\n"
-                        "![ref][1]\n\n[1]: http://evil.example/r.png",
-                        {"sources": [{"critic": "<b>Ada</b>", "text": "![q](http://evil.example/q.png)"}],
-                         "notes": ["<iframe src=http://evil.example>"]})
-        md = render_markdown(memory.get("md"), memory.messages("md"))
-    finally:
-        memory.close()
+def test_markdown_export_escapes_html_and_drops_remote_images(tiny_chat):
+    store_exchange(tiny_chat, "md", "<script>alert(1)</script> ![pixel](http://evil.example/p.png?who=me)",
+                   "A <img src=x onerror=alert(1)> review ![](https://evil.example/t.gif) [x][1]\n\n"
+                   "![ref][1]\n\n[1]: http://evil.example/r.png",
+                   {"sources": [{"critic": "<b>Ada</b>", "text": "![q](http://evil.example/q.png)"}],
+                    "notes": ["<iframe src=http://evil.example>"]})
+    memory = tiny_chat.memory
+    md = render_markdown(memory.get("md", "cli"), memory.messages("md", "cli"))
     assert "<script>" not in md and "<img" not in md and "<b>" not in md and "<iframe" not in md
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in md, "shown as typed"
     assert "](http" not in md and "![" not in md, "no image syntax survives"

@@ -154,6 +154,19 @@ def with_probe(settings: Settings, root: Path, embeddings: Any = None) -> Settin
     return probed
 
 
+def store_exchange(assistant: Any, session_id: str, user_text: str, reply_text: str,
+                   meta: dict[str, Any] | None = None, owner: str = "cli") -> None:
+    """One exchange written into a session as the chat graph keeps it (LangGraph's `update_state`), word for
+    word: for tests of stored text that no turn today would produce (written before a cleaning step existed)."""
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    messages = [HumanMessage(user_text), AIMessage(reply_text, additional_kwargs=dict(meta or {}))]
+    assistant.graph.update_state({"configurable": {"thread_id": session_id}}, {"messages": messages},
+                                 as_node="remember")
+    stored = len(assistant.memory.recent(session_id, owner, 10**6))
+    assistant.memory.record_turn(session_id, owner, user_text, stored)
+
+
 class StubProbe:
     """Stands in for the embedding sentiment probe: P(positive) is a fixed, arbitrary function of the text
     (drafts from the random tiny model carry no sentiment a real probe could read)."""
