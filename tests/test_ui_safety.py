@@ -99,7 +99,7 @@ def test_a_waiting_request_gives_up_after_the_settings_time(monkeypatch):
         from ui.chat_view import answer
         from ui.sidebar import Controls
 
-        answer(object(), "session", "Write a review of Jaws", Controls(True, "tuned", False, 4, 0.8, 60))
+        answer(object(), "session", "Write a review of Jaws", Controls(True, "tuned", False, 4, 0.8, 60), "owner")
 
     started = time.monotonic()
     at = AppTest.from_function(page, default_timeout=60).run()
