@@ -115,7 +115,8 @@ def test_the_prompt_never_exceeds_the_window(asst, message):
 
 
 def test_a_long_reply_squeezes_the_context_and_says_what_was_left_out(asst):
-    reply = asst.reply(sid(), "Write a negative review of The Matrix", top_k=20, max_new_tokens=MAX_NEW_TOKENS)
+    # the tiny store's longest context (its five fresh reviews of The Matrix behind the facts card)
+    reply = asst.reply(sid(), "Write a positive review of The Matrix", top_k=20, max_new_tokens=MAX_NEW_TOKENS)
     assert reply.max_new_tokens <= MAX_NEW_TOKENS
     assert _tokens_used(asst, reply) + reply.max_new_tokens <= reply.window
     assert any("did not fit" in n for n in reply.notes)

@@ -16,12 +16,14 @@ from langchain_core.documents import Document
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import ConfigDict
 
+from assistant.data.facts import card_document
 from assistant.model.prompts import format_context_item
 
 log = logging.getLogger(__name__)
 
 VERDICTS = {"positive": "fresh", "negative": "rotten"}
 FACTS_CANDIDATES = 8  # facts chunks looked at for one movie: a movie has one to a few
+FEW_REVIEWS = 2  # a movie known from this few reviews and no facts gets a note: little to ground a review in
 _QUERY_WORDS = {  # how each ask is worded for the embedding model
     ("positive", None): "a glowing, enthusiastic review", ("negative", None): "a scathing, critical review",
     ("positive", "kinder"): "a warm, generous, admiring review",
@@ -45,6 +47,7 @@ class Source:
     top_critic: bool | None = None
     date: str | None = None
     movie_key: str | None = None
+    facts: dict[str, Any] | None = None  # a facts card's fields and their sources (assistant/data/facts.py)
 
     @property
     def verdict(self) -> str | None:
@@ -66,7 +69,7 @@ class Source:
                    similarity=None if similarity is None else round(float(similarity), 4), text=doc.page_content,
                    doc_id=meta.get("doc_id") or doc.id or "", kind=meta.get("kind", "review"),
                    top_critic=meta.get("top_critic"), date=meta.get("date") or meta.get("year"),
-                   movie_key=meta.get("movie_key"))
+                   movie_key=meta.get("movie_key"), facts=meta.get("facts"))
 
 
 @dataclass
@@ -117,11 +120,13 @@ def search(store: Any, query: str, *, k: int, filter: dict[str, Any], mmr: bool 
 
 def movie_facts(store: Any, query: str, movie_key: str, config: RunnableConfig | None = None
                 ) -> tuple[Document, float] | None:
-    """The movie's facts document (its first chunk), preferring one with a critics consensus."""
-    hits = search(store, query, k=FACTS_CANDIDATES, filter={"kind": "movie", "movie_key": movie_key}, config=config)
-    if not hits:
+    """The movie's facts, every source joined into one card (`assistant.data.facts`), as in training, with the
+    query's cosine to the closest of the movie's own facts documents."""
+    card = card_document(store, movie_key)
+    if card is None:
         return None
-    return min(hits, key=lambda hit: (not hit[0].metadata.get("consensus"), int(hit[0].metadata.get("chunk") or 0)))
+    hits = search(store, query, k=FACTS_CANDIDATES, filter={"kind": "movie", "movie_key": movie_key}, config=config)
+    return card, max((score for _, score in hits), default=0.0)
 
 
 def _dedupe(hits: Iterable[tuple[Document, float]], k: int) -> list[tuple[Document, float]]:
@@ -182,6 +187,12 @@ def retrieve(store: Any, *, sentiment: str, movie: str | None = None, movie_key:
         result.filters = {}
         result.notes.append("Retrieval found no reviews close enough to use, so the model had no context.")
     lead = movie_facts(store, query, movie_key, config) if facts and movie_key else None
+    if facts and movie_key and lead is None:
+        known = len({store.doc_ids[p] for p in store.movie_positions(movie_key, kind="review")})
+        if 0 < known <= FEW_REVIEWS:
+            result.notes.append(f"The data knows {movie} only from {known} review{'s' * (known > 1)} and has no "
+                                f"facts about it (director, cast), so this review can say little about the film "
+                                f"itself.")
     chosen = ([lead] if lead else []) + hits
     result.documents = [d for d, _ in chosen]
     result.similarities = [float(s) for _, s in chosen]

@@ -102,6 +102,7 @@ class MovieFacts:
         return "\n".join(parts)
 
     def metadata(self) -> dict:
-        meta = {k: v for k, v in asdict(self).items() if k not in ("synopsis", "extra")}
+        """Every field, so the facts join (`assistant.data.facts`) can match release dates and running times."""
+        meta = asdict(self)
         meta.update(kind="movie", movie=self.title, movie_key=self.key, doc_id=self.doc_id, sentiment="unknown")
         return meta

@@ -17,6 +17,7 @@ SYSTEM_PROMPT = "You are a film critic. You write short, vivid movie reviews."
 CONTEXT_HEADER = "Context (what critics wrote):"
 REVIEW_CUE = "Review:"
 MAX_CONTEXT_ITEM_CHARS = 320
+MAX_FACTS_CHARS = 560  # a facts card: year, director, leads, genre, a synopsis line, the consensus
 
 _INSTRUCTION_RE = re.compile(
     r'^Write a (?P<sentiment>positive|negative) (?:review of "(?P<movie>.*)"|movie review)'
@@ -59,14 +60,16 @@ def format_context_item(doc_metadata: dict[str, Any], text: str, *, show_movie: 
                         max_chars: int = MAX_CONTEXT_ITEM_CHARS) -> str:
     """One retrieved document as a context line: 'Critic (Publication), fresh: "quote"'.
 
-    Movie-facts documents (kind="movie") become 'About Title: ...'. `show_movie` names the movie
-    of a review, for neighbours that are about a different film than the one requested.
+    Movie-facts documents (kind="movie"; a joined card from `assistant.data.facts`) become 'About Title: ...'.
+    `show_movie` names the movie of a review, for neighbours about a different film than the one requested.
     """
-    body = _shorten(_one_line(text), max_chars)
     if doc_metadata.get("kind") == "movie":
+        # A joined facts card (assistant/data/facts.py) is already compact: names and plot, no boilerplate.
+        body = _shorten(_one_line(text), MAX_FACTS_CHARS if doc_metadata.get("facts") else max_chars)
         if not doc_metadata.get("movie"):  # facts of an untitled source movie
             return "About the movie: " + re.sub(r"^Untitled movie\b", "The film", body)
         return f"About {doc_metadata['movie']}: {body}"
+    body = _shorten(_one_line(text), max_chars)
     who = _one_line(doc_metadata.get("critic") or "") or "A critic"
     if doc_metadata.get("publication"):
         who += f" ({_one_line(doc_metadata['publication'])})"

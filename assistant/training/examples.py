@@ -19,6 +19,7 @@ from typing import Any
 
 from langchain_core.documents import Document
 
+from assistant.data.facts import card_document
 from assistant.data.ngrams import ngrams, tokenize
 from assistant.data.records import text_fingerprint
 from assistant.model.prompts import SENTIMENTS, ReviewRequest, format_context_item
@@ -215,18 +216,11 @@ def keep_clear_labels(docs: Sequence[Document], store: Any, threshold: float,
     return kept, stats
 
 
-def _movie_facts(store: Any, movie_key: str) -> Document | None:
-    """The movie's own facts document (synopsis, cast, director), first chunk; by SQL, no query embedding."""
-    rows = store.sql("SELECT text, meta FROM docs WHERE movie_key = ? AND kind = 'movie' ORDER BY pos LIMIT 1",
-                     (movie_key,))
-    return Document(page_content=rows[0][0], metadata=json.loads(rows[0][1])) if rows else None
-
-
 def store_neighbours(store: Any, *, with_facts: bool = True) -> Neighbours:
     """Adapter from the ReviewStore to the `neighbours(doc, k)` callable.
 
-    Same-movie reviews by stored vector when the movie is known (led by its movie-facts document,
-    which carries names and plot), otherwise the nearest reviews of any movie.
+    Same-movie reviews by stored vector when the movie is known (led by its joined facts card, which carries
+    names and plot, as in chat), otherwise the nearest reviews of any movie.
     """
 
     def neighbours(doc: Document, k: int) -> list[tuple[Document, float]]:
@@ -234,7 +228,7 @@ def store_neighbours(store: Any, *, with_facts: bool = True) -> Neighbours:
         doc_id, key = meta.get("doc_id"), meta.get("movie_key")
         hits: list[tuple[Document, float]] = []
         if with_facts and key:
-            facts = _movie_facts(store, key)
+            facts = card_document(store, key)
             if facts is not None:
                 hits.append((facts, 0.0))
         if key:
