@@ -1,0 +1,192 @@
+"""Names in a RAG reply come from its context: a logits processor that keeps to them.
+
+A small model asked about *Toy Story* will happily write "Tom Hanks' latest action flick". With retrieval on, the
+prompt's context (the movie's facts card and its critics' reviews) says who is in the film; `ContextNames` lets a
+capitalised word that does not open a sentence be written only if it is a word of that context, of the title or
+topic the user gave, or an ordinary capitalised word (`details.COMMON_CAPITALIZED`: "I", months, "Oscar"...).
+A name that IS in the context is never banned, and once a name has begun, it can only be completed as an allowed one.
+
+The rule works on words, whatever the tokenization: a token that starts a capitalised word mid-sentence must
+spell the start of an allowed word, and the next tokens must continue it. Per request it costs one pass over the
+vocabulary's capitalised tokens (a few milliseconds); per step, decoding the reply so far and a mask lookup.
+It is a transformers `LogitsProcessor` (`__call__(input_ids, scores)`), applied after sentiment guidance, before
+sampling; a row it would leave with no token at all is left as it was.
+
+What a name is (`assistant.data.details.name_spans`) is shared with the evaluation and the page's detail chips.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from assistant.data.details import (
+    COMMON_CAPITALIZED,
+    WORD_RE,
+    capitalised,
+    is_sentence_start,
+)
+
+log = logging.getLogger(__name__)
+
+_TAIL_RE = re.compile(r"[^\W\d_](?:[^\W\d_]|['\u2019\-])*$")  # the word being written (may end in ' or -)
+
+
+def allowed_words(texts: Iterable[str]) -> set[str]:
+    """The capitalised words a reply may use: those of the context, title and topic, plus `COMMON_CAPITALIZED`."""
+    words = {w for text in texts for w in WORD_RE.findall(text or "") if capitalised(w)}
+    return words | set(COMMON_CAPITALIZED)
+
+
+def request_words(request: Any) -> set[str] | None:
+    """Allowed words for a prompts.ReviewRequest with context; None (no rule) for one without."""
+    if not getattr(request, "context", None):
+        return None
+    return allowed_words([*request.context, request.movie or "", request.topic or ""])
+
+
+# ---- the vocabulary, analysed once per tokenizer ---------------------------------------------------------------
+
+@dataclass
+class _Vocab:
+    size: int
+    cap_start: torch.Tensor  # its first non-space character is a capital letter
+    lead_space: torch.Tensor  # starts with whitespace: a new word
+    letter_cont: torch.Tensor  # starts with a letter, no space: continues the word being written
+    cap_cores: list[tuple[int, str]]  # capitalised tokens: (id, text without its leading space)
+    glued: dict[str, list[int]]  # texts of tokens without leading space -> ids (continuations)
+
+
+_VOCABS: dict[int, _Vocab] = {}
+_VOCAB_LOCK = threading.Lock()
+
+
+def _vocab(tokenizer: Any, size: int) -> _Vocab:
+    key = id(tokenizer)
+    with _VOCAB_LOCK:
+        found = _VOCABS.get(key)
+        if found is None or found.size != size:
+            found = _VOCABS[key] = _analyse(tokenizer, size)
+    return found
+
+
+def _analyse(tokenizer: Any, size: int) -> _Vocab:
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    texts = tokenizer.batch_decode([[i] for i in range(min(size, len(tokenizer)))], clean_up_tokenization_spaces=False)
+    texts += [""] * (size - len(texts))  # the model's head may be padded past the tokenizer
+    cap, lead, cont = (torch.zeros(size, dtype=torch.bool) for _ in range(3))
+    cap_cores: list[tuple[int, str]] = []
+    glued: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        if i in special or not text:
+            continue
+        core = text.lstrip()
+        lead[i] = core != text
+        if core[:1].isalpha() and core[:1].isupper():
+            cap[i] = True
+            cap_cores.append((i, core))
+        if not lead[i]:
+            cont[i] = text[:1].isalpha()
+            glued.setdefault(text, []).append(i)
+    return _Vocab(size, cap, lead, cont, cap_cores, glued)
+
+
+# ---- the processor ---------------------------------------------------------------------------------------------
+
+class _Row:
+    """One request's allowed words and the masks derived from them (built once, on the first step)."""
+
+    def __init__(self, words: set[str], vocab: _Vocab, device: torch.device) -> None:
+        self.words = words
+        self.prefixes = {w[:i] for w in words for i in range(1, len(w) + 1)}
+        self.vocab, self.device = vocab, device
+        start_ok = torch.ones(vocab.size, dtype=torch.bool)
+        for token_id, core in vocab.cap_cores:
+            word = re.match(r"[^\W\d_](?:[^\W\d_]|['\u2019\-])*", core)[0]
+            rest = core[len(word):]
+            start_ok[token_id] = word in self.prefixes if not rest else word.rstrip("'\u2019-") in words
+        self.boundary_ok = (~vocab.cap_start | start_ok).to(device)  # after a space or punctuation
+        self.after_word_ok = (~(vocab.cap_start & vocab.lead_space) | start_ok).to(device)  # after a word
+        self.ending_ok = self.after_word_ok & ~vocab.letter_cont.to(device)  # a complete name may end here
+        self._continuations: dict[str, torch.Tensor] = {}
+
+    def continuation(self, partial: str) -> torch.Tensor:
+        """Tokens that extend `partial` toward an allowed word (any tokenization of the rest)."""
+        found = self._continuations.get(partial)
+        if found is None:
+            ids: set[int] = set()
+            for word in self.words:
+                if len(word) > len(partial) and word.startswith(partial):
+                    rest = word[len(partial):]
+                    for end in range(1, len(rest) + 1):
+                        ids.update(self.vocab.glued.get(rest[:end], ()))
+            found = torch.zeros(self.vocab.size, dtype=torch.bool)
+            found[list(ids)] = True
+            found = self._continuations[partial] = found.to(self.device)
+        return found
+
+    def allowed(self, text: str) -> torch.Tensor | None:
+        """The tokens that may follow the reply written so far; None when every token may."""
+        tail = _TAIL_RE.search(text)
+        if tail is None:
+            return None if is_sentence_start(text) else self.boundary_ok
+        word, before = tail[0], text[:tail.start()]
+        if capitalised(word) and not is_sentence_start(before) and word in self.prefixes:
+            ok = self.continuation(word)
+            return ok | self.ending_ok if word in self.words else ok
+        return self.after_word_ok
+
+
+class ContextNames:
+    """LogitsProcessor: capitalised words written mid-sentence must be allowed words (`request_words`).
+
+    `words_per_row[i]` is row i's allowed set, or None to leave that row alone. Reads the reply so far from
+    `input_ids` after the prompt (the width of the first call: prompts are left-padded to one width)."""
+
+    def __init__(self, tokenizer: Any, words_per_row: Sequence[set[str] | None]) -> None:
+        self.tokenizer = tokenizer
+        self.words_per_row = list(words_per_row)
+        self._rows: list[_Row | None] | None = None
+        self._prompt_width: int | None = None
+        self.fallbacks = 0  # steps where a row had no allowed token left and was left as it was
+
+    def _setup(self, scores: torch.Tensor, width: int) -> None:
+        vocab = _vocab(self.tokenizer, scores.shape[-1])
+        if len(self.words_per_row) != scores.shape[0]:
+            raise ValueError(f"{len(self.words_per_row)} rows of allowed names for a batch of {scores.shape[0]}")
+        self._rows = [None if w is None else _Row(w, vocab, scores.device) for w in self.words_per_row]
+        self._prompt_width = width
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self._rows is None:
+            self._setup(scores, input_ids.shape[1])
+        out = scores
+        for row, rule in enumerate(self._rows):
+            if rule is None:
+                continue
+            reply = self.tokenizer.decode(input_ids[row, self._prompt_width:], skip_special_tokens=True)
+            ok = rule.allowed(reply)
+            if ok is None:
+                continue
+            masked = scores[row].masked_fill(~ok, -math.inf)
+            if torch.isinf(masked).all():
+                self.fallbacks += 1
+                continue
+            if out is scores:
+                out = scores.clone()
+            out[row] = masked
+        return out
+
+
+def context_names_processor(tokenizer: Any, requests: Sequence[Any]) -> ContextNames | None:
+    """The processor for a batch of fitted requests (prompts.ReviewRequest), or None when none has context."""
+    words = [request_words(r) for r in requests]
+    if all(w is None for w in words):
+        return None
+    return ContextNames(tokenizer, words)

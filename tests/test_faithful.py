@@ -1,0 +1,132 @@
+"""Faithful names: what a name is, and the decoding rule that keeps a RAG reply's names to its context."""
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import LogitsProcessorList
+
+from assistant.data.details import is_grounded, name_spans, words_of
+from assistant.model.faithful import (
+    ContextNames,
+    allowed_words,
+    context_names_processor,
+    request_words,
+)
+from assistant.model.prompts import ReviewRequest, build_prompt
+from assistant.model.scratch import TINY, build_model, train_tokenizer
+
+torch.set_num_threads(1)
+
+CONTEXT = ["About Alien: A 1979 film directed by Ridley Scott, starring Sigourney Weaver and John Hurt.",
+           'Ada Lumen (Evening Ledger), fresh: "The Nostromo crew never stood a chance."']
+TEXTS = ["Tom Hanks stars. Keanu Reeves and Sigourney Weaver fight the Nostromo alien with Ridley Scott.",
+         "It is a film about Tom and Hanks, with Toy Story jokes and Buzz. I loved it in March."] * 30
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_tokenizer(TEXTS + CONTEXT * 10, vocab_size=400)
+
+
+def test_name_spans_skip_sentence_openers_and_common_words():
+    text = ("Tom Hanks' latest action flick, with Woody and Buzz. I loved it, and in March the Oscar went to "
+            "Ridley Scott's Alien.")
+    assert name_spans(text) == ["Hanks", "Woody", "Buzz", "Ridley Scott's Alien"]
+    assert name_spans('Weaver and the "Nostromo" crew.') == ["Nostromo"]
+    assert name_spans("the film, directed by ridley scott") == []
+
+
+def test_grounding_folds_case_and_possessives():
+    reference = words_of(CONTEXT)
+    assert is_grounded("Ridley Scott's", reference) and is_grounded("Nostromo", reference)
+    assert not is_grounded("Tom Hanks", reference)
+    assert not is_grounded("Sigourney Hanks", reference)  # every word of the name must be grounded
+
+
+def spell(rule, text: str, continuation: str, tokenizer) -> bool:
+    """Whether `continuation` can be written after `text`, token by token of its own tokenization."""
+    for token in tokenizer(continuation, add_special_tokens=False)["input_ids"]:
+        ok = rule.allowed(text)
+        if ok is not None and not bool(ok[token]):
+            return False
+        text += tokenizer.decode([token])
+    return True
+
+
+@pytest.fixture(scope="module")
+def rule(tokenizer):
+    processor = ContextNames(tokenizer, [allowed_words(CONTEXT + ["Alien"])])
+    processor._setup(torch.zeros(1, len(tokenizer)), width=0)
+    return processor._rows[0]
+
+
+@pytest.mark.parametrize("before", ["It stars", "It stars ", "A thriller with", "Scott's crew, with"])
+def test_a_name_mid_sentence_must_come_from_the_context(rule, tokenizer, before):
+    sep = "" if before.endswith(" ") else " "
+    assert spell(rule, before, sep + "Sigourney Weaver", tokenizer)
+    assert spell(rule, before, sep + "Ridley Scott", tokenizer)
+    assert not spell(rule, before, sep + "Tom Hanks", tokenizer)
+    assert not spell(rule, before, sep + "Keanu Reeves", tokenizer)
+
+
+def test_sentence_openers_common_words_and_lower_case_stay_free(rule, tokenizer):
+    assert spell(rule, "", "Tom", tokenizer)  # the reply's first word
+    assert spell(rule, "A classic. ", "Keanu", tokenizer)  # a sentence's first word
+    assert spell(rule, "Honestly,", " I loved it in March", tokenizer)
+    assert spell(rule, "It is", " a film about toys and hanks", tokenizer)
+    assert not spell(rule, "A classic. Keanu", " Reeves", tokenizer)  # the next word is mid-sentence again
+
+
+def test_a_started_name_can_only_finish_as_an_allowed_one(rule, tokenizer):
+    assert not spell(rule, "It stars Sigourney", " Hanks", tokenizer)
+    assert not spell(rule, "It stars Sig", "mund", tokenizer)
+    assert spell(rule, "It stars Sigourney", " Weaver's", tokenizer)
+
+
+def test_rows_without_context_are_left_alone(tokenizer):
+    bare, grounded = ReviewRequest("positive", "Alien"), ReviewRequest("positive", "Alien", None, CONTEXT)
+    assert request_words(bare) is None and "Weaver" in request_words(grounded)
+    assert "Alien" in request_words(grounded)  # the title the user asked about
+    assert context_names_processor(tokenizer, [bare, bare]) is None
+    processor = context_names_processor(tokenizer, [bare, grounded])
+    scores = torch.zeros(2, len(tokenizer))
+    ids = torch.tensor(tokenizer(["It stars", "It stars"], add_special_tokens=False)["input_ids"])
+    processor(ids[:, :1], scores[:, :])  # first call: the prompt is one token wide
+    out = processor(ids, scores.clone())
+    assert torch.isfinite(out[0]).all()  # untouched
+    assert torch.isinf(out[1]).any() and torch.isfinite(out[1]).any()
+
+
+def test_a_row_with_nothing_left_is_not_emptied(tokenizer):
+    processor = ContextNames(tokenizer, [{"Zed"}])
+    ids = torch.tensor([tokenizer("It stars", add_special_tokens=False)["input_ids"]])
+    scores = torch.full((1, len(tokenizer)), -math_inf())
+    hanks = tokenizer(" Tom", add_special_tokens=False)["input_ids"][0]
+    scores[0, hanks] = 0.0  # the model will only write " Tom..."
+    processor(ids[:, :1], scores.clone())
+    out = processor(ids, scores.clone())
+    assert torch.isfinite(out[0, hanks]) and processor.fallbacks == 1
+
+
+def math_inf() -> float:
+    return float("inf")
+
+
+def test_generation_with_the_rule_names_only_context_words(tokenizer):
+    """The random tiny model writes capitalised gibberish: with the rule, every name it writes is allowed."""
+    torch.manual_seed(0)
+    model = build_model(tokenizer, TINY).eval()
+    request = ReviewRequest("negative", "Alien", None, CONTEXT)
+    prompt = tokenizer([build_prompt(request, tokenizer)] * 8, return_tensors="pt", add_special_tokens=False)
+    allowed = words_of(request_words(request))
+
+    def invented(processors: list) -> int:
+        torch.manual_seed(1)
+        out = model.generate(**prompt, do_sample=True, temperature=1.5, top_k=0, max_new_tokens=40,
+                             logits_processor=LogitsProcessorList(processors), pad_token_id=tokenizer.eos_token_id)
+        texts = tokenizer.batch_decode(out[:, prompt["input_ids"].shape[1]:], skip_special_tokens=True)
+        return sum(not is_grounded(name, allowed) for text in texts for name in name_spans(text))
+
+    assert invented([]) > 0  # the control: unconstrained, it invents names
+    processor = context_names_processor(tokenizer, [request] * 8)
+    assert invented([processor]) == 0
