@@ -122,10 +122,10 @@ class Rarity:
         return self.df.get(word, 0) > max(1, math.floor(COMMON_NAME_SHARE * self.n))
 
 
-def details(text: str, rarity: Rarity, title: str | None = None) -> set[str]:
-    """The text's names (lower-cased words of them; common ones like 'hollywood' aside) and rare words, without
-    the title's own words: what could make it about one particular movie."""
+def details(text: str, rarity: Rarity, title: str | None = None, share: float = RARE_WORD_SHARE) -> set[str]:
+    """The text's names (lower-cased words of them; common ones like 'hollywood' aside) and words in at most
+    `share` of reviews, without the title's own words: what could make it about one particular movie."""
     names = {fold(w) for span in name_spans(text) for w in span.split()}
-    found = {w for w in names if not rarity.common_name(w)} | {w for w in content_words(text) if rarity.rare(w)}
+    found = {w for w in names if not rarity.common_name(w)} | {w for w in content_words(text) if rarity.rare(w, share)}
     title_words = set(tokenize(title or ""))
     return {w for w in found if w not in title_words and len(w) > 2 and w not in STOPWORDS}

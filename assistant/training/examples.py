@@ -43,6 +43,13 @@ class DataConfig:
     max_chars: int = 360
     titled_share: float = 0.6  # of sampled training examples, when enough titled reviews exist
     min_label_confidence: float = 0.0  # keep training reviews whose label a cross-fitted probe finds this clear
+    # Grounding (assistant/training/grounded.py): targets that use their context count double; targets naming
+    # someone their context does not are dropped; a share of context examples whose target uses nothing of it stay.
+    grounded_weight: int = 2
+    plain_context_keep: float = 0.25
+    names_from_context: bool = True
+    detail_share: float = 0.001  # a shared word this rare in reviews is a detail of the movie ("replicants")
+    join_same_critic: bool = True
 
 
 @dataclass(frozen=True)

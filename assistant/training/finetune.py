@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import random
 import shutil
 import sys
 import time
@@ -46,6 +47,8 @@ from assistant.training.loop import (
 )
 
 log = logging.getLogger(__name__)
+
+GROUNDING_CANDIDATES = 3  # reviews looked at per training example wanted: the grounding filter drops some
 
 # ---- saving ----------------------------------------------------------------------------------
 
@@ -140,13 +143,14 @@ def prepare_examples(store: Any, split: Any, data: DataConfig, n: int, cache: Pa
     Also trains the embedding sentiment probe on the whole training split and saves it in `probe_dir`,
     where generation finds it for best-of-n reranking.
     """
+    from assistant.data.details import Rarity
     from assistant.training.examples import (
-        build_examples,
         keep_clear_labels,
         read_examples,
         sample_balanced,
         store_neighbours,
     )
+    from assistant.training.grounded import join_same_critic, select_examples
 
     key = {"data": asdict(data), "n": n, "train": len(split.train)}
     if cache.exists():
@@ -161,10 +165,17 @@ def prepare_examples(store: Any, split: Any, data: DataConfig, n: int, cache: Pa
     if probe_dir is not None:
         save_probe(store, split, probe_dir)
     pool, label_filter = keep_clear_labels(split.train, store, data.min_label_confidence, data.seed)
-    docs = sample_balanced(pool, n, titled_share=data.titled_share, seed=data.seed)
-    examples = build_examples(docs, store_neighbours(store), data)
+    joined = 0
+    if data.join_same_critic:
+        pool, joined = join_same_critic(pool, data.max_chars)
+    # Candidates in a balanced, seeded order; the grounding filter takes n of them (grounded ones repeated).
+    docs = sample_balanced(pool, min(len(pool), GROUNDING_CANDIDATES * n), titled_share=data.titled_share,
+                           seed=data.seed)
+    rarity = Rarity.of(d.page_content for d in random.Random(data.seed).sample(split.train, min(3000, len(split.train))))
+    examples, grounding = select_examples(docs, store_neighbours(store), data, rarity, n)
     header = {"key": key, "data": asdict(data), "train_reviews": len(split.train), "val_reviews": len(split.val),
-              "val_movies": len(split.val_movies), "label_filter": label_filter}
+              "val_movies": len(split.val_movies), "label_filter": label_filter,
+              "grounding": {**grounding, "joined_same_critic": joined}}
     write_examples(cache, header, examples)
     log.info("prepared %d examples in %.0f s", len(examples), time.perf_counter() - started)
     return header, examples
@@ -299,6 +310,7 @@ def training_card(info: BaseInfo, config: TrainConfig, data: DataConfig, state: 
         "train_loss_last_50": round(sum(state.losses[-50:]) / max(1, len(state.losses[-50:])), 4),
         "train_reviews": header.get("train_reviews"), "val_reviews": header.get("val_reviews"),
         "val_movies": header.get("val_movies"), "label_filter": header.get("label_filter"),
+        "grounding": header.get("grounding"),
         "train_config": asdict(config), "data_config": asdict(data), "base_notes": info.notes,
     }
 
