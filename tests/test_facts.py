@@ -1,14 +1,11 @@
 """The movie-facts join: one card per film across sources, by normalized title + year; Flatiron by director + date."""
 from __future__ import annotations
 
-from assistant.data.facts import (
-    FactsIndex,
+from assistant.data.facts import FactsIndex, choose, join, movie_card
+from assistant.data.facts_card import (
     MovieCard,
     SourceFacts,
-    choose,
     first_sentences,
-    join,
-    movie_card,
     source_label,
 )
 from assistant.model.prompts import format_context_item

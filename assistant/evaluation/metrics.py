@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -16,29 +15,19 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+from assistant.data.details import (
+    REVIEW_WORDS,  # noqa: F401  (re-exported: what "boilerplate" means for the grounding numbers)
+    STOPWORDS,
+    content_words,
+    fold,
+    is_grounded,
+    name_spans,
+    words_of,
+)
 from assistant.data.ngrams import ngrams, tokenize
 
 log = logging.getLogger(__name__)
-
-# Review boilerplate that every review shares: counting it would make any text look grounded in any other.
-REVIEW_WORDS = frozenset("""
-film films movie movies review reviews story character characters director audience audiences scene scenes
-make makes made like just really way does doesn don isn it's that's time times thing things one ones
-""".split())
-STOPWORDS = frozenset(ENGLISH_STOP_WORDS) | REVIEW_WORDS
-_NAME_RE = re.compile(r"(?<![.!?:]\s)(?<!^)\b([A-Z][a-z]+(?:[-'][A-Za-z]+)?)\b")
-
-
-def content_words(text: str) -> list[str]:
-    """Lower-cased words that carry meaning: no stopwords, contractions, review boilerplate, short words or numbers.
-
-    A possessive counts as its name ("Reeves's" is "reeves").
-    """
-    words = (w.removesuffix("'s") for w in tokenize(text))
-    return [w for w in words if len(w) > 2 and "'" not in w and w not in STOPWORDS and not w.isdigit()]
-
 
 def content_bigrams(text: str) -> list[tuple[str, str]]:
     """Adjacent word pairs with at least one content word ("of the" says nothing about grounding)."""
@@ -110,9 +99,9 @@ def cosine_margin(reply: np.ndarray, own: np.ndarray, others: np.ndarray) -> flo
 
 
 def capitalized_names(text: str) -> set[str]:
-    """Capitalized words not opening a sentence (names of actors, characters, places), lower-cased."""
-    words = {w.removesuffix("'s") for m in _NAME_RE.findall(text) for w in tokenize(m)}
-    return words - STOPWORDS
+    """Words of the capitalised names not opening a sentence (actors, characters, places), lower-cased
+    (`assistant.data.details.name_spans`)."""
+    return {fold(w) for span in name_spans(text) for w in span.split()} - STOPWORDS
 
 
 def document_frequency(texts: Iterable[str]) -> tuple[Counter, int]:
@@ -154,6 +143,57 @@ def specific_terms(reviews: Sequence[str], title: str | None, background: tuple[
 def uses_terms(reply: str, terms: set[str]) -> bool:
     """Whether the reply uses any of the terms as a whole word."""
     return bool(terms) and not terms.isdisjoint(tokenize(reply))
+
+
+# ---- faithfulness and quoting -------------------------------------------------------------------
+
+def name_check(reply: str, reference: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(the reply's capitalised names, those of them not found in the reference texts): a name is found when each
+    of its words is a word of the references ("Ridley Scott's" is found in "directed by Ridley Scott")."""
+    words = words_of(reference)
+    names = name_spans(reply)
+    return names, [n for n in names if not is_grounded(n, words)]
+
+
+def faithfulness(checks: Iterable[tuple[list[str], list[str]]]) -> dict[str, Any]:
+    """Over (names, invented) of each reply: share of names found in their reference, invented names per reply."""
+    checks = list(checks)
+    names = sum(len(n) for n, _ in checks)
+    invented = sum(len(i) for _, i in checks)
+    return {"replies": len(checks), "names": names, "names_per_reply": rounded(names / len(checks)) if checks else None,
+            "grounded_share": rounded((names - invented) / names) if names else None,
+            "invented_per_reply": rounded(invented / len(checks)) if checks else None,
+            "replies_with_invented": rounded(sum(bool(i) for _, i in checks) / len(checks)) if checks else None}
+
+
+def repeats_ngram(reply: str, references: Iterable[str], n: int = 8) -> bool:
+    """Whether the reply repeats n words in a row from one of the references (words as `tokenize` reads them)."""
+    grams = set(ngrams(tokenize(reply), n))
+    return bool(grams) and any(not grams.isdisjoint(ngrams(tokenize(ref), n)) for ref in references)
+
+
+def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """95% Wilson score interval of a proportion hits/n (sensible near 0 and 1, unlike the normal one)."""
+    if n <= 0:
+        return None
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def sentiment_by_direction(replies: Sequence[str], requested: Sequence[str],
+                           predict: Callable[[Sequence[str]], Sequence[str]]) -> dict[str, dict[str, Any]]:
+    """Accuracy per asked-for sentiment, with n and a 95% interval: the two directions can differ a lot."""
+    predicted = list(predict(list(replies))) if replies else []
+    out: dict[str, dict[str, Any]] = {}
+    for direction in ("positive", "negative"):
+        rows = [bool(r.strip()) and p == want for r, p, want in zip(replies, predicted, requested) if want == direction]
+        hits = sum(rows)
+        interval = wilson_interval(hits, len(rows))
+        out[direction] = {"n": len(rows), "accuracy": rounded(hits / len(rows)) if rows else None,
+                          "ci95": [rounded(v) for v in interval] if interval else None}
+    return out
 
 
 # ---- retrieval -----------------------------------------------------------------------------------

@@ -49,6 +49,8 @@ from assistant.training.loop import (
 log = logging.getLogger(__name__)
 
 GROUNDING_CANDIDATES = 3  # reviews looked at per training example wanted: the grounding filter drops some
+PLAIN_RECIPE = {"grounded_weight": 1, "plain_context_keep": 1.0, "names_from_context": False,
+                "join_same_critic": False}  # --recipe plain: the examples as sampled, no grounding filter
 
 # ---- saving ----------------------------------------------------------------------------------
 
@@ -119,6 +121,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--min-confidence", type=float, default=None,
                    help="keep reviews whose label a cross-fitted embedding probe finds at least this clear "
                         "(0 keeps all; default: settings.train_min_label_confidence)")
+    p.add_argument("--recipe", choices=("grounded", "plain"), default="grounded",
+                   help="grounded: targets that use their context weighted up, invented names dropped "
+                        "(assistant/training/grounded.py); plain: every sampled review, as before (for comparison)")
     p.add_argument("--export-examples", type=Path, default=None, help="write the prepared examples here and stop")
     p.add_argument("--examples", type=Path, default=None,
                    help="train on examples written by --export-examples (no store needed: for a GPU machine)")
@@ -239,7 +244,8 @@ def run(args: argparse.Namespace, settings: Any) -> Trained | int:
     data = DataConfig(context_share=args.context_share if args.context_share is not None
                       else settings.train_context_share, context_k=args.context_k, seed=args.seed,
                       min_label_confidence=args.min_confidence if args.min_confidence is not None
-                      else settings.train_min_label_confidence)
+                      else settings.train_min_label_confidence,
+                      **(PLAIN_RECIPE if args.recipe == "plain" else {}))
     checkpoint_dir = out / CHECKPOINT_DIRNAME
     if args.restart:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
