@@ -59,7 +59,7 @@ def test_sentiment_accuracy_counts_empty_replies_as_misses():
         return ["positive" if "great" in t else "negative" for t in texts]
 
     replies, wanted = ["great fun", "awful", ""], ["positive", "negative", "negative"]
-    assert em.sentiment_accuracy(replies, wanted, perfect) == pytest.approx(2 / 3)
+    assert em.sentiment_accuracy(replies, wanted, perfect) == pytest.approx(2 / 3, abs=1e-3)
     assert em.sentiment_accuracy(replies, wanted, lambda ts: ["positive"] * len(ts)) == pytest.approx(1 / 3)
     assert em.sentiment_accuracy([], [], perfect) == 0.0
 
@@ -144,3 +144,37 @@ def test_requests_read_as_asked_by_the_chat_parser():
     # A topic this store would read as a title is never asked.
     built = build_request_set(titles, set(titles), set(), n=len(TOPICS) * 3, seed=1)
     assert all(r.topic != "a haunted house" for r in built.requests)
+
+
+def test_name_check_and_faithfulness():
+    reference = ["A 1979 film directed by Ridley Scott, starring Sigourney Weaver.", "Alien"]
+    names, invented = em.name_check("Ridley Scott's Alien stars Tom Hanks, and I loved it in May.", reference)
+    assert names == ["Scott's Alien", "Tom Hanks"] and invented == ["Tom Hanks"]
+    assert em.name_check("Weaver is superb.", reference) == ([], [])  # a sentence's first word is no evidence
+    assert em.name_check("Here Weaver is superb.", reference) == (["Weaver"], [])
+    summary = em.faithfulness([(names, invented), (["Weaver"], []), ([], [])])
+    assert summary["names"] == 3 and summary["grounded_share"] == pytest.approx(2 / 3, abs=1e-3)
+    assert summary["invented_per_reply"] == pytest.approx(1 / 3, abs=1e-3)
+    assert summary["replies_with_invented"] == pytest.approx(1 / 3, abs=1e-3)
+    assert em.faithfulness([([], [])])["grounded_share"] is None  # no names: nothing to be faithful about
+
+
+def test_repeats_ngram_needs_eight_words_of_one_reference():
+    quote = "the crew of the nostromo never stood a chance against it"
+    assert em.repeats_ngram("Honestly, the crew of the Nostromo never stood a chance.", [quote])
+    assert not em.repeats_ngram("The crew of the Nostromo never stood still.", [quote])  # seven words
+    assert not em.repeats_ngram("the crew of the nostromo never stood a", ["the crew of the", "nostromo never stood a"])
+    assert not em.repeats_ngram("", [quote])
+
+
+def test_wilson_interval_and_sentiment_by_direction():
+    lo, hi = em.wilson_interval(50, 100)
+    assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
+    lo, hi = em.wilson_interval(10, 10)
+    assert lo == pytest.approx(0.7225, abs=1e-3) and hi == 1.0
+    assert em.wilson_interval(0, 0) is None
+    judge = lambda texts: ["positive" if "good" in t else "negative" for t in texts]  # noqa: E731
+    out = em.sentiment_by_direction(["good", "good", "bad", "good", ""], ["positive"] * 2 + ["negative"] * 3, judge)
+    assert out["positive"]["accuracy"] == 1.0 and out["positive"]["n"] == 2
+    assert out["negative"]["accuracy"] == pytest.approx(1 / 3, abs=1e-3) and out["negative"]["n"] == 3  # empty is a miss
+    assert out["negative"]["ci95"][0] < 1 / 3 < out["negative"]["ci95"][1]

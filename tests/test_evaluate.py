@@ -15,8 +15,9 @@ from assistant.evaluation.arms import (
     plan_arms,
     unusable,
 )
+from assistant.evaluation.charts import CHARTS
 from assistant.evaluation.evaluate import main, run_evaluation
-from assistant.evaluation.report import CHARTS, MD_NAME, render_markdown, results_table
+from assistant.evaluation.report import MD_NAME, render_markdown, results_table
 from assistant.model.bases import tuned_dir
 from assistant.model.card import CARD_JSON
 from assistant.settings import Settings
@@ -57,6 +58,14 @@ def test_quick_cli_on_tiny_fixtures_writes_the_reports(tiny, tmp_path, embedding
         assert arm["latency"]["total_s"]["p50"] > 0 and arm["latency"]["total_s"]["n"] == 6
         assert arm["movie_relevance"]["n"] >= 2
         assert arm["grounding"]["context"] == ("own sources" if key == "rag" else "sources of arm rag")
+        assert arm["specificity"]["n"] >= 2 and _rate(arm["specificity"]["rate"])
+        faith = arm["faithfulness"]
+        assert faith["reference"] == ("facts and retrieved context" if key == "rag" else "all of the movie's data")
+        assert faith["replies"] == arm["specificity"]["n"] and _rate(faith["grounded_share"])
+        assert arm["retrieved_copy"]["context"] == arm["grounding"]["context"] and _rate(arm["retrieved_copy"]["rate"])
+        for direction in ("positive", "negative"):
+            cell = arm["sentiment"][direction]
+            assert cell["n"] == 3 and cell["ci95"][0] <= cell["accuracy"] <= cell["ci95"][1]
     assert result["counts"]["generations"] == 12
     assert result["rag"]["sources"]["movie_match"] is not None
     assert _rate(result["judge"]["accuracy"])

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
 
-from assistant.evaluation.requests import EvalRequest
+from assistant.evaluation.requests import GROUPS, EvalRequest
 from assistant.settings import Sampling
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class EvalOptions:
     quick: bool = False
     samples: int = 4
     guidance: float | None = None  # sentiment guidance; None: settings.sampling.guidance, as in the chat
+    groups: tuple[str, ...] = GROUPS  # request groups asked (requests.GROUPS)
+    arms: tuple[str, ...] | None = None  # None: every arm that can run
 
     @classmethod
     def quick_run(cls, **overrides: Any) -> EvalOptions:

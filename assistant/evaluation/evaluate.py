@@ -3,6 +3,7 @@
     python -m assistant.evaluate            # a few minutes on CPU: 24 requests per arm, 60 new tokens
     python -m assistant.evaluate --quick    # about one minute: 6 requests per arm, 40 new tokens
     python -m assistant.evaluate --retrieval-only   # only the retrieval numbers (no language model)
+    python -m assistant.evaluate --n 200 --groups held_out   # the README's headline: 100 per direction, held-out
 
 Arms (rows of the table), each answering the same seeded requests with the same sampling seeds:
 ``base_no_rag`` "neither", ``base_rag`` "RAG alone", ``no_rag`` "fine-tuning alone", ``rag`` "both".
@@ -12,10 +13,10 @@ the fine-tuned arms when no fine-tuned model exists yet. What was skipped and wh
 Writes ``eval.md`` (paste-ready table), ``eval.json``, ``eval_replies.jsonl`` (every reply) and
 ``eval_arms.png``, ``eval_latency.png``, ``eval_retrieval.png`` into ``--out`` (default settings.reports_dir).
 
-eval.json (schema 1; rates are 0-1 floats, times seconds; a metric that could not be measured is null)::
+eval.json (schema 2; rates are 0-1 floats, times seconds; a metric that could not be measured is null)::
 
     schema, generated_at, command, quick, seed, minutes
-    options        {n_requests, max_new_tokens, temperature, top_k, retrieval_queries}
+    options        {n_requests, groups, max_new_tokens, temperature, top_k, guidance, retrieval_queries}
     counts         {requests, generations, by_group: {seen|held_out|topic: {positive, negative}}}
     models         {tuned: {available, path, base, method, card_judge_acc, ...}, base: {available, name, kind}}
     chain_status   what Assistant.status() said (free-form)
@@ -27,6 +28,13 @@ eval.json (schema 1; rates are 0-1 floats, times seconds; a metric that could no
     arm_order      ["base_no_rag", "base_rag", "no_rag", "rag"]
     rag | no_rag | base_rag | base_no_rag     one arm each, or null when skipped:
         label, model ("tuned"|"base"), rag (bool), n, empty, errors, mean_words, modes {chain mode: count}
+        specificity {group ("held_out", else "all movies"), n, rate, chance, ci95}: share of replies using a name
+                    or rare detail of their movie (facts, reviews); chance = checked against another movie
+        faithfulness {group, reference, replies, names, names_per_reply, grounded_share, invented_per_reply,
+                      replies_with_invented}: capitalised names found in the facts and retrieved context (RAG
+                      arms) or in any of the movie's data (the others)
+        retrieved_copy {context, n, rate}: share of replies repeating 8 words in a row of a retrieved document
+        sentiment {positive|negative: {n, accuracy, ci95}}: sentiment accuracy per asked direction
         sentiment_accuracy, sentiment_accuracy_by_group {seen, held_out, topic},
         sentiment_accuracy_card_judge (null without a model card judge)
         request_understood          share whose parsed sentiment and movie match the request
@@ -77,14 +85,19 @@ from assistant.evaluation.arms import (
     run_arms,
     unusable,
 )
-from assistant.evaluation.requests import RequestSet, build_request_set, store_titles
+from assistant.evaluation.requests import (
+    GROUPS,
+    RequestSet,
+    build_request_set,
+    store_titles,
+)
 from assistant.evaluation.scoring import Scorer, load_judge, load_split
 from assistant.model.guidance import guidance_arg
 from assistant.model.prompts import format_context_item
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 1
+SCHEMA = 2
 COMMAND = "python -m assistant.evaluate"
 
 
@@ -118,7 +131,7 @@ def _status(assistant: Any) -> dict:
 
 
 def run_evaluation(settings: Any, options: EvalOptions, *, retrieval_only: bool = False,
-                   assistant: Any = None) -> tuple[dict[str, Any], dict[str, list[dict]]]:
+                   assistant: Any = None, command: str | None = None) -> tuple[dict[str, Any], dict[str, list[dict]]]:
     """Everything measured, as the eval.json dict, plus every reply per arm (for eval_replies.jsonl)."""
     started = time.perf_counter()
     machine = _machine()
@@ -138,14 +151,19 @@ def run_evaluation(settings: Any, options: EvalOptions, *, retrieval_only: bool 
                                           n_filter=options.filter_queries, seed=options.seed)
         status = _status(assistant) if assistant is not None else {}
         run, skipped, models = plan_arms(card, status, settings)
+        if options.arms is not None:
+            skipped.update({k: "not asked for (--arms)" for k in run if k not in options.arms})
+            run = [k for k in run if k in options.arms]
         if retrieval_only:
             skipped = {k: "--retrieval-only" for k in ARM_ORDER}
             run = []
         result: dict[str, Any] = {
             "schema": SCHEMA, "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": " ".join([COMMAND] + ["--quick"] * options.quick + ["--retrieval-only"] * retrieval_only),
+            "command": command or " ".join([COMMAND] + ["--quick"] * options.quick
+                                           + ["--retrieval-only"] * retrieval_only),
             "quick": options.quick, "seed": options.seed,
-            "options": {"n_requests": options.n_requests, "max_new_tokens": options.max_new_tokens,
+            "options": {"n_requests": options.n_requests, "groups": list(options.groups),
+                        "max_new_tokens": options.max_new_tokens,
                         "temperature": options.temperature, "top_k": top_k, "guidance": options.guidance,
                         "retrieval_queries": options.retrieval_queries},
             "models": models, "chain_status": status, "arm_order": list(ARM_ORDER),
@@ -163,7 +181,7 @@ def run_evaluation(settings: Any, options: EvalOptions, *, retrieval_only: bool 
                 notes.append("No fine-tuned model: only the base model's arms were run; the split is the default one.")
             judge, card_judge, result["judge"] = load_judge(settings, card, split, options.seed)
             requests = build_request_set(titles, {d.metadata.get("movie_key") for d in split.train},
-                                         split.val_movies, options.n_requests, options.seed)
+                                         split.val_movies, options.n_requests, options.seed, groups=options.groups)
             notes += requests.notes
             result["counts"] = {"requests": len(requests.requests), "generations": len(requests.requests) * len(run),
                                 "by_group": requests.counts()}
@@ -181,9 +199,9 @@ def run_evaluation(settings: Any, options: EvalOptions, *, retrieval_only: bool 
             scorer = Scorer(store, judge, [d.page_content for d in split.train], background, options.seed,
                             card_judge=card_judge)
             for key in run:
-                context, context_from = _context_for(key, turns, requests)
+                context, retrieved, context_from = _context_for(key, turns, requests)
                 result[key] = scorer.score(ARMS[key], turns[key], requests.requests, context, context_from,
-                                           options.samples)
+                                           options.samples, retrieved)
                 replies[key] = [{"arm": key, **r.to_dict(), **asdict(t)} for r, t in zip(requests.requests, turns[key])]
         else:
             result["judge"], result["split"] = None, None
@@ -216,24 +234,31 @@ def _background(docs: Sequence[Any], seed: int, n: int = 3000) -> list[Any]:
     return random.Random(seed).sample(list(docs), k=min(n, len(docs)))
 
 
-def _context_for(key: str, turns: dict[str, list[Turn]],
-                 requests: RequestSet) -> tuple[dict[str, list[str]], str | None]:
-    """The context each reply is checked against, laid out as the model saw it: its own sources, or (no-RAG
-    arms) those a RAG arm retrieved for the same request."""
+def _context_for(key: str, turns: dict[str, list[Turn]], requests: RequestSet
+                 ) -> tuple[dict[str, list[str]], dict[str, list[str]], str | None]:
+    """The context each reply is checked against, laid out as the model saw it and as plain texts: its own
+    sources, or (no-RAG arms) those a RAG arm retrieved for the same request."""
     sources_arm = key if ARMS[key].rag else next((k for k in PAIRED_RAG[key] if k in turns), None)
     if sources_arm is None:
-        return {}, None
+        return {}, {}, None
+    pairs = list(zip(requests.requests, turns[sources_arm]))
     context = {r.id: [format_context_item(s, s["text"], show_movie=key_of(s.get("movie")) != r.movie_key)
-                      for s in t.sources if s.get("text")]
-               for r, t in zip(requests.requests, turns[sources_arm])}
-    return context, "own sources" if sources_arm == key else f"sources of arm {sources_arm}"
+                      for s in t.sources if s.get("text")] for r, t in pairs}
+    retrieved = {r.id: [s["text"] for s in t.sources if s.get("text")] for r, t in pairs}
+    return context, retrieved, "own sources" if sources_arm == key else f"sources of arm {sources_arm}"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=COMMAND, description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="about one minute: 6 requests per arm, 40 new tokens")
     p.add_argument("--out", type=Path, default=None, help="report folder (default: settings.reports_dir)")
-    p.add_argument("--n", type=int, default=None, help="requests per arm (default 24, quick 6)")
+    p.add_argument("--n", type=int, default=None,
+                   help="requests per arm (default 24, quick 6); the README's headline numbers use 200, that is 100 "
+                        "per sentiment direction")
+    p.add_argument("--groups", type=_groups, default=None, metavar="G[,G]",
+                   help=f"request groups, of {','.join(GROUPS)} (default: all three); the headline: held_out")
+    p.add_argument("--arms", type=_arms, default=None, metavar="A[,A]",
+                   help=f"arms to run, of {','.join(ARM_ORDER)} (default: every arm that can run)")
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--retrieval-queries", type=int, default=None)
     p.add_argument("--seed", type=seed_arg, default=2024)
@@ -246,9 +271,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _choices(kind: str, allowed: Sequence[str]):
+    def parse(text: str) -> tuple[str, ...]:
+        chosen = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+        unknown = [c for c in chosen if c not in allowed]
+        if not chosen or unknown:
+            raise argparse.ArgumentTypeError(f"{kind} must be a comma-separated list of {', '.join(allowed)}")
+        return chosen
+    return parse
+
+
+_groups = _choices("groups", GROUPS)
+_arms = _choices("arms", ARM_ORDER)
+
+
 def options_from(args: argparse.Namespace) -> EvalOptions:
     overrides = {k: v for k, v in (("n_requests", args.n), ("max_new_tokens", args.max_new_tokens),
-                                   ("retrieval_queries", args.retrieval_queries)) if v is not None}
+                                   ("retrieval_queries", args.retrieval_queries), ("groups", args.groups),
+                                   ("arms", args.arms)) if v is not None}
     overrides["seed"] = args.seed
     overrides["guidance"] = args.guidance
     return EvalOptions.quick_run(**overrides) if args.quick else EvalOptions(**overrides)
@@ -270,7 +310,8 @@ def main(argv: Sequence[str] | None = None, settings: Any = None) -> int:
     settings = settings or get_settings()
     out = args.out or Path(settings.reports_dir)
     try:
-        result, replies = run_evaluation(settings, options_from(args), retrieval_only=args.retrieval_only)
+        result, replies = run_evaluation(settings, options_from(args), retrieval_only=args.retrieval_only,
+                                         command=" ".join([COMMAND, *(argv if argv is not None else sys.argv[1:])]))
     except (StoreError, AssistantError) as exc:
         log.error("%s", exc)
         return 2

@@ -4,17 +4,16 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from assistant.evaluation.charts import RETRIEVAL_ON, write_charts
 
 log = logging.getLogger(__name__)
 
 JSON_NAME = "eval.json"
 MD_NAME = "eval.md"
 REPLIES_NAME = "eval_replies.jsonl"
-CHARTS = {"arms": "eval_arms.png", "latency": "eval_latency.png", "retrieval": "eval_retrieval.png"}
-RETRIEVAL_ON = {True: "on", False: "off"}
 
 
 def write_reports(result: dict[str, Any], replies: dict[str, list[dict]], out: Path) -> list[Path]:
@@ -63,6 +62,53 @@ def _pair(a: Any, b: Any, digits: int = 2) -> str:
 
 def _arms(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [(k, result[k]) for k in result.get("arm_order", []) if result.get(k)]
+
+
+def _direction(arm: dict[str, Any], direction: str) -> str:
+    cell = (arm.get("sentiment") or {}).get(direction) or {}
+    ci = cell.get("ci95")
+    interval = f" ({fmt(ci[0])}-{fmt(ci[1])})" if ci else ""
+    return f"{fmt(cell.get('accuracy'))}{interval}, n={cell.get('n', 0)}"
+
+
+def headline_table(result: dict[str, Any]) -> list[str]:
+    """The README's leading table: is the review about *this* movie, are its names true, is it written rather
+    than quoted, and does it keep the asked sentiment (per direction, with 95% intervals)."""
+    head = ("| arm | model | retrieval | uses a name or detail of the movie (chance) | its names found in the "
+            "context / data | invented names per reply | repeats 8 words of a retrieved review | positive asked: "
+            "judged positive (95% CI) | negative asked: judged negative (95% CI) | full reply p50 (s) |")
+    lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
+    for _, arm in _arms(result):
+        spec, faith = arm.get("specificity") or {}, arm.get("faithfulness") or {}
+        copy = arm.get("retrieved_copy") or {}
+        lines.append(
+            f"| {arm['label']} | {arm['model']} | {RETRIEVAL_ON[arm['rag']]} | {fmt(spec.get('rate'))} "
+            f"({fmt(spec.get('chance'))}) | {fmt(faith.get('grounded_share'))} | {fmt(faith.get('invented_per_reply'))} "
+            f"| {fmt(copy.get('rate'))} | {_direction(arm, 'positive')} | {_direction(arm, 'negative')} | "
+            f"{fmt(arm['latency']['total_s']['p50'], 1)} |")
+    return lines
+
+
+def side_by_side(result: dict[str, Any], n: int = 3) -> list[str]:
+    """Two or three requests (held-out movies first) with every arm's reply in one row."""
+    arms = _arms(result)
+    if not arms:
+        return []
+    samples = [{s["id"]: s for s in arm.get("samples") or []} for _, arm in arms]
+    ids = [s["id"] for s in arms[0][1].get("samples") or [] if all(s["id"] in other for other in samples)]
+    ids.sort(key=lambda i: samples[0][i]["group"] != "held_out")
+    if not ids:
+        return []
+    lines = ["| request | " + " | ".join(f"{arm['label']} ({arm['model']}, RAG {RETRIEVAL_ON[arm['rag']]})"
+                                        for _, arm in arms) + " |", "|---|" + "---|" * len(arms)]
+    for i in ids[:n]:
+        cells = [_cell(s[i]["reply"]) for s in samples]
+        lines.append(f"| {_cell(samples[0][i]['request'])} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _cell(text: str | None) -> str:
+    return " ".join((text or "(empty)").split()).replace("|", "\\|")
 
 
 def results_table(result: dict[str, Any]) -> list[str]:
@@ -131,7 +177,13 @@ def render_markdown(result: dict[str, Any]) -> str:
         run += "."
     lines = ["# Fine-tuning or RAG? Evaluation", "", run, ""]
     if _arms(result):
-        lines += ["## Results", "", *results_table(result), "",
+        spec = next((arm.get("specificity") or {} for _, arm in _arms(result)), {})
+        on = "movies held out of training" if spec.get("group") == "held_out" else "every request naming a movie"
+        lines += ["## Is the review about this movie, and true?", "", *headline_table(result), "",
+                  f"Names, details and faithfulness on {on} ({spec.get('n', 0)} requests per arm); sentiment on "
+                  "every request of the arm. See \"How each number is measured\" below.", "",
+                  *side_by_side(result), "",
+                  "## More measures", "", *results_table(result), "",
                   f"Sentiment accuracy is judged by a TF-IDF + logistic-regression classifier "
                   f"{judge.get('source', '')}, {judge.get('train_reviews', 0):,} reviews; its own accuracy is "
                   f"**{fmt(judge.get('accuracy'))}**{_judge_test(judge)}. Chance levels in brackets. "
@@ -200,6 +252,16 @@ def _sample_lines(result: dict[str, Any]) -> list[str]:
 
 
 DEFINITIONS = [
+    "- **Uses a name or detail of the movie** (specificity): share of replies using a capitalised name or a rare "
+    "word (in under 0.5% of a 3,000-review sample) of that movie's facts card or shared by two of its reviews, title "
+    "words excluded; chance = the same replies checked against another requested movie.",
+    "- **Names found in the context / data** (faithfulness): share of the replies' capitalised names (mid-sentence; "
+    "consecutive capitalised words are one name; 'I', months, 'Oscar' and the like are not names) whose every word "
+    "is in the movie's facts and the retrieved context (RAG arms) or anywhere in the movie's data, its reviews, "
+    "critics and facts (arms without retrieval); **invented names per reply** counts the others.",
+    "- **Repeats 8 words of a retrieved review**: share of replies with 8 words in a row found in one of the documents "
+    "retrieved for them (the facts card included; for arms without retrieval, those the paired RAG arm retrieved).",
+    "- **Judged positive / negative**: sentiment accuracy per asked direction, with a 95% Wilson interval.",
     "- **Sentiment accuracy**: share of replies the judge reads as the requested sentiment (an empty reply is a "
     "miss). The judge is trained on the held-out movies' reviews, so it cannot favour phrases the fine-tuned model "
     "learned from its training reviews.",
@@ -216,100 +278,3 @@ DEFINITIONS = [
     "one request at a time, as a chat user waits.",
     "- **Request understood**: share of requests whose parsed sentiment and movie match what was asked.",
 ]
-
-
-# ---- charts --------------------------------------------------------------------------------------
-
-def write_charts(result: dict[str, Any], out: Path) -> dict[str, str]:
-    """PNG charts beside the JSON; returns {name: file name} for those written."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # headless: no display on servers or in tests
-    import matplotlib.pyplot as plt
-
-    written: dict[str, str] = {}
-    arms = _arms(result)
-    if arms:
-        _arms_chart(plt, arms, out / CHARTS["arms"])
-        _latency_chart(plt, arms, out / CHARTS["latency"])
-        written.update(arms=CHARTS["arms"], latency=CHARTS["latency"])
-    else:
-        for name in ("arms", "latency"):  # a stale chart from an earlier run would contradict this report
-            (out / CHARTS[name]).unlink(missing_ok=True)
-    if result.get("retrieval"):
-        _retrieval_chart(plt, result["retrieval"], out / CHARTS["retrieval"])
-        written["retrieval"] = CHARTS["retrieval"]
-    return written
-
-
-ARM_METRICS: tuple[tuple[str, Any, Any], ...] = (
-    ("sentiment\naccuracy", lambda a: a["sentiment_accuracy"], lambda a: 0.5),
-    ("uses movie's\nnames/details", lambda a: a["movie_relevance"]["uses_movie_detail"],
-     lambda a: a["movie_relevance"]["uses_movie_detail_chance"]),
-    ("grounding\n(words)", lambda a: a["grounding"]["unigram"], lambda a: a["grounding"]["unigram_chance"]),
-    ("grounding\n(bigrams)", lambda a: a["grounding"]["bigram"], lambda a: a["grounding"]["bigram_chance"]),
-    ("distinct-2", lambda a: a["distinct_2"], lambda a: None),
-    ("8-gram copy", lambda a: a["copy_rate_8gram"], lambda a: None),
-)
-
-
-def _arms_chart(plt: Any, arms: Sequence[tuple[str, dict]], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(10, 4.8), dpi=110)
-    width = 0.8 / len(arms)
-    for i, (_, arm) in enumerate(arms):
-        xs = [m + (i - (len(arms) - 1) / 2) * width for m in range(len(ARM_METRICS))]
-        values = [_num(get(arm)) for _, get, _ in ARM_METRICS]
-        ax.bar(xs, values, width * 0.95, label=f"{arm['label']} ({arm['model']}, RAG {RETRIEVAL_ON[arm['rag']]})")
-        for x, (_, _, chance) in zip(xs, ARM_METRICS):
-            level = chance(arm)
-            if level is not None:
-                ax.hlines(level, x - width / 2, x + width / 2, colors="black", linestyles="dashed", linewidth=1)
-    ax.set_xticks(range(len(ARM_METRICS)), [name for name, _, _ in ARM_METRICS])
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("share (0-1)")
-    ax.set_title("Fine-tuning or RAG: each arm on the same requests (dashes: chance level)")
-    ax.legend(fontsize=8, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def _latency_chart(plt: Any, arms: Sequence[tuple[str, dict]], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
-    labels = [arm["label"] for _, arm in arms]
-    series = [("first token p50", "first_token_s", "p50"), ("first token p95", "first_token_s", "p95"),
-              ("full reply p50", "total_s", "p50"), ("full reply p95", "total_s", "p95")]
-    width = 0.8 / len(series)
-    for i, (name, metric, q) in enumerate(series):
-        xs = [a + (i - 1.5) * width for a in range(len(arms))]
-        ax.bar(xs, [_num(arm["latency"][metric][q]) for _, arm in arms], width * 0.95, label=name)
-    ax.set_xticks(range(len(arms)), labels)
-    ax.set_ylabel("seconds")
-    ax.set_title("Latency, one request at a time on this machine")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def _retrieval_chart(plt: Any, retrieval: dict[str, Any], path: Path) -> None:
-    ks = retrieval["ks"]
-    cols = [f"recall@{k}" for k in ks] + [f"precision@{k}" for k in ks] + ["mrr@10"]
-    fig, ax = plt.subplots(figsize=(7, 3.4), dpi=110)
-    for i, (name, values) in enumerate((("plain top-k", retrieval), ("MMR", retrieval["mmr"]))):
-        ax.bar([c + (i - 0.5) * 0.4 for c in range(len(cols))], [_num(values.get(c)) for c in cols], 0.38, label=name)
-    chance = retrieval.get("chance") or {}
-    for c, col in enumerate(cols):
-        if col in chance:
-            ax.hlines(_num(chance[col]), c - 0.4, c + 0.4, colors="black", linestyles="dashed", linewidth=1)
-    ax.set_xticks(range(len(cols)), cols)
-    ax.set_ylim(0, 1.05)
-    ax.set_title(f"Same-movie retrieval from one review ({retrieval['queries']} queries; dashes: chance)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def _num(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else 0.0

@@ -119,16 +119,21 @@ def group_sizes(n: int, available: Mapping[str, bool]) -> dict[str, int]:
 
 def build_request_set(titles: Mapping[str, tuple[str, int]], train_movies: Iterable[str],
                       held_out_movies: Iterable[str], n: int, seed: int = 2024,
-                      min_reviews: int = MIN_REVIEWS) -> RequestSet:
-    """n requests spread over seen, held-out and topic-only groups, sentiments alternating within each group."""
+                      min_reviews: int = MIN_REVIEWS, groups: Iterable[str] = GROUPS) -> RequestSet:
+    """n requests spread over the asked groups (seen, held-out, topic-only), sentiments alternating in each."""
     rng = random.Random(seed)
+    asked = set(groups)
     pools = {"seen": candidates(titles, train_movies, min_reviews),
              "held_out": candidates(titles, held_out_movies, min_reviews)}
     notes: list[str] = []
     for group, pool in pools.items():
-        if not pool:
+        if not pool and group in asked:
             notes.append(f"no {group} movie with >= {min_reviews} reviews: its requests went to the other groups")
-    sizes = group_sizes(n, {g: bool(p) for g, p in pools.items()})
+    available = {g: (bool(pools[g]) if g in pools else True) and g in asked for g in GROUPS}
+    if not any(available.values()):
+        available["topic"] = True
+        notes.append("none of the asked groups has a movie to ask about: the requests are topic-only")
+    sizes = group_sizes(n, available)
     index = TitleIndex(titles)
     requests: list[EvalRequest] = []
     for group in GROUPS:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from assistant.data.facts import movie_card
 from assistant.data.ngrams import NgramIndex, distinct_n, tokenize
 from assistant.data.records import movie_key as key_of
 from assistant.evaluation import metrics as em
@@ -38,6 +39,7 @@ class Scorer:
         self.other_vectors = self._vectors(self.other_positions)
         self.other_keys = store.movie_keys[self.other_positions]
         self._terms: dict[str, set[str]] = {}
+        self._data: dict[str, list[str]] = {}
         self._own: dict[str, np.ndarray] = {}
         log.info("scorer ready: %d training 8-grams, %d background reviews (%.0f s)",
                  len(self.copy_index), len(self.background), time.perf_counter() - started)
@@ -68,13 +70,22 @@ class Scorer:
 
     # -- per arm ---------------------------------------------------------------------------------
     def score(self, spec: ArmSpec, turns: Sequence[Turn], requests: Sequence[EvalRequest],
-              context: dict[str, list[str]], context_from: str | None, samples: int) -> dict[str, Any]:
+              context: dict[str, list[str]], context_from: str | None, samples: int,
+              retrieved: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        """Every number of one arm. `context` holds each request's context lines as the model saw them (the
+        paired RAG arm's for an arm without retrieval), `retrieved` the same documents' plain texts."""
         texts = [t.text for t in turns]
         nonempty = [t for t in texts if t]
         wanted = [r.sentiment for r in requests]
         by_group = {g: [i for i, r in enumerate(requests) if r.group == g] for g in ("seen", "held_out", "topic")}
+        held = [i for i in by_group["held_out"] if requests[i].movie_key]
+        focus = held or [i for i, r in enumerate(requests) if r.movie_key]
         result: dict[str, Any] = {
             "label": spec.label, "model": spec.model, "rag": spec.rag, "n": len(turns),
+            "specificity": self.specificity(texts, requests, focus, "held_out" if held else "all movies"),
+            "faithfulness": self.faithfulness(spec, turns, requests, focus),
+            "retrieved_copy": _retrieved_copy(turns, requests, retrieved or {}, context_from),
+            "sentiment": em.sentiment_by_direction(texts, wanted, self.judge.predict),
             "empty": len(texts) - len(nonempty), "errors": sum(t.error is not None for t in turns),
             "mean_words": em.rounded(float(np.mean([len(tokenize(t)) for t in texts])) if texts else None),
             "modes": dict(Counter(str(t.mode) for t in turns)),
@@ -99,6 +110,47 @@ class Scorer:
                         for r, t in list(zip(requests, turns))[:samples]],
         }
         return result
+
+    def specificity(self, texts: Sequence[str], requests: Sequence[EvalRequest], idx: Sequence[int],
+                    group: str) -> dict[str, Any]:
+        """Share of replies using a name or rare detail of their movie (its facts and reviews); chance: the same
+        replies checked against another requested movie's names and details."""
+        if not idx:
+            return {"group": group, "n": 0, "rate": None, "chance": None, "ci95": None}
+        keys = [requests[i].movie_key for i in idx]
+        terms = [self.terms(requests[i].movie_key, requests[i].movie) for i in idx]
+        uses = [em.uses_terms(texts[i], t) for i, t in zip(idx, terms)]
+        chance = [em.uses_terms(texts[i], terms[_other(keys, j)]) for j, i in enumerate(idx) if _other(keys, j) != j]
+        interval = em.wilson_interval(sum(uses), len(uses))
+        return {"group": group, "n": len(idx), "rate": em.rounded(float(np.mean(uses))),
+                "chance": em.rounded(float(np.mean(chance))) if chance else None,
+                "ci95": [em.rounded(v) for v in interval] if interval else None}
+
+    def movie_data(self, key: str) -> list[str]:
+        """Everything the data says about a movie: its reviews, their critics and outlets, its facts card."""
+        if key not in self._data:
+            rows = self.store.sql("SELECT text, json_extract(meta, '$.critic'), json_extract(meta, '$.publication'), "
+                                  "json_extract(meta, '$.movie') FROM docs WHERE movie_key = ?", (key,))
+            card = movie_card(self.store, key)
+            self._data[key] = [x for row in rows for x in row if x] + ([card.line()] if card else [])
+        return self._data[key]
+
+    def faithfulness(self, spec: ArmSpec, turns: Sequence[Turn], requests: Sequence[EvalRequest],
+                     idx: Sequence[int]) -> dict[str, Any]:
+        """Capitalised names in the replies found in the movie's facts and retrieved context (RAG arms), or in any
+        of its data (arms without retrieval); invented names per reply."""
+        checks = []
+        for i in idx:
+            turn, request = turns[i], requests[i]
+            if spec.rag:
+                reference = [x for s in turn.sources for x in (s.get("text"), s.get("critic"), s.get("publication"),
+                                                               s.get("movie")) if x]
+            else:
+                reference = self.movie_data(request.movie_key)
+            checks.append(em.name_check(turn.text, [*reference, request.movie or "", request.topic or ""]))
+        return {"group": "held_out" if all(requests[i].group == "held_out" for i in idx) and idx else "all movies",
+                "reference": "facts and retrieved context" if spec.rag else "all of the movie's data",
+                **em.faithfulness(checks)}
 
     def relevance(self, texts: Sequence[str], requests: Sequence[EvalRequest]) -> dict[str, Any]:
         """For requests naming a movie: cosine margin to its reviews, and use of its names and details."""
@@ -150,6 +202,14 @@ def _other(keys: Sequence[str], j: int) -> int:
         if keys[k] != keys[j]:
             return k
     return j
+
+
+def _retrieved_copy(turns: Sequence[Turn], requests: Sequence[EvalRequest], retrieved: dict[str, list[str]],
+                    context_from: str | None) -> dict[str, Any]:
+    """Share of replies that repeat 8 words in a row from one of the documents retrieved for them (for an arm
+    without retrieval: those the paired RAG arm retrieved for the same request)."""
+    hits = [em.repeats_ngram(t.text, retrieved[r.id]) for t, r in zip(turns, requests) if t.text and retrieved.get(r.id)]
+    return {"context": context_from, "n": len(hits), "rate": em.rounded(float(np.mean(hits))) if hits else None}
 
 
 def _understood(turns: Sequence[Turn], requests: Sequence[EvalRequest]) -> float | None:
