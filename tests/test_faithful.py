@@ -46,7 +46,7 @@ def test_grounding_folds_case_and_possessives():
 def spell(rule, text: str, continuation: str, tokenizer) -> bool:
     """Whether `continuation` can be written after `text`, token by token of its own tokenization."""
     for token in tokenizer(continuation, add_special_tokens=False)["input_ids"]:
-        ok = rule.allowed(text)
+        ok, _ = rule.allowed(text)
         if ok is not None and not bool(ok[token]):
             return False
         text += tokenizer.decode([token])
@@ -85,8 +85,10 @@ def test_a_started_name_can_only_finish_as_an_allowed_one(rule, tokenizer):
 
 def test_rows_without_context_are_left_alone(tokenizer):
     bare, grounded = ReviewRequest("positive", "Alien"), ReviewRequest("positive", "Alien", None, CONTEXT)
-    assert request_words(bare) is None and "Weaver" in request_words(grounded)
-    assert "Alien" in request_words(grounded)  # the title the user asked about
+    rule = request_words(grounded)
+    assert request_words(bare) is None and "Weaver" in rule.words and "Weaver" in rule.names
+    assert "Alien" in rule.words and "Alien" in rule.names  # the title the user asked about
+    assert "Ada" not in rule.names and "Ada" in rule.words  # a context line's first word: allowed, not a name
     assert context_names_processor(tokenizer, [bare, bare]) is None
     processor = context_names_processor(tokenizer, [bare, grounded])
     scores = torch.zeros(2, len(tokenizer))
@@ -118,7 +120,7 @@ def test_generation_with_the_rule_names_only_context_words(tokenizer):
     model = build_model(tokenizer, TINY).eval()
     request = ReviewRequest("negative", "Alien", None, CONTEXT)
     prompt = tokenizer([build_prompt(request, tokenizer)] * 8, return_tensors="pt", add_special_tokens=False)
-    allowed = words_of(request_words(request))
+    allowed = words_of(request_words(request).words)
 
     def invented(processors: list) -> int:
         torch.manual_seed(1)
@@ -130,3 +132,31 @@ def test_generation_with_the_rule_names_only_context_words(tokenizer):
     assert invented([]) > 0  # the control: unconstrained, it invents names
     processor = context_names_processor(tokenizer, [request] * 8)
     assert invented([processor]) == 0
+
+
+def test_a_wanted_name_goes_to_the_context_names(tokenizer):
+    """The model wants " Tom" (banned) after "It stars": that probability moves to the context's names."""
+    rule = request_words(ReviewRequest("positive", "Alien", None, CONTEXT))
+    ids = torch.tensor([tokenizer("It stars", add_special_tokens=False)["input_ids"]])
+    tom = tokenizer(" Tom", add_special_tokens=False)["input_ids"][0]
+    sig = tokenizer(" Sigourney", add_special_tokens=False)["input_ids"][0]
+    the = tokenizer(" the", add_special_tokens=False)["input_ids"][0]
+    scores = torch.full((1, len(tokenizer)), -10.0)
+    scores[0, tom], scores[0, sig], scores[0, the] = 5.0, 1.0, 3.0
+
+    def probabilities(transfer: bool) -> torch.Tensor:
+        processor = ContextNames(tokenizer, [rule], transfer=transfer)
+        processor(ids[:, :1], scores.clone())
+        return torch.softmax(processor(ids, scores.clone())[0], dim=-1)
+
+    plain, moved = probabilities(False), probabilities(True)
+    assert plain[tom] == 0 and moved[tom] == 0
+    assert plain[the] > plain[sig]  # without the transfer, the wanted name mostly becomes " the"
+    assert moved[sig] > moved[the]  # with it, the name the model wanted comes from the context
+    wanted_none = scores.clone()
+    wanted_none[0, tom] = -10.0
+    with_transfer, without = ContextNames(tokenizer, [rule]), ContextNames(tokenizer, [rule], transfer=False)
+    for processor in (with_transfer, without):
+        processor(ids[:, :1], wanted_none.clone())
+    assert torch.equal(with_transfer(ids, wanted_none.clone()), without(ids, wanted_none.clone()))
+    assert with_transfer.transfers == 0  # no name was wanted: nothing moves

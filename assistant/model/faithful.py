@@ -31,6 +31,7 @@ from assistant.data.details import (
     WORD_RE,
     capitalised,
     is_sentence_start,
+    name_spans,
 )
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,22 @@ def allowed_words(texts: Iterable[str]) -> set[str]:
     return words | set(COMMON_CAPITALIZED)
 
 
-def request_words(request: Any) -> set[str] | None:
-    """Allowed words for a prompts.ReviewRequest with context; None (no rule) for one without."""
+@dataclass(frozen=True)
+class Allowed:
+    """One request's rule: the capitalised words it may write, and which of them are names (for the transfer)."""
+
+    words: frozenset[str]
+    names: frozenset[str] = frozenset()
+
+
+def request_words(request: Any) -> Allowed | None:
+    """The rule for a prompts.ReviewRequest with context; None (no rule) for one without."""
     if not getattr(request, "context", None):
         return None
-    return allowed_words([*request.context, request.movie or "", request.topic or ""])
+    texts = [*request.context, request.movie or "", request.topic or ""]
+    names = {w for text in texts for span in name_spans(text) for w in span.split()}
+    names |= set(WORD_RE.findall(request.movie or ""))
+    return Allowed(frozenset(allowed_words(texts)), frozenset(names - COMMON_CAPITALIZED))
 
 
 # ---- the vocabulary, analysed once per tokenizer ---------------------------------------------------------------
@@ -102,19 +114,26 @@ def _analyse(tokenizer: Any, size: int) -> _Vocab:
 class _Row:
     """One request's allowed words and the masks derived from them (built once, on the first step)."""
 
-    def __init__(self, words: set[str], vocab: _Vocab, device: torch.device) -> None:
-        self.words = words
-        self.prefixes = {w[:i] for w in words for i in range(1, len(w) + 1)}
+    def __init__(self, allowed: Allowed, vocab: _Vocab, device: torch.device) -> None:
+        self.words = set(allowed.words)
+        self.prefixes = {w[:i] for w in self.words for i in range(1, len(w) + 1)}
         self.vocab, self.device = vocab, device
-        start_ok = torch.ones(vocab.size, dtype=torch.bool)
-        for token_id, core in vocab.cap_cores:
-            word = re.match(r"[^\W\d_](?:[^\W\d_]|['\u2019\-])*", core)[0]
-            rest = core[len(word):]
-            start_ok[token_id] = word in self.prefixes if not rest else word.rstrip("'\u2019-") in words
+        start_ok = self._starts(self.words, self.prefixes)
+        name_prefixes = {w[:i] for w in allowed.names for i in range(1, len(w) + 1)}
+        self.name_start = (self._starts(set(allowed.names), name_prefixes) & vocab.cap_start).to(device)
         self.boundary_ok = (~vocab.cap_start | start_ok).to(device)  # after a space or punctuation
         self.after_word_ok = (~(vocab.cap_start & vocab.lead_space) | start_ok).to(device)  # after a word
         self.ending_ok = self.after_word_ok & ~vocab.letter_cont.to(device)  # a complete name may end here
         self._continuations: dict[str, torch.Tensor] = {}
+
+    def _starts(self, words: set[str], prefixes: set[str]) -> torch.Tensor:
+        """Capitalised tokens that may begin one of `words` (every other token True)."""
+        ok = torch.ones(self.vocab.size, dtype=torch.bool)
+        for token_id, core in self.vocab.cap_cores:
+            word = re.match(r"[^\W\d_](?:[^\W\d_]|['\u2019\-])*", core)[0]
+            rest = core[len(word):]
+            ok[token_id] = word in prefixes if not rest else word.rstrip("'\u2019-") in words
+        return ok
 
     def continuation(self, partial: str) -> torch.Tensor:
         """Tokens that extend `partial` toward an allowed word (any tokenization of the rest)."""
@@ -131,36 +150,43 @@ class _Row:
             found = self._continuations[partial] = found.to(self.device)
         return found
 
-    def allowed(self, text: str) -> torch.Tensor | None:
-        """The tokens that may follow the reply written so far; None when every token may."""
+    def allowed(self, text: str) -> tuple[torch.Tensor | None, bool]:
+        """(the tokens that may follow the reply written so far, None when every token may; whether the next
+        token starts a new word mid-sentence)."""
         tail = _TAIL_RE.search(text)
         if tail is None:
-            return None if is_sentence_start(text) else self.boundary_ok
+            return (None, False) if is_sentence_start(text) else (self.boundary_ok, True)
         word, before = tail[0], text[:tail.start()]
         if capitalised(word) and not is_sentence_start(before) and word in self.prefixes:
             ok = self.continuation(word)
-            return ok | self.ending_ok if word in self.words else ok
-        return self.after_word_ok
+            return (ok | self.ending_ok, False) if word in self.words else (ok, False)
+        return self.after_word_ok, True
 
 
 class ContextNames:
     """LogitsProcessor: capitalised words written mid-sentence must be allowed words (`request_words`).
 
-    `words_per_row[i]` is row i's allowed set, or None to leave that row alone. Reads the reply so far from
-    `input_ids` after the prompt (the width of the first call: prompts are left-padded to one width)."""
+    `rules[i]` is row i's `Allowed`, or None to leave that row alone. Reads the reply so far from `input_ids` after
+    the prompt (the width of the first call: prompts are left-padded to one width).
 
-    def __init__(self, tokenizer: Any, words_per_row: Sequence[set[str] | None]) -> None:
+    With `transfer`, where a new word starts mid-sentence, the probability the model gave to banned capitalised
+    words (a name it wanted to write) goes to the context's names, in proportion to their own: the model wanted
+    a name there, and gets one that is true. Nothing moves when it wanted none."""
+
+    def __init__(self, tokenizer: Any, rules: Sequence[Allowed | set[str] | None], *, transfer: bool = True) -> None:
         self.tokenizer = tokenizer
-        self.words_per_row = list(words_per_row)
+        self.rules = [Allowed(frozenset(r)) if isinstance(r, set | frozenset) else r for r in rules]
+        self.transfer = transfer
         self._rows: list[_Row | None] | None = None
         self._prompt_width: int | None = None
         self.fallbacks = 0  # steps where a row had no allowed token left and was left as it was
+        self.transfers = 0  # steps where a wanted name went to the context's names
 
     def _setup(self, scores: torch.Tensor, width: int) -> None:
         vocab = _vocab(self.tokenizer, scores.shape[-1])
-        if len(self.words_per_row) != scores.shape[0]:
-            raise ValueError(f"{len(self.words_per_row)} rows of allowed names for a batch of {scores.shape[0]}")
-        self._rows = [None if w is None else _Row(w, vocab, scores.device) for w in self.words_per_row]
+        if len(self.rules) != scores.shape[0]:
+            raise ValueError(f"{len(self.rules)} rows of allowed names for a batch of {scores.shape[0]}")
+        self._rows = [None if r is None else _Row(r, vocab, scores.device) for r in self.rules]
         self._prompt_width = width
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -171,22 +197,32 @@ class ContextNames:
             if rule is None:
                 continue
             reply = self.tokenizer.decode(input_ids[row, self._prompt_width:], skip_special_tokens=True)
-            ok = rule.allowed(reply)
+            ok, starts_word = rule.allowed(reply)
             if ok is None:
                 continue
             masked = scores[row].masked_fill(~ok, -math.inf)
             if torch.isinf(masked).all():
                 self.fallbacks += 1
                 continue
+            if self.transfer and starts_word:
+                masked = self._transfer(scores[row], masked, ok, rule.name_start)
             if out is scores:
                 out = scores.clone()
             out[row] = masked
         return out
 
+    def _transfer(self, raw: torch.Tensor, masked: torch.Tensor, ok: torch.Tensor, names: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(raw.float(), dim=-1)
+        banned, named = probs[~ok].sum(), probs[ok & names].sum()
+        if banned <= 1e-4 or named <= 0:
+            return masked
+        self.transfers += 1
+        return torch.where(ok & names, masked + torch.log1p(banned / named).to(masked.dtype), masked)
 
-def context_names_processor(tokenizer: Any, requests: Sequence[Any]) -> ContextNames | None:
+
+def context_names_processor(tokenizer: Any, requests: Sequence[Any], *, transfer: bool = True) -> ContextNames | None:
     """The processor for a batch of fitted requests (prompts.ReviewRequest), or None when none has context."""
-    words = [request_words(r) for r in requests]
-    if all(w is None for w in words):
+    rules = [request_words(r) for r in requests]
+    if all(r is None for r in rules):
         return None
-    return ContextNames(tokenizer, words)
+    return ContextNames(tokenizer, rules, transfer=transfer)
