@@ -86,7 +86,7 @@ def render_reply_extras(reply: dict[str, Any]) -> None:
     if reply.get("opinion"):
         render_opinion(reply["opinion"])
     if reply.get("sources"):
-        render_sources(reply["sources"])
+        render_sources(reply["sources"], reply.get("text"))
 
 
 def render_reply(reply: dict[str, Any]) -> None:
