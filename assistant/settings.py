@@ -55,6 +55,12 @@ class Sampling(BaseModel):
                     "write (classifier-free guidance, assistant/model/guidance.py); 1 = off. 2 took the tuned model "
                     "from 71-96% to 95-100% on-target (reports/model_card.md).",
     )
+    context_names: bool = Field(
+        default=True,
+        description="With retrieval on, a capitalised word written mid-sentence must be a word of the context, the "
+                    "title or the topic (names come from the facts and reviews, not from memory), and a name the "
+                    "model wanted to write goes to the context's names (assistant/model/faithful.py).",
+    )
     drafts: int = Field(
         default=1, ge=1, le=MAX_DRAFTS,
         description="Drafts sampled per review; with more than 1 the one whose sentiment the embedding probe reads "
