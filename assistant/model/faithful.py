@@ -171,12 +171,15 @@ class ContextNames:
 
     With `transfer`, where a new word starts mid-sentence, the probability the model gave to banned capitalised
     words (a name it wanted to write) goes to the context's names, in proportion to their own: the model wanted
-    a name there, and gets one that is true. Nothing moves when it wanted none."""
+    a name there, and gets one that is true. Nothing moves when it wanted none. `boost` adds that many logits to
+    the context's names at every such word start: a nudge toward naming them at all."""
 
-    def __init__(self, tokenizer: Any, rules: Sequence[Allowed | set[str] | None], *, transfer: bool = True) -> None:
+    def __init__(self, tokenizer: Any, rules: Sequence[Allowed | set[str] | None], *, transfer: bool = True,
+                 boost: float = 0.0) -> None:
         self.tokenizer = tokenizer
         self.rules = [Allowed(frozenset(r)) if isinstance(r, set | frozenset) else r for r in rules]
         self.transfer = transfer
+        self.boost = boost  # logits added to the context's names where a word starts mid-sentence (0: none)
         self._rows: list[_Row | None] | None = None
         self._prompt_width: int | None = None
         self.fallbacks = 0  # steps where a row had no allowed token left and was left as it was
@@ -206,6 +209,8 @@ class ContextNames:
                 continue
             if self.transfer and starts_word:
                 masked = self._transfer(scores[row], masked, ok, rule.name_start)
+            if self.boost and starts_word:
+                masked = torch.where(ok & rule.name_start, masked + self.boost, masked)
             if out is scores:
                 out = scores.clone()
             out[row] = masked
@@ -220,9 +225,10 @@ class ContextNames:
         return torch.where(ok & names, masked + torch.log1p(banned / named).to(masked.dtype), masked)
 
 
-def context_names_processor(tokenizer: Any, requests: Sequence[Any], *, transfer: bool = True) -> ContextNames | None:
+def context_names_processor(tokenizer: Any, requests: Sequence[Any], *, transfer: bool = True,
+                            boost: float = 0.0) -> ContextNames | None:
     """The processor for a batch of fitted requests (prompts.ReviewRequest), or None when none has context."""
     rules = [request_words(r) for r in requests]
     if all(r is None for r in rules):
         return None
-    return ContextNames(tokenizer, rules, transfer=transfer)
+    return ContextNames(tokenizer, rules, transfer=transfer, boost=boost)
