@@ -8,6 +8,7 @@ from assistant.data.facts_card import (
     first_sentences,
     source_label,
 )
+from assistant.data.records import MovieFacts
 from assistant.model.prompts import format_context_item
 from tests.tiny import tiny_artifacts  # noqa: F401  (pytest fixture)
 
@@ -118,3 +119,24 @@ def test_cards_from_the_tiny_store(tiny_artifacts):  # noqa: F811
     assert movie_card(store, "flatiron:1").title is None  # no titled film has its director and date
     assert movie_card(store, "no such movie") is None
     assert FactsIndex.from_store(store) is FactsIndex.from_store(store)  # built once per store generation
+
+
+def test_retrieval_leads_with_the_card_and_owns_up_to_a_thin_movie(tmp_path, embeddings):
+    from assistant.chat.retrieval import retrieve
+    from assistant.settings import Settings
+    from tests.test_store import REVIEWS, build
+
+    jaws = MovieFacts(title="Jaws", year="1975", director="Steven Spielberg", cast="Roy Scheider, Robert Shaw",
+                      synopsis="A great white shark terrorizes a beach town. " * 40,
+                      source="top-movies/rotten_tomatoes_top_movies.csv")
+    store = build(Settings(index_dir=tmp_path / "index"), embeddings, records=REVIEWS + [jaws])
+    found = retrieve(store, sentiment="positive", movie="Jaws", movie_key="jaws", k=2)
+    lead = found.documents[0]
+    assert lead.metadata["kind"] == "movie" and lead.metadata["facts"]["sources"] == ["top movies"]
+    assert lead.page_content.startswith("A 1975 film directed by Steven Spielberg, starring Roy Scheider and Robert")
+    assert len(lead.page_content) < 400  # the long synopsis as its first sentences
+    assert found.sources[0].facts["fields"]["director"][0]["value"] == "Steven Spielberg"
+    assert not any("little about the film" in n for n in found.notes)
+    thin = retrieve(store, sentiment="negative", movie="Cats", movie_key="cats", k=2)
+    assert thin.documents[0].metadata["kind"] == "review"  # no facts to lead with
+    assert any("only from 1 review and has no facts" in n for n in thin.notes)
