@@ -160,3 +160,20 @@ def test_a_wanted_name_goes_to_the_context_names(tokenizer):
         processor(ids[:, :1], wanted_none.clone())
     assert torch.equal(with_transfer(ids, wanted_none.clone()), without(ids, wanted_none.clone()))
     assert with_transfer.transfers == 0  # no name was wanted: nothing moves
+
+
+def test_prompt_processors_read_the_rule_back_from_the_prompt(tokenizer):
+    from assistant.model.faithful import prompt_processors
+
+    build = prompt_processors(tokenizer)
+    (processor,) = build(build_prompt(ReviewRequest("negative", "Alien", None, CONTEXT), tokenizer))
+    assert "Weaver" in processor.rules[0].words and "Nostromo" in processor.rules[0].names
+    assert build(build_prompt(ReviewRequest("negative", "Alien"), tokenizer)) == []  # RAG off: no rule
+    assert build("not a review prompt") == []
+    assert prompt_processors(tokenizer, enabled=False)(build_prompt(ReviewRequest("negative", "Alien", None,
+                                                                                  CONTEXT), tokenizer)) == []
+    # drafts: one prompt's rule serves every row of the batch
+    ids = torch.tensor(tokenizer(["It stars"] * 3, add_special_tokens=False)["input_ids"])
+    processor(ids[:, :1], torch.zeros(3, len(tokenizer)))
+    out = processor(ids, torch.zeros(3, len(tokenizer)))
+    assert torch.equal(out[0], out[2]) and torch.isinf(out[1]).any()

@@ -20,7 +20,7 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from assistant.data.details import (
     is_sentence_start,
     name_spans,
 )
+from assistant.model.prompts import parse_prompt
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +188,14 @@ class ContextNames:
 
     def _setup(self, scores: torch.Tensor, width: int) -> None:
         vocab = _vocab(self.tokenizer, scores.shape[-1])
-        if len(self.rules) != scores.shape[0]:
-            raise ValueError(f"{len(self.rules)} rows of allowed names for a batch of {scores.shape[0]}")
-        self._rows = [None if r is None else _Row(r, vocab, scores.device) for r in self.rules]
+        rules = self.rules * scores.shape[0] if len(self.rules) == 1 else self.rules  # drafts of one prompt
+        if len(rules) != scores.shape[0]:
+            raise ValueError(f"{len(rules)} rows of allowed names for a batch of {scores.shape[0]}")
+        built: dict[int, _Row] = {}  # rows of one rule share its masks
+        for rule in rules:
+            if rule is not None and id(rule) not in built:
+                built[id(rule)] = _Row(rule, vocab, scores.device)
+        self._rows = [None if r is None else built[id(r)] for r in rules]
         self._prompt_width = width
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -232,3 +238,21 @@ def context_names_processor(tokenizer: Any, requests: Sequence[Any], *, transfer
     if all(r is None for r in rules):
         return None
     return ContextNames(tokenizer, rules, transfer=transfer, boost=boost)
+
+
+def prompt_processors(tokenizer: Any, *, enabled: bool = True, transfer: bool = True,
+                      boost: float = 0.0) -> Callable[[str], list[ContextNames]]:
+    """For a model that is handed a prompt's text (the chat's LLM): the prompt's ContextNames processor, read back
+    from the prompt (its context lines, title and topic), or none for a prompt without context."""
+
+    def build(prompt: str) -> list[ContextNames]:
+        if not enabled:
+            return []
+        try:
+            request = parse_prompt(prompt)
+        except ValueError:  # not one of our review prompts: nothing to keep it to
+            return []
+        processor = context_names_processor(tokenizer, [request], transfer=transfer, boost=boost)
+        return [processor] if processor is not None else []
+
+    return build
