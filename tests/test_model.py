@@ -7,6 +7,7 @@ import pytest
 import torch
 from langchain_core.documents import Document
 
+from assistant.data.details import Rarity
 from assistant.data.records import Review
 from assistant.finetune import main
 from assistant.model import bases
@@ -20,8 +21,9 @@ from assistant.model.bases import (
 from assistant.model.scratch import TINY, build_model, train_tokenizer
 from assistant.settings import Settings
 from assistant.training.batches import collate, encode_all, lm_loss, make_batches
-from assistant.training.examples import DataConfig, build_examples
+from assistant.training.examples import DataConfig
 from assistant.training.finetune import save_tuned
+from assistant.training.grounded import PLAIN_RECIPE, select_examples
 from assistant.training.loop import (
     TrainConfig,
     add_lora,
@@ -58,7 +60,8 @@ def encoded(tokenizer):
     def neighbours(doc, k):
         return [d for d in docs if d.metadata["movie_key"] == doc.metadata["movie_key"]][:k + 1]
 
-    examples = build_examples(docs, neighbours, DataConfig(context_share=0.5, context_k=2))
+    config = DataConfig(context_share=0.5, context_k=2, **PLAIN_RECIPE)
+    examples, _ = select_examples(docs, neighbours, config, Rarity.of(d.page_content for d in docs), n=len(docs))
     return encode_all(examples, tokenizer, 200)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.documents import Document
 
+from assistant.data.details import Rarity
 from assistant.data.records import Review
 from assistant.model.prompts import (
     END_MARKER,
@@ -20,7 +21,6 @@ from assistant.model.prompts import (
 from assistant.model.scratch import train_tokenizer
 from assistant.training.examples import (
     DataConfig,
-    build_examples,
     context_for,
     is_duplicate,
     looks_tokenized,
@@ -28,6 +28,7 @@ from assistant.training.examples import (
     sample_balanced,
     split_by_movie,
 )
+from assistant.training.grounded import PLAIN_RECIPE, select_examples
 from tests.tiny import with_chat_template
 
 TEXTS = ["A dazzling, funny film with a big heart and a great cast.",
@@ -174,8 +175,11 @@ def test_context_excludes_target_and_duplicates():
     def plain_neighbours(doc, k):  # a callable may also return bare documents
         return good
 
-    examples = build_examples(DOCS[:40], plain_neighbours, DataConfig(context_share=0.5, seed=2))
+    rarity = Rarity.of(d.page_content for d in DOCS)
+    config = DataConfig(context_share=0.5, seed=2, **PLAIN_RECIPE)
+    examples, _ = select_examples(DOCS[:40], plain_neighbours, config, rarity, n=40)
     with_context = [e for e in examples if e.request.context]
-    assert 10 <= len(with_context) <= 30
+    assert len(examples) == 40 and 10 <= len(with_context) <= 30
     assert all(e.review not in " ".join(e.request.context) for e in examples)
-    assert examples[0].request.movie == DOCS[0].metadata["movie"]
+    movies = {d.metadata["doc_id"]: d.metadata["movie"] for d in DOCS}
+    assert all(e.request.movie == movies[e.doc_id] for e in examples)

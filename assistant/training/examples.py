@@ -1,8 +1,9 @@
 """Review documents -> training examples: filtering, movie-disjoint split, retrieval-aware context.
 
-A share of the examples carries a context block of neighbouring reviews (same movie when known),
-never the target itself or a near-copy of it, so one model serves RAG on and off and learns to use
-what retrieval hands it without learning to recite it.
+A share of the examples carries a context block (the movie's facts card, then neighbouring reviews of the same
+movie when known), never the target itself or a near-copy of it, so one model serves RAG on and off and learns to
+use what retrieval hands it without learning to recite it. Which examples are kept, and how they are weighted, is
+`assistant.training.grounded`.
 """
 from __future__ import annotations
 
@@ -184,22 +185,6 @@ def make_example(doc: Document, context: list[str]) -> Example:
     meta = doc.metadata
     request = ReviewRequest(meta["sentiment"], meta.get("movie") or None, None, context)
     return Example(request, re.sub(r"\s+", " ", doc.page_content).strip(), meta.get("doc_id", ""), meta.get("movie_key"))
-
-
-def build_examples(docs: Sequence[Document], neighbours: Neighbours | None,
-                   config: DataConfig = DataConfig(), *, seed_offset: int = 0) -> list[Example]:
-    """One example per document; a `context_share` of them (fixed by seed) carry retrieved context."""
-    rng = random.Random(config.seed + seed_offset)
-    examples: list[Example] = []
-    with_context = 0
-    for doc in docs:
-        context: list[str] = []
-        if neighbours is not None and rng.random() < config.context_share:
-            context = context_for(doc, neighbours, config.context_k)
-            with_context += bool(context)
-        examples.append(make_example(doc, context))
-    log.info("built %d examples, %d with retrieved context", len(examples), with_context)
-    return examples
 
 
 def keep_clear_labels(docs: Sequence[Document], store: Any, threshold: float,

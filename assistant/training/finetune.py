@@ -36,6 +36,7 @@ from assistant.model.card import write_card
 from assistant.model.tuned_layout import NEXT_PROBE_DIRNAME, tuned_home
 from assistant.training.batches import encode_all
 from assistant.training.examples import DataConfig, Example, write_examples
+from assistant.training.grounded import PLAIN_RECIPE
 from assistant.training.loop import (
     CHECKPOINT_DIRNAME,
     TrainConfig,
@@ -49,8 +50,6 @@ from assistant.training.loop import (
 log = logging.getLogger(__name__)
 
 GROUNDING_CANDIDATES = 3  # reviews looked at per training example wanted: the grounding filter drops some
-PLAIN_RECIPE = {"grounded_weight": 1, "plain_context_keep": 1.0, "names_from_context": False,
-                "join_same_critic": False}  # --recipe plain: the examples as sampled, no grounding filter
 
 # ---- saving ----------------------------------------------------------------------------------
 

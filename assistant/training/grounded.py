@@ -34,6 +34,8 @@ from assistant.training.examples import (
 log = logging.getLogger(__name__)
 
 MAX_SENTENCES = 3
+# `--recipe plain`: every sampled review as it comes, no grounding filter (the recipe before issue 11)
+PLAIN_RECIPE = {"grounded_weight": 1, "plain_context_keep": 1.0, "names_from_context": False, "join_same_critic": False}
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
