@@ -176,5 +176,6 @@ def test_wilson_interval_and_sentiment_by_direction():
     judge = lambda texts: ["positive" if "good" in t else "negative" for t in texts]  # noqa: E731
     out = em.sentiment_by_direction(["good", "good", "bad", "good", ""], ["positive"] * 2 + ["negative"] * 3, judge)
     assert out["positive"]["accuracy"] == 1.0 and out["positive"]["n"] == 2
-    assert out["negative"]["accuracy"] == pytest.approx(1 / 3, abs=1e-3) and out["negative"]["n"] == 3  # empty is a miss
+    negative = out["negative"]
+    assert negative["accuracy"] == pytest.approx(1 / 3, abs=1e-3) and negative["n"] == 3  # the empty reply is a miss
     assert out["negative"]["ci95"][0] < 1 / 3 < out["negative"]["ci95"][1]

@@ -68,7 +68,7 @@ def source_markdown(source: Any) -> str:
 
 
 def facts_markdown(facts: dict[str, Any]) -> str:
-    """A facts card's fields, each saying which sources give it: 'director: Ridley Scott (Kaggle movies, top movies)'."""
+    """A facts card's fields, each with the sources that give it: 'director: Ridley Scott (Kaggle movies, top movies)'."""
     lines = []
     for field in ("year", "director", "cast", "genre", "synopsis", "consensus"):
         values = (facts.get("fields") or {}).get(field) or []
@@ -124,7 +124,8 @@ def _review_label(source: Any) -> str:
 def used_details(reply: str, sources: list[Any]) -> list[Detail]:
     """The names (and the year) in the reply that its sources gave, each with every source that gives it:
     the facts card's own sources for its fields, and each retrieved review that names it too."""
-    written = {fold(w) for w in WORD_RE.findall(reply or "") if capitalised(w)} - {w.lower() for w in COMMON_CAPITALIZED}
+    common = {w.lower() for w in COMMON_CAPITALIZED}
+    written = {fold(w) for w in WORD_RE.findall(reply or "") if capitalised(w)} - common
     if not written and not re.search(r"\b(?:19|20)\d\d\b", reply or ""):
         return []
     reviews = [(s, words_of([_get(s, "text") or ""])) for s in sources if _get(s, "kind") != "movie"]

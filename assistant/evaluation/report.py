@@ -83,7 +83,8 @@ def headline_table(result: dict[str, Any]) -> list[str]:
         copy = arm.get("retrieved_copy") or {}
         lines.append(
             f"| {arm['label']} | {arm['model']} | {RETRIEVAL_ON[arm['rag']]} | {fmt(spec.get('rate'))} "
-            f"({fmt(spec.get('chance'))}) | {fmt(faith.get('grounded_share'))} | {fmt(faith.get('invented_per_reply'))} "
+            f"({fmt(spec.get('chance'))}) | {fmt(faith.get('grounded_share'))} | "
+            f"{fmt(faith.get('invented_per_reply'))} "
             f"| {fmt(copy.get('rate'))} | {_direction(arm, 'positive')} | {_direction(arm, 'negative')} | "
             f"{fmt(arm['latency']['total_s']['p50'], 1)} |")
     return lines

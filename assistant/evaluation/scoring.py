@@ -208,7 +208,8 @@ def _retrieved_copy(turns: Sequence[Turn], requests: Sequence[EvalRequest], retr
                     context_from: str | None) -> dict[str, Any]:
     """Share of replies that repeat 8 words in a row from one of the documents retrieved for them (for an arm
     without retrieval: those the paired RAG arm retrieved for the same request)."""
-    hits = [em.repeats_ngram(t.text, retrieved[r.id]) for t, r in zip(turns, requests) if t.text and retrieved.get(r.id)]
+    hits = [em.repeats_ngram(t.text, retrieved[r.id]) for t, r in zip(turns, requests)
+            if t.text and retrieved.get(r.id)]
     return {"context": context_from, "n": len(hits), "rate": em.rounded(float(np.mean(hits))) if hits else None}
 
 
