@@ -68,7 +68,7 @@ def source_markdown(source: Any) -> str:
 
 
 def facts_markdown(facts: dict[str, Any]) -> str:
-    """A facts card's fields, each with the sources that give it: 'director: Ridley Scott (Kaggle movies, top movies)'."""
+    """A facts card's fields, each with its sources: 'director: Ridley Scott (Kaggle movies, top movies)'."""
     lines = []
     for field in ("year", "director", "cast", "genre", "synopsis", "consensus"):
         values = (facts.get("fields") or {}).get(field) or []
