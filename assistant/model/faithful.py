@@ -7,8 +7,9 @@ topic the user gave, or an ordinary capitalised word (`details.COMMON_CAPITALIZE
 A name that IS in the context is never banned, and once a name has begun, it can only be completed as an allowed one.
 
 The rule works on words, whatever the tokenization: a token that starts a capitalised word mid-sentence must
-spell the start of an allowed word, and the next tokens must continue it. Per request it costs one pass over the
-vocabulary's capitalised tokens (a few milliseconds); per step, decoding the reply so far and a mask lookup.
+spell the start of an allowed word, and the next tokens must continue it. Reading the vocabulary costs about a
+second once per tokenizer; then a request about 10 ms (one pass over the capitalised tokens) and a step under half a
+millisecond with SmolLM2's 49k tokens (decoding the reply so far, an index write).
 It is a transformers `LogitsProcessor` (`__call__(input_ids, scores)`), applied after sentiment guidance, before
 sampling; a row it would leave with no token at all is left as it was.
 
@@ -38,6 +39,7 @@ from assistant.model.prompts import parse_prompt
 log = logging.getLogger(__name__)
 
 _TAIL_RE = re.compile(r"[^\W\d_](?:[^\W\d_]|['\u2019\-])*$")  # the word being written (may end in ' or -)
+_TOKEN_WORD_RE = re.compile(r"[^\W\d_](?:[^\W\d_]|['\u2019\-])*")
 
 
 def allowed_words(texts: Iterable[str]) -> set[str]:
@@ -72,7 +74,8 @@ class _Vocab:
     cap_start: torch.Tensor  # its first non-space character is a capital letter
     lead_space: torch.Tensor  # starts with whitespace: a new word
     letter_cont: torch.Tensor  # starts with a letter, no space: continues the word being written
-    cap_cores: list[tuple[int, str]]  # capitalised tokens: (id, text without its leading space)
+    cap_words: list[tuple[int, str, bool, bool]]  # capitalised tokens: (id, the word it spells, whether more follows
+    # the word in the token, whether it has a leading space)
     glued: dict[str, list[int]]  # texts of tokens without leading space -> ids (continuations)
 
 
@@ -94,7 +97,7 @@ def _analyse(tokenizer: Any, size: int) -> _Vocab:
     texts = tokenizer.batch_decode([[i] for i in range(min(size, len(tokenizer)))], clean_up_tokenization_spaces=False)
     texts += [""] * (size - len(texts))  # the model's head may be padded past the tokenizer
     cap, lead, cont = (torch.zeros(size, dtype=torch.bool) for _ in range(3))
-    cap_cores: list[tuple[int, str]] = []
+    cap_words: list[tuple[int, str, bool, bool]] = []
     glued: dict[str, list[int]] = {}
     for i, text in enumerate(texts):
         if i in special or not text:
@@ -103,38 +106,48 @@ def _analyse(tokenizer: Any, size: int) -> _Vocab:
         lead[i] = core != text
         if core[:1].isalpha() and core[:1].isupper():
             cap[i] = True
-            cap_cores.append((i, core))
+            word = _TOKEN_WORD_RE.match(core)[0]
+            cap_words.append((i, word, len(word) < len(core), bool(lead[i])))
         if not lead[i]:
             cont[i] = text[:1].isalpha()
             glued.setdefault(text, []).append(i)
-    return _Vocab(size, cap, lead, cont, cap_cores, glued)
+    return _Vocab(size, cap, lead, cont, cap_words, glued)
 
 
 # ---- the processor ---------------------------------------------------------------------------------------------
 
 class _Row:
-    """One request's allowed words and the masks derived from them (built once, on the first step)."""
+    """One request's allowed words and what follows from them, built once, on the first step.
+
+    Where a word starts mid-sentence, only capitalised tokens can be banned: those are kept as id lists (a few
+    thousand of a 49k vocabulary), so a step costs an index write, not a pass over the vocabulary. Inside a
+    name, a full mask of the tokens that may continue it (cached per partial word)."""
 
     def __init__(self, allowed: Allowed, vocab: _Vocab, device: torch.device) -> None:
         self.words = set(allowed.words)
         self.prefixes = {w[:i] for w in self.words for i in range(1, len(w) + 1)}
         self.vocab, self.device = vocab, device
-        start_ok = self._starts(self.words, self.prefixes)
-        name_prefixes = {w[:i] for w in allowed.names for i in range(1, len(w) + 1)}
-        self.name_start = (self._starts(set(allowed.names), name_prefixes) & vocab.cap_start).to(device)
-        self.boundary_ok = (~vocab.cap_start | start_ok).to(device)  # after a space or punctuation
-        self.after_word_ok = (~(vocab.cap_start & vocab.lead_space) | start_ok).to(device)  # after a word
-        self.ending_ok = self.after_word_ok & ~vocab.letter_cont.to(device)  # a complete name may end here
+        names = set(allowed.names)
+        name_prefixes = {w[:i] for w in names for i in range(1, len(w) + 1)}
+        banned, banned_spaced, name_ids = [], [], []
+        for token_id, word, more, spaced in vocab.cap_words:
+            if (word.rstrip("'\u2019-") in self.words) if more else (word in self.prefixes):
+                if (word.rstrip("'\u2019-") in names) if more else (word in name_prefixes):
+                    name_ids.append(token_id)
+                continue
+            banned.append(token_id)
+            if spaced:
+                banned_spaced.append(token_id)
+        ids = (lambda xs: torch.tensor(xs, dtype=torch.long, device=device))  # noqa: E731
+        self.banned_after_space = ids(banned)  # after a space or punctuation: any capitalised token starts a word
+        self.banned_after_word = ids(banned_spaced)  # after a letter: only a token with its own space does
+        self.name_ids = ids(name_ids)  # tokens that start one of the context's names
+        # after a complete name: anything but more letters; a capitalised word (with its space) if allowed
+        self.ending_ok = ~(vocab.cap_start & vocab.lead_space) & ~vocab.letter_cont
+        kept = set(banned)
+        self.ending_ok[[i for i, _, _, spaced in vocab.cap_words if spaced and i not in kept]] = True
+        self.ending_ok = self.ending_ok.to(device)
         self._continuations: dict[str, torch.Tensor] = {}
-
-    def _starts(self, words: set[str], prefixes: set[str]) -> torch.Tensor:
-        """Capitalised tokens that may begin one of `words` (every other token True)."""
-        ok = torch.ones(self.vocab.size, dtype=torch.bool)
-        for token_id, core in self.vocab.cap_cores:
-            word = re.match(r"[^\W\d_](?:[^\W\d_]|['\u2019\-])*", core)[0]
-            rest = core[len(word):]
-            ok[token_id] = word in prefixes if not rest else word.rstrip("'\u2019-") in words
-        return ok
 
     def continuation(self, partial: str) -> torch.Tensor:
         """Tokens that extend `partial` toward an allowed word (any tokenization of the rest)."""
@@ -151,17 +164,29 @@ class _Row:
             found = self._continuations[partial] = found.to(self.device)
         return found
 
-    def allowed(self, text: str) -> tuple[torch.Tensor | None, bool]:
-        """(the tokens that may follow the reply written so far, None when every token may; whether the next
-        token starts a new word mid-sentence)."""
+    def step(self, text: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """For the reply written so far: (token ids banned where a word starts mid-sentence, or None; the mask of
+        the only tokens allowed inside a name being written, or None). Both None: every token may follow."""
         tail = _TAIL_RE.search(text)
         if tail is None:
-            return (None, False) if is_sentence_start(text) else (self.boundary_ok, True)
+            return (None, None) if is_sentence_start(text) else (self.banned_after_space, None)
         word, before = tail[0], text[:tail.start()]
         if capitalised(word) and not is_sentence_start(before) and word in self.prefixes:
             ok = self.continuation(word)
-            return (ok | self.ending_ok, False) if word in self.words else (ok, False)
-        return self.after_word_ok, True
+            return None, (ok | self.ending_ok if word in self.words else ok)
+        return self.banned_after_word, None
+
+    def allowed(self, text: str) -> tuple[torch.Tensor | None, bool]:
+        """(the mask of tokens that may follow the reply so far, None when every token may; whether the next
+        token starts a word mid-sentence): the rule as one mask, for tests and inspection."""
+        banned, inside = self.step(text)
+        if inside is not None:
+            return inside, False
+        if banned is None:
+            return None, False
+        ok = torch.ones(self.vocab.size, dtype=torch.bool, device=self.device)
+        ok[banned] = False
+        return ok, True
 
 
 class ContextNames:
@@ -206,29 +231,34 @@ class ContextNames:
             if rule is None:
                 continue
             reply = self.tokenizer.decode(input_ids[row, self._prompt_width:], skip_special_tokens=True)
-            ok, starts_word = rule.allowed(reply)
-            if ok is None:
+            banned, inside = rule.step(reply)
+            if banned is None and inside is None:
                 continue
-            masked = scores[row].masked_fill(~ok, -math.inf)
-            if torch.isinf(masked).all():
+            new = scores[row].masked_fill(~inside, -math.inf) if inside is not None else scores[row].clone()
+            if banned is not None:
+                new[banned] = -math.inf
+                if self.transfer:
+                    self._transfer(scores[row], new, banned, rule.name_ids)
+                if self.boost:
+                    new[rule.name_ids] += self.boost
+            if not torch.isfinite(new.max()):
                 self.fallbacks += 1
                 continue
-            if self.transfer and starts_word:
-                masked = self._transfer(scores[row], masked, ok, rule.name_start)
-            if self.boost and starts_word:
-                masked = torch.where(ok & rule.name_start, masked + self.boost, masked)
             if out is scores:
                 out = scores.clone()
-            out[row] = masked
+            out[row] = new
         return out
 
-    def _transfer(self, raw: torch.Tensor, masked: torch.Tensor, ok: torch.Tensor, names: torch.Tensor) -> torch.Tensor:
+    def _transfer(self, raw: torch.Tensor, new: torch.Tensor, banned: torch.Tensor, names: torch.Tensor) -> None:
+        """Move the probability of the banned capitalised tokens to the context's names, in proportion (in place)."""
+        if not len(names):
+            return
         probs = torch.softmax(raw.float(), dim=-1)
-        banned, named = probs[~ok].sum(), probs[ok & names].sum()
-        if banned <= 1e-4 or named <= 0:
-            return masked
+        wanted, named = probs[banned].sum(), probs[names].sum()
+        if wanted <= 1e-4 or named <= 0:
+            return
         self.transfers += 1
-        return torch.where(ok & names, masked + torch.log1p(banned / named).to(masked.dtype), masked)
+        new[names] += torch.log1p(wanted / named).to(new.dtype)
 
 
 def context_names_processor(tokenizer: Any, requests: Sequence[Any], *, transfer: bool = True,
@@ -244,6 +274,9 @@ def prompt_processors(tokenizer: Any, *, enabled: bool = True, transfer: bool = 
                       boost: float = 0.0) -> Callable[[str], list[ContextNames]]:
     """For a model that is handed a prompt's text (the chat's LLM): the prompt's ContextNames processor, read back
     from the prompt (its context lines, title and topic), or none for a prompt without context."""
+
+    if enabled:  # the vocabulary is read once per tokenizer (about a second for 49k tokens): now, not mid-reply
+        _vocab(tokenizer, len(tokenizer))
 
     def build(prompt: str) -> list[ContextNames]:
         if not enabled:
