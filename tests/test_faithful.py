@@ -99,15 +99,17 @@ def test_rows_without_context_are_left_alone(tokenizer):
     assert torch.isinf(out[1]).any() and torch.isfinite(out[1]).any()
 
 
-def test_a_row_with_nothing_left_is_not_emptied(tokenizer):
+def test_when_only_an_unknown_name_is_plausible_the_clause_ends(tokenizer):
     processor = ContextNames(tokenizer, [{"Zed"}])
     ids = torch.tensor([tokenizer("It stars", add_special_tokens=False)["input_ids"]])
     scores = torch.full((1, len(tokenizer)), -math_inf())
-    hanks = tokenizer(" Tom", add_special_tokens=False)["input_ids"][0]
-    scores[0, hanks] = 0.0  # the model will only write " Tom..."
+    tom = tokenizer(" Tom", add_special_tokens=False)["input_ids"][0]
+    scores[0, tom] = 0.0  # guidance left nothing but " Tom..."
     processor(ids[:, :1], scores.clone())
-    out = processor(ids, scores.clone())
-    assert torch.isfinite(out[0, hanks]) and processor.fallbacks == 1
+    out = torch.softmax(processor(ids, scores.clone())[0], dim=-1)
+    comma, stop = (tokenizer.convert_tokens_to_ids(t) for t in (",", "."))
+    assert out[tom] == 0 and float(out[comma] + out[stop]) == pytest.approx(1.0)
+    assert processor.fallbacks == 1
 
 
 def math_inf() -> float:

@@ -11,7 +11,8 @@ spell the start of an allowed word, and the next tokens must continue it. Readin
 second once per tokenizer; then a request about 10 ms (one pass over the capitalised tokens) and a step under half a
 millisecond with SmolLM2's 49k tokens (decoding the reply so far, an index write).
 It is a transformers `LogitsProcessor` (`__call__(input_ids, scores)`), applied after sentiment guidance, before
-sampling; a row it would leave with no token at all is left as it was.
+sampling. Guidance keeps only tokens the model finds plausible; when all of those are names the context lacks,
+the clause ends there (a comma or a full stop) instead.
 
 What a name is (`assistant.data.details.name_spans`) is shared with the evaluation and the page's detail chips.
 """
@@ -77,6 +78,7 @@ class _Vocab:
     cap_words: list[tuple[int, str, bool, bool]]  # capitalised tokens: (id, the word it spells, whether more follows
     # the word in the token, whether it has a leading space)
     glued: dict[str, list[int]]  # texts of tokens without leading space -> ids (continuations)
+    closers: list[int]  # "," and ".": how a clause ends when every allowed token was ruled out
 
 
 _VOCABS: dict[int, _Vocab] = {}
@@ -111,7 +113,8 @@ def _analyse(tokenizer: Any, size: int) -> _Vocab:
         if not lead[i]:
             cont[i] = text[:1].isalpha()
             glued.setdefault(text, []).append(i)
-    return _Vocab(size, cap, lead, cont, cap_words, glued)
+    closers = [i for m in (",", ".") for i in glued.get(m, [])][:2]
+    return _Vocab(size, cap, lead, cont, cap_words, glued, closers)
 
 
 # ---- the processor ---------------------------------------------------------------------------------------------
@@ -208,7 +211,7 @@ class ContextNames:
         self.boost = boost  # logits added to the context's names where a word starts mid-sentence (0: none)
         self._rows: list[_Row | None] | None = None
         self._prompt_width: int | None = None
-        self.fallbacks = 0  # steps where a row had no allowed token left and was left as it was
+        self.fallbacks = 0  # steps where a row had no allowed token left, and ended its clause instead
         self.transfers = 0  # steps where a wanted name went to the context's names
 
     def _setup(self, scores: torch.Tensor, width: int) -> None:
@@ -242,8 +245,13 @@ class ContextNames:
                 if self.boost:
                     new[rule.name_ids] += self.boost
             if not torch.isfinite(new.max()):
+                # Everything the model found plausible was a name the context lacks (guidance had already ruled
+                # out the rest): end the clause rather than write it.
                 self.fallbacks += 1
-                continue
+                if not rule.vocab.closers:
+                    continue
+                new = torch.full_like(new, -math.inf)
+                new[rule.vocab.closers] = 0.0
             if out is scores:
                 out = scores.clone()
             out[row] = new
