@@ -119,6 +119,10 @@ def _analyse(tokenizer: Any, size: int) -> _Vocab:
 
 # ---- the processor ---------------------------------------------------------------------------------------------
 
+def _ids(ids: Sequence[int], device: torch.device) -> torch.Tensor:
+    return torch.tensor(list(ids), dtype=torch.long, device=device)
+
+
 class _Row:
     """One request's allowed words and what follows from them, built once, on the first step.
 
@@ -141,10 +145,9 @@ class _Row:
             banned.append(token_id)
             if spaced:
                 banned_spaced.append(token_id)
-        ids = (lambda xs: torch.tensor(xs, dtype=torch.long, device=device))  # noqa: E731
-        self.banned_after_space = ids(banned)  # after a space or punctuation: any capitalised token starts a word
-        self.banned_after_word = ids(banned_spaced)  # after a letter: only a token with its own space does
-        self.name_ids = ids(name_ids)  # tokens that start one of the context's names
+        self.banned_after_space = _ids(banned, device)  # after a space or punctuation: any capitalised token
+        self.banned_after_word = _ids(banned_spaced, device)  # after a letter: only one with its own space
+        self.name_ids = _ids(name_ids, device)  # tokens that start one of the context's names
         # after a complete name: anything but more letters; a capitalised word (with its space) if allowed
         self.ending_ok = ~(vocab.cap_start & vocab.lead_space) & ~vocab.letter_cont
         kept = set(banned)
