@@ -47,6 +47,12 @@ class Sampling(BaseModel):
     temperature: float = Field(default=0.8, ge=0.0, le=2.0, description="0 = always the most likely token.")
     top_p: float = Field(default=0.92, gt=0.0, le=1.0, description="Nucleus sampling: the smallest set this likely.")
     max_new_tokens: int = Field(default=60, ge=1, le=MAX_NEW_TOKENS, description="Critic quotes run 20-60 tokens.")
+    max_sentences: int = Field(
+        default=2, ge=0, le=20,
+        description="A review ends after this many sentences (0 = only at the end marker or max_new_tokens): "
+                    "critics' quotes run one or two, the fine-tuned model writes one or two, the base model rambles "
+                    "on to the token limit (assistant/model/stopping.py).",
+    )
     repetition_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
     no_repeat_ngram_size: int = Field(default=4, ge=0, le=10)
     guidance: float = Field(
@@ -102,6 +108,12 @@ class Settings(BaseSettings):
     models_dir: Path = Field(default=VAR_DIR / "models", description="Fine-tuned models and base caches.")
     base_model: str = "auto"
     device: str = "auto"
+    fast_generation: bool = Field(
+        default=True, description="The KV-cached decode loop (assistant/model/decoding.py); False: transformers' "
+                                  "generate, which writes the same tokens more slowly.")
+    int8_generation: bool = Field(
+        default=True, description="Chat replies from int8 linear layers on the CPU (assistant/model/runtime.py): "
+                                  "several times faster than float32; float32 where int8 cannot run.")
     train_context_share: float = Field(
         default=0.5, description="Share of training examples given retrieved context, so one model serves RAG on and off."
     )

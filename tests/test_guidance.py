@@ -116,20 +116,22 @@ def test_guided_generation_streams_and_batches_the_same_text(model, tokenizer, c
     assert sampled == guided.generate(requests[0], seed=5, max_new_tokens=10)
 
 
-def test_guidance_sees_untempered_scores_and_temperature_applies_after_it(model, tokenizer, monkeypatch):
-    """Guidance mixes log-probabilities at temperature 1; generate's temperature and nucleus come after it."""
-    from assistant.model.guidance import SentimentGuidance
+@pytest.mark.parametrize("fast", [True, False])
+def test_guidance_sees_untempered_scores_and_temperature_applies_after_it(model, tokenizer, monkeypatch, fast):
+    """Guidance mixes log-probabilities at temperature 1; temperature and nucleus come after it, on both paths."""
+    import assistant.model.decoding as decoding
+    import assistant.model.guidance as guidance
 
     seen = []
-    original = SentimentGuidance.__call__
+    original = guidance.guide_scores
 
-    def recording(self, input_ids, scores):
+    def recording(scores, negative_logits, scale, log_plausibility):
         seen.append(scores.clone())
-        return original(self, input_ids, scores)
+        return original(scores, negative_logits, scale, log_plausibility)
 
-    monkeypatch.setattr(SentimentGuidance, "__call__", recording)
+    monkeypatch.setattr(decoding if fast else guidance, "guide_scores", recording)
     gen = ReviewGenerator(model, tokenizer, device="cpu", guidance=2.0, repetition_penalty=1.0,
-                          no_repeat_ngram_size=0)
+                          no_repeat_ngram_size=0, fast=fast)
     request = ReviewRequest("positive", "Up")
     gen.generate(request, temperature=0.5, seed=1, max_new_tokens=2)
     ids = tokenizer(gen.fit(request, 2).text, add_special_tokens=False, return_tensors="pt")["input_ids"]

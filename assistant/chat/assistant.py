@@ -62,7 +62,7 @@ class _Slot:
 def _generator_info(generator: ReviewGenerator, kind: str) -> dict[str, Any]:
     model = generator.model
     name = getattr(model.config, "_name_or_path", "") or model.config.model_type
-    return {"kind": kind, "name": str(name), "params": sum(p.numel() for p in model.parameters()),
+    return {"kind": kind, "name": str(name), "params": generator.params,
             "device": generator.device}
 
 

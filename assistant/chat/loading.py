@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from assistant.chat.replies import FINETUNE_HINT
-from assistant.model.generation import ReviewGenerator
+from assistant.model.generation import ReviewGenerator, chat_generator
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def load_parts(settings: Settings, embeddings: Any = None) -> dict[str, Any]:
         tuned = _tuned(settings, load_tuned, tuned_dir, warnings)
     if tuned is not None:
         model, tokenizer, card = tuned
-        generators["tuned"] = ReviewGenerator(model, tokenizer)
+        generators["tuned"] = chat_generator(model, tokenizer, settings)
         base_name = card.get("base") or base_name
         label = {"lora": " + LoRA", "full": ", fully fine-tuned"}.get(card.get("method") or "", " fine-tuned")
         info["tuned"] = {"kind": "tuned", "name": f"{card.get('base') or 'unknown base'}{label}",
@@ -48,8 +48,8 @@ def load_parts(settings: Settings, embeddings: Any = None) -> dict[str, Any]:
 
     def load_base_generator() -> tuple[ReviewGenerator, dict[str, Any]]:
         model, tokenizer, base_info = load_base(base_name, settings)
-        return ReviewGenerator(model, tokenizer), {"kind": "base", "name": base_info.name,
-                                                   "source": base_info.source, "base": base_info.name}
+        return chat_generator(model, tokenizer, settings), {"kind": "base", "name": base_info.name,
+                                                           "source": base_info.source, "base": base_info.name}
 
     info["base"] = {"kind": "base", "name": base_name, "base": base_name}
     return {"store": store, "store_error": store_error, "generators": generators, "llms": llms,

@@ -2,38 +2,40 @@
 
 The same call serves the base model and the fine-tuned one: both read `prompts.build_prompt`.
 Sampling is nucleus sampling with mild repetition control; a seed makes it repeatable. With `guidance` above 1
-each token is also steered away from what the opposite-sentiment request would write (assistant/guidance.py).
+each token is also steered away from what the opposite-sentiment request would write (assistant/model/guidance.py).
+A review ends at the end marker, at eos, after `max_sentences` sentences or at `max_new_tokens`
+(assistant/model/stopping.py).
+
+Two paths write the same tokens: the fast one (assistant/model/decoding.py: a KV-cached loop, the request and its
+opposite prompt as one batch) and transformers' `generate` (assistant/model/plain_generation.py, `fast=False`).
+`chat_generator` also readies a model for speed on this machine (assistant/model/runtime.py).
 """
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import (
-    LogitsProcessorList,
-    StoppingCriteria,
-    StoppingCriteriaList,
-    TextIteratorStreamer,
-)
 
-from assistant.model.guidance import guidance_processor
+from assistant.model.decoding import Decoding, Processor, SamplingPlan
+from assistant.model.lean_llama import LeanLlama, fuse_projections
+from assistant.model.plain_generation import PlainDecoding
 from assistant.model.prompts import (
     END_MARKER,
     FittedPrompt,
     ReviewRequest,
-    clean_completion,
     count_tokens,
     end_marker,
     fit_prompt,
     opposite_prompt,
     parse_prompt,
 )
-from assistant.settings import Sampling
+from assistant.model.runtime import int8_model, is_int8, parameter_count
+from assistant.model.stopping import ReplyText
+from assistant.settings import Sampling, Settings
 
 log = logging.getLogger(__name__)
 
@@ -68,16 +70,6 @@ class GenerationStats:
         return self.new_tokens / self.seconds if self.seconds else 0.0
 
 
-class _Cancelled(StoppingCriteria):
-    """Lets a stream consumer that stops reading end the generation thread early."""
-
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
-
-
 def stop_token_ids(tokenizer: Any) -> list[int]:
     """eos plus every end marker that is a single token in this vocabulary."""
     vocab = tokenizer.get_vocab()
@@ -96,22 +88,28 @@ Prompt = FittedPrompt | ReviewRequest | str  # fitted once by the caller, a requ
 
 
 class ReviewGenerator:
-    """Writes reviews with a causal LM; thread-safe for one stream at a time per instance."""
+    """Writes reviews with a causal LM; one stream at a time per instance (callers hold a lock per model)."""
 
     def __init__(self, model: Any, tokenizer: Any, *, device: str | None = None,
                  repetition_penalty: float = DEFAULTS.repetition_penalty,
-                 no_repeat_ngram_size: int = DEFAULTS.no_repeat_ngram_size, guidance: float = 1.0) -> None:
+                 no_repeat_ngram_size: int = DEFAULTS.no_repeat_ngram_size, guidance: float = 1.0,
+                 max_sentences: int = DEFAULTS.max_sentences, fast: bool = True) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
-        self.device = device or str(next(model.parameters()).device)
+        self.device = device or str(next(model.parameters(), torch.empty(0)).device)
         self.model.to(self.device)
         self.repetition_penalty = repetition_penalty
         self.no_repeat_ngram_size = no_repeat_ngram_size
         self.guidance = guidance  # sentiment guidance scale: 1 = off
+        self.max_sentences = max_sentences  # 0 = no sentence bound
+        self.fast = fast  # the KV-cached loop (decoding.py); False: transformers' generate
+        self.params = parameter_count(model)
+        self.precision = "int8" if is_int8(model) else str(next(model.parameters()).dtype).removeprefix("torch.")
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.stop_ids = stop_token_ids(tokenizer)
-        self.stop_strings = [m for m in (END_MARKER, end_marker(tokenizer)) if m not in tokenizer.get_vocab()]
+        # also looked for in the text: a marker that is not a special token may be written piece by piece
+        self.markers = tuple(dict.fromkeys((END_MARKER, end_marker(tokenizer))))
         self.stats = GenerationStats()
 
     def fit(self, request: ReviewRequest, max_new_tokens: int) -> FittedPrompt:
@@ -128,125 +126,104 @@ class ReviewGenerator:
         return FittedPrompt(request=parse_prompt(prompt), text=prompt, negative_text=opposite_prompt(prompt),
                             tokens=tokens, max_new_tokens=max(1, min(max_new_tokens, window - tokens)), window=window)
 
-    def _guided(self, kwargs: dict[str, Any], fitted: Sequence[FittedPrompt],
-                guidance: float | None) -> dict[str, Any]:
-        """Add sentiment guidance against these prompts' opposites, in batch order, when it is on."""
-        scale = self.guidance if guidance is None else guidance
-        if scale == 1.0:
-            return kwargs
-        processor = guidance_processor(self.model, self.tokenizer, [f.negative_text for f in fitted], scale=scale,
-                                       device=self.device)
-        return {**kwargs, "logits_processor": LogitsProcessorList([processor])}
+    def _ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
 
-    def _generate_kwargs(self, temperature: float, top_p: float, max_new_tokens: int) -> dict[str, Any]:
-        kwargs: dict[str, Any] = dict(
-            max_new_tokens=max_new_tokens, eos_token_id=self.stop_ids, pad_token_id=self.tokenizer.pad_token_id,
-            repetition_penalty=self.repetition_penalty, no_repeat_ngram_size=self.no_repeat_ngram_size,
-        )
-        if temperature > 0:
-            kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        if self.stop_strings:
-            kwargs.update(stop_strings=self.stop_strings, tokenizer=self.tokenizer)
-        return kwargs
+    def _decoding(self, fitted: Sequence[FittedPrompt], plan: SamplingPlan, max_new_tokens: int
+                  ) -> Decoding | PlainDecoding:
+        negatives = [f.negative_text for f in fitted] if plan.guidance != 1.0 else None
+        if not self.fast:
+            return PlainDecoding(self.model, self.tokenizer, [f.text for f in fitted], stop_ids=self.stop_ids,
+                                 max_new_tokens=max_new_tokens, plan=plan, negatives=negatives, device=self.device,
+                                 markers=self.markers, max_sentences=self.max_sentences)
+        return Decoding(self.model, self._ids([f.text for f in fitted]), pad_id=self.tokenizer.pad_token_id,
+                        stop_ids=self.stop_ids, max_new_tokens=max_new_tokens, plan=plan,
+                        negatives=self._ids(negatives) if negatives else None, device=self.device)
 
-    def _encode(self, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
-        self.tokenizer.padding_side = "left"  # decoder-only batches grow on the right
-        batch = self.tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
-        return {k: v.to(self.device) for k, v in batch.items()}
+    def _replies(self, fitted: Sequence[FittedPrompt], plan: SamplingPlan,
+                 max_new_tokens: int) -> Iterator[list[str]]:
+        """Write a batch of replies; yield, at each step, the new text of each row (empty when none)."""
+        decoding = self._decoding(fitted, plan, max_new_tokens)
+        replies = [ReplyText(self.tokenizer, self.markers, self.max_sentences) for _ in fitted]
+        closed = [False] * len(fitted)  # a stop token came, or the text ended
+        started = time.perf_counter()
+        try:
+            while (tokens := decoding.step()) is not None:
+                pieces = [""] * len(fitted)
+                for row, token in enumerate(tokens):
+                    if closed[row]:
+                        continue
+                    self.stats.new_tokens += 1
+                    if token in self.stop_ids:
+                        closed[row] = True
+                        continue
+                    pieces[row] = replies[row].add([token])
+                    if replies[row].ended:
+                        closed[row] = True
+                        decoding.finish(row)
+                yield pieces
+            yield [reply.finish() for reply in replies]
+        finally:
+            decoding.close()
+            self.stats.prompts += len(fitted)
+            self.stats.seconds += time.perf_counter() - started
+
+    def _plan(self, temperature: float, top_p: float, seed: int | None, guidance: float | None,
+              processors: Sequence[Processor]) -> SamplingPlan:
+        return SamplingPlan(temperature=temperature, top_p=top_p, repetition_penalty=self.repetition_penalty,
+                            no_repeat_ngram_size=self.no_repeat_ngram_size,
+                            guidance=self.guidance if guidance is None else guidance,
+                            processors=tuple(processors), seed=seed)
 
     def stream(self, prompt: Prompt, *, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
-               max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None, guidance: float | None = None) -> Iterator[str]:
-        """Yield the review as it is written; stops at the end marker, eos or max_new_tokens."""
+               max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None, guidance: float | None = None,
+               processors: Sequence[Processor] = ()) -> Iterator[str]:
+        """Yield the review as it is written, a token's worth at a time; closing the iterator stops the work.
+
+        `processors` are transformers-style logits processors `(input_ids [B, T], scores [B, V]) -> scores`, run
+        on the guided scores before temperature and nucleus sampling."""
         fitted = self._fitted(prompt, max_new_tokens)
-        max_new_tokens = fitted.max_new_tokens
-        inputs = self._encode([fitted.text])
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
-        cancel = threading.Event()
-        failure: list[BaseException] = []
-        kwargs = self._generate_kwargs(temperature, top_p, max_new_tokens)
-        kwargs["stopping_criteria"] = StoppingCriteriaList([_Cancelled(cancel)])
-        kwargs = self._guided(kwargs, [fitted], guidance)
-
-        def run() -> None:
-            try:
-                if seed is not None:
-                    torch.manual_seed(seed)
-                with torch.inference_mode():
-                    self.model.generate(**inputs, streamer=streamer, **kwargs)
-            except BaseException as exc:  # handed to the consumer, which would otherwise wait forever
-                failure.append(exc)
-                streamer.end()
-
-        thread = threading.Thread(target=run, name="review-generate", daemon=True)
-        thread.start()
-        markers = (END_MARKER, end_marker(self.tokenizer))
-        started, text = time.perf_counter(), ""
-        try:
-            for chunk in streamer:
-                new = chunk if text else chunk.lstrip()
-                combined = text + new
-                cuts = [combined.find(m) for m in markers if m in combined]
-                if cuts:  # an end marker that is not a special token (skipped in decoding) ends here
-                    if min(cuts) > len(text):
-                        yield combined[len(text):min(cuts)].rstrip()
-                    text = combined[:min(cuts)]
-                    break
-                text = combined
-                if new:
-                    yield new
-        finally:
-            cancel.set()
-            thread.join()
-            self.stats.prompts += 1
-            self.stats.new_tokens += len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-            self.stats.seconds += time.perf_counter() - started
-        if failure:
-            raise failure[0]
+        plan = self._plan(temperature, top_p, seed, guidance, processors)
+        for pieces in self._replies([fitted], plan, fitted.max_new_tokens):
+            if pieces[0]:
+                yield pieces[0]
 
     def generate(self, prompt: Prompt, *, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
-                 max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None, guidance: float | None = None) -> str:
+                 max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None, guidance: float | None = None,
+                 processors: Sequence[Processor] = ()) -> str:
         """The whole review at once (same text as joining `stream` with the same seed)."""
-        return self.generate_many([prompt], temperature=temperature, top_p=top_p,
-                                  max_new_tokens=max_new_tokens, seed=seed, batch_size=1, guidance=guidance)[0]
+        return self.generate_many([prompt], temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                                  seed=seed, batch_size=1, guidance=guidance, processors=processors)[0]
 
-    @torch.inference_mode()
-    def generate_many(self, prompts: Sequence[Prompt], *, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
-                      max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None, batch_size: int = 16,
-                      progress: bool = False, guidance: float | None = None) -> list[str]:
+    def generate_many(self, prompts: Sequence[Prompt], *, temperature: float = DEFAULTS.temperature,
+                      top_p: float = DEFAULTS.top_p, max_new_tokens: int = DEFAULTS.max_new_tokens,
+                      seed: int | None = None, batch_size: int = 16, progress: bool = False,
+                      guidance: float | None = None, processors: Sequence[Processor] = ()) -> list[str]:
         """Reviews for many requests, batched by prompt length (on CPU far faster per token than one by one)."""
-        if seed is not None:
-            torch.manual_seed(seed)
         fitted = [self._fitted(p, max_new_tokens) for p in prompts]
         max_new_tokens = min((f.max_new_tokens for f in fitted), default=max_new_tokens)
         order = sorted(range(len(fitted)), key=lambda i: fitted[i].tokens)
         results: list[str] = [""] * len(fitted)
-        kwargs = self._generate_kwargs(temperature, top_p, max_new_tokens)
         batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
         if progress:
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, desc="generating", unit="batch")
-        for batch in batches:
-            guided = self._guided(kwargs, [fitted[i] for i in batch], guidance)
-            inputs = self._encode([fitted[i].text for i in batch])
-            started = time.perf_counter()
-            output = self.model.generate(**inputs, **guided)
-            self.stats.seconds += time.perf_counter() - started
-            new = output[:, inputs["input_ids"].shape[1]:]
-            for row, i in zip(new, batch):
-                ids = row.tolist()
-                end = next((j for j, t in enumerate(ids) if t in self.stop_ids), len(ids))
-                self.stats.new_tokens += min(end + 1, len(ids))
-                text = self.tokenizer.decode(ids[:end], skip_special_tokens=True)
-                results[i] = clean_completion(text, self.tokenizer)
-            self.stats.prompts += len(batch)
+        plan = self._plan(temperature, top_p, seed, guidance, processors)
+        for number, batch in enumerate(batches):
+            if seed is not None:  # each batch its own stream of random numbers, fixed by the seed
+                plan = self._plan(temperature, top_p, seed + number, guidance, processors)
+            texts = [""] * len(batch)
+            for pieces in self._replies([fitted[i] for i in batch], plan, max_new_tokens):
+                texts = [t + p for t, p in zip(texts, pieces)]
+            for i, text in zip(batch, texts):
+                results[i] = text.strip()
         return results
 
     def best_of(self, prompt: Prompt, positive_probability: Callable[[list[str]], Sequence[float]], *,
-                n: int = 4, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p, max_new_tokens: int = DEFAULTS.max_new_tokens,
-                seed: int | None = None, guidance: float | None = None) -> Drafts:
+                n: int = 4, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
+                max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None,
+                guidance: float | None = None, processors: Sequence[Processor] = ()) -> Drafts:
         """Sample n reviews in one batch and keep the one a sentiment scorer (e.g. the judge) rates most on-target.
 
         `positive_probability` maps texts to P(positive); only non-empty drafts are scored, and an empty draft is
@@ -254,8 +231,8 @@ class ReviewGenerator:
         if n < 1:
             raise ValueError(f"best_of needs at least one draft, not {n}")
         fitted = self._fitted(prompt, max_new_tokens)
-        texts = self.generate_many([fitted] * n, temperature=temperature, top_p=top_p,
-                                   max_new_tokens=max_new_tokens, seed=seed, batch_size=n, guidance=guidance)
+        texts = self.generate_many([fitted] * n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                                   seed=seed, batch_size=n, guidance=guidance, processors=processors)
         written = [i for i, t in enumerate(texts) if t.strip()]
         scores = [float(s) for s in positive_probability([texts[i] for i in written])] if written else []
         if len(scores) != len(written):
@@ -265,3 +242,30 @@ class ReviewGenerator:
             on_target[i] = 1.0 - p if fitted.request.sentiment == "negative" else p
         chosen = max(written, key=lambda i: on_target[i], default=0)  # max keeps the first of equals
         return Drafts(chosen=chosen, texts=texts, on_target=on_target)
+
+
+    def warm_up(self) -> None:
+        """One short guided generation, so the first person's reply does not pay for first-call set-up."""
+        request = ReviewRequest("positive", "Warm-up", None, ['A critic, fresh: "A warm-up."'])
+        started = time.perf_counter()
+        self.generate(request, temperature=0, max_new_tokens=2, guidance=2.0)
+        self.stats = GenerationStats()
+        log.info("generation warmed up in %.2f s", time.perf_counter() - started)
+
+
+def chat_generator(model: Any, tokenizer: Any, settings: Settings, *, warm_up: bool = True) -> ReviewGenerator:
+    """The chat's generator: the settings' sampling defaults and speed options (int8 weights where they run,
+    assistant/model/runtime.py; the fast decode loop), warmed up. Takes the model over: int8 replaces its weights."""
+    params = parameter_count(model)  # before int8 gives the tied input and output embeddings copies of their own
+    if settings.fast_generation and LeanLlama.supports(model):
+        fuse_projections(model)
+    if settings.int8_generation:
+        model, _ = int8_model(model)
+    sampling = settings.sampling
+    generator = ReviewGenerator(model, tokenizer, repetition_penalty=sampling.repetition_penalty,
+                                no_repeat_ngram_size=sampling.no_repeat_ngram_size,
+                                max_sentences=sampling.max_sentences, fast=settings.fast_generation)
+    generator.params = params
+    if warm_up:
+        generator.warm_up()
+    return generator

@@ -59,10 +59,22 @@ class SentimentGuidance(UnbatchedClassifierFreeGuidanceLogitsProcessor):
         return out.logits[:, -1:].float()
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        guided = super().__call__(input_ids, scores.float())
-        cond = torch.log_softmax(scores.float(), dim=-1)
-        plausible = cond >= cond.max(dim=-1, keepdim=True).values + self.log_plausibility
-        return guided.masked_fill(~plausible, -math.inf).to(scores.dtype)
+        negative = self.get_unconditional_logits(input_ids)[:, -1]
+        return guide_scores(scores.float(), negative, self.guidance_scale, self.log_plausibility).to(scores.dtype)
+
+
+def guide_scores(scores: torch.Tensor, negative_logits: torch.Tensor, scale: float,
+                 log_plausibility: float) -> torch.Tensor:
+    """Guided log-probabilities: negative + scale * (asked - negative), for tokens the asked-for prompt finds
+    plausible (log-probability within `log_plausibility` of its best token's); -inf for the rest.
+
+    `scores` are the request's (repetition controls applied), `negative_logits` the opposite prompt's raw logits,
+    as transformers' guidance processor mixes them; the fast path (assistant/model/decoding.py) calls this too."""
+    cond = torch.log_softmax(scores, dim=-1)
+    negative = torch.log_softmax(negative_logits, dim=-1)
+    guided = negative + scale * (cond - negative)
+    plausible = cond >= cond.max(dim=-1, keepdim=True).values + log_plausibility
+    return guided.masked_fill(~plausible, -math.inf)
 
 
 def guidance_processor(model: Any, tokenizer: Any, negatives: Sequence[str], *, scale: float,

@@ -1,0 +1,163 @@
+"""A lean forward pass for Llama-family models (SmolLM2), for the fast decode loop.
+
+transformers' forward spends more time around the arithmetic than in it when one token passes through 30 thin
+layers: mask and cache objects, dtype casts, dispatch layers, the rotary module. This one calls the model's own
+modules (the same weights, int8 or not; nothing is copied) with a plain preallocated KV cache, computes the
+rotary angles once per step, and asks scaled_dot_product_attention for grouped-query attention directly.
+Its logits match transformers' to float rounding (tests/test_decoding.py), and the decode loop falls back to
+transformers' forward for any model this does not cover (`LeanLlama.supports`).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+class _Part(torch.nn.Module):
+    """One projection's share of a fused projection, so transformers' own forward still runs on a fused model
+    (computing the fused product once per part: the plain path is the slow reference anyway)."""
+
+    def __init__(self, owner: torch.nn.Module, fused: str, start: int, end: int) -> None:
+        super().__init__()
+        object.__setattr__(self, "owner", owner)  # not a submodule: quantization must see the fused layer once
+        self.fused, self.start, self.end = fused, start, end
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return getattr(self.owner, self.fused)(x)[..., self.start:self.end]
+
+
+def _fuse(owner: torch.nn.Module, names: tuple[str, ...], fused: str) -> None:
+    parts = [getattr(owner, name) for name in names]
+    weight = torch.cat([p.weight for p in parts])
+    has_bias = parts[0].bias is not None
+    linear = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=has_bias, dtype=weight.dtype,
+                             device=weight.device)
+    with torch.no_grad():
+        linear.weight.copy_(weight)
+        if has_bias:
+            linear.bias.copy_(torch.cat([p.bias for p in parts]))
+    setattr(owner, fused, linear)
+    start = 0
+    for name, part in zip(names, parts):
+        setattr(owner, name, _Part(owner, fused, start, start + part.weight.shape[0]))
+        start += part.weight.shape[0]
+
+
+def fuse_projections(model: Any) -> None:
+    """Each layer's query, key and value projections as one linear layer, and its gate and up projections as
+    another: fewer, larger products (at batch 2 a separate small product costs nearly as much as a fused one).
+    Done before int8 quantization, which then sees the fused layers; the originals become slices of them."""
+    for layer in model.model.layers:
+        if not hasattr(layer.self_attn, "qkv_proj"):
+            _fuse(layer.self_attn, ("q_proj", "k_proj", "v_proj"), "qkv_proj")
+        if not hasattr(layer.mlp, "gate_up_proj"):
+            _fuse(layer.mlp, ("gate_proj", "up_proj"), "gate_up_proj")
+
+
+class LeanLlama:
+    """Runs a `LlamaForCausalLM` over rows of tokens with its own KV cache: `forward` feeds tokens and returns the
+    logits of each row's last one; `repeat_rows` copies a shared prefix's cache to every row."""
+
+    @staticmethod
+    def supports(model: Any) -> bool:
+        config = getattr(model, "config", None)
+        rope = getattr(config, "rope_parameters", None) or {}
+        return (getattr(config, "model_type", None) == "llama" and rope.get("rope_type", "default") == "default"
+                and getattr(config, "hidden_act", None) == "silu" and hasattr(model, "model")
+                and not getattr(config, "sliding_window", None))
+
+    def __init__(self, model: Any) -> None:
+        config = model.config
+        self.model, self.layers = model, list(model.model.layers)
+        self.heads, self.kv_heads = config.num_attention_heads, config.num_key_value_heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        theta = config.rope_parameters["rope_theta"]
+        self.inv_freq = 1.0 / (theta ** (torch.arange(0, self.head_dim, 2, dtype=torch.float) / self.head_dim))
+        self.keys: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
+        self.length = 0
+
+    def _room(self, rows: int, needed: int) -> None:
+        """Keys and values of every layer, with room for `needed` positions (doubled when it runs out)."""
+        if self.keys and self.keys[0].shape[0] == rows and self.keys[0].shape[2] >= needed:
+            return
+        size = max(needed, 2 * (self.keys[0].shape[2] if self.keys else 0), 64)
+        for i in range(len(self.layers)):
+            for store in (self.keys, self.values):
+                grown = torch.empty(rows, self.kv_heads, size, self.head_dim)
+                if i < len(store):
+                    grown[:, :, :self.length] = store[i][:, :, :self.length]
+                    store[i] = grown
+                else:
+                    store.append(grown)
+
+    def repeat_rows(self, repeats: int) -> None:
+        """Every row's cache copied `repeats` times, in place of it (a shared prefix handed to each row)."""
+        for store in (self.keys, self.values):
+            for i, cached in enumerate(store):
+                store[i] = cached[:, :, :self.length].repeat_interleave(repeats, dim=0)
+
+    def _mask(self, valid: torch.Tensor | None, steps: int) -> torch.Tensor:
+        """Which cached positions each new position sees: causal, minus padding, and always itself (a padding
+        position that saw nothing would turn its row of attention into NaN)."""
+        end = self.length + steps
+        seen = torch.arange(end).unsqueeze(0) <= torch.arange(self.length, end).unsqueeze(1)  # [steps, end]
+        if valid is None:
+            return seen
+        itself = torch.arange(end).unsqueeze(0) == torch.arange(self.length, end).unsqueeze(1)
+        return ((seen & valid[:, None, :end].bool()) | itself).unsqueeze(1)  # [rows, 1, steps, end]
+
+    @torch.inference_mode()
+    def forward(self, ids: torch.Tensor, valid: torch.Tensor | None, positions: torch.Tensor) -> torch.Tensor:
+        """Logits after the last of `ids` [rows, steps] for every row. `valid` [rows, all positions so far] marks
+        real tokens (None: no padding anywhere); `positions` [rows, steps] are the new tokens' positions."""
+        rows, steps = ids.shape
+        start, end = self.length, self.length + steps
+        self._room(rows, end)
+        angles = positions[..., None].float() * self.inv_freq
+        angles = torch.cat((angles, angles), dim=-1)
+        cos, sin = angles.cos().unsqueeze(1), angles.sin().unsqueeze(1)  # [rows, 1, steps, head_dim]
+        plain = valid is None and (steps == 1 or start == 0)  # no padding, and causal from position 0 if at all
+        mask = None if plain else self._mask(valid, steps)
+        causal = plain and steps > 1
+        hidden = self.model.model.embed_tokens(ids)
+        heads, kv_heads, dim = self.heads, self.kv_heads, self.head_dim
+        for i, layer in enumerate(self.layers):
+            attn, mlp = layer.self_attn, layer.mlp
+            x = F.rms_norm(hidden, (hidden.shape[-1],), layer.input_layernorm.weight,
+                           layer.input_layernorm.variance_epsilon)
+            if hasattr(attn, "qkv_proj"):
+                qkv = attn.qkv_proj(x).view(rows, steps, heads + 2 * kv_heads, dim).transpose(1, 2)
+                qk = qkv[:, :heads + kv_heads]
+                qk = qk * cos + _rotate_half(qk) * sin  # queries and keys rotated together
+                q, k, v = qk[:, :heads], qk[:, heads:], qkv[:, heads + kv_heads:]
+            else:
+                q = attn.q_proj(x).view(rows, steps, heads, dim).transpose(1, 2)
+                k = attn.k_proj(x).view(rows, steps, kv_heads, dim).transpose(1, 2)
+                v = attn.v_proj(x).view(rows, steps, kv_heads, dim).transpose(1, 2)
+                q = q * cos + _rotate_half(q) * sin
+                k = k * cos + _rotate_half(k) * sin
+            self.keys[i][:, :, start:end] = k
+            self.values[i][:, :, start:end] = v
+            out = F.scaled_dot_product_attention(q, self.keys[i][:, :, :end], self.values[i][:, :, :end],
+                                                 attn_mask=mask, is_causal=causal, scale=attn.scaling,
+                                                 enable_gqa=heads != kv_heads)
+            hidden = hidden + attn.o_proj(out.transpose(1, 2).reshape(rows, steps, -1))
+            x = F.rms_norm(hidden, (hidden.shape[-1],), layer.post_attention_layernorm.weight,
+                           layer.post_attention_layernorm.variance_epsilon)
+            if hasattr(mlp, "gate_up_proj"):
+                gate, up = mlp.gate_up_proj(x).chunk(2, dim=-1)
+            else:
+                gate, up = mlp.gate_proj(x), mlp.up_proj(x)
+            hidden = hidden + mlp.down_proj(F.silu(gate) * up)
+        self.length = end
+        norm = self.model.model.norm
+        last = F.rms_norm(hidden[:, -1], (hidden.shape[-1],), norm.weight, norm.variance_epsilon)
+        return self.model.lm_head(last)

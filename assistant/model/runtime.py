@@ -1,0 +1,96 @@
+"""Readying a loaded model to write fast on a CPU: int8 weights for its linear layers.
+
+At batch 1-2 each generated token is bound by reading the weights (fp32 SmolLM2-135M: 540 MB per token) and by
+per-op overhead; a long RAG prompt's prefill is bound by arithmetic. Dynamic int8 quantization (weights int8 per
+output channel, activations quantized on the fly; fbgemm's VNNI kernels on x86) reads a quarter of the bytes
+and multiplies several times faster than fp32 here (bench/latency.md). It changes the numbers slightly, so it is
+for the chat only: training, perplexity and the tests' equivalence checks use the fp32 model.
+
+torch's eager quantization API (`torch.ao.quantization.quantize_dynamic`) is deprecated upstream; when it is gone
+or has no engine on this machine, the model stays fp32 and says so once in the log.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def _quantize_dynamic() -> Any | None:
+    """torch's dynamic quantization, if this torch still has it and it runs here; None otherwise."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the deprecation notice, once per process, says nothing actionable here
+            from torch.ao.quantization import (
+                per_channel_dynamic_qconfig,
+                quantize_dynamic,
+            )
+
+            probe = quantize_dynamic(torch.nn.Sequential(torch.nn.Linear(8, 8)),
+                                     {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+            probe(torch.ones(2, 8))
+    except (ImportError, AttributeError, RuntimeError, NotImplementedError) as exc:
+        log.warning("int8 generation unavailable (%s: %s); the model stays float32",
+                    type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+        return None
+
+    def quantize(model: torch.nn.Module) -> torch.nn.Module:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
+                                    inplace=True)
+
+    return quantize
+
+
+def _linear_from_conv1d(conv: Any) -> torch.nn.Linear:
+    """GPT-2's Conv1D (x @ W + b, W stored in x out) as the nn.Linear it is, so it can be quantized too."""
+    linear = torch.nn.Linear(conv.weight.shape[0], conv.weight.shape[1], bias=conv.bias is not None,
+                             device=conv.weight.device, dtype=conv.weight.dtype)
+    with torch.no_grad():
+        linear.weight.copy_(conv.weight.t())
+        if conv.bias is not None:
+            linear.bias.copy_(conv.bias)
+    return linear
+
+
+def _conv1d_to_linear(model: torch.nn.Module) -> int:
+    from transformers.pytorch_utils import Conv1D
+
+    swaps = [(parent, name, child) for parent in model.modules() for name, child in parent.named_children()
+             if isinstance(child, Conv1D)]
+    for parent, name, child in swaps:
+        setattr(parent, name, _linear_from_conv1d(child))
+    return len(swaps)
+
+
+def int8_model(model: Any) -> tuple[Any, bool]:
+    """The model with int8 linear layers (in place: its float32 weights are freed), and whether that happened.
+
+    Only for a model on the CPU that is done training; float32 stays float32 when quantization cannot run."""
+    device = next(model.parameters()).device
+    if device.type != "cpu":
+        return model, False
+    quantize = _quantize_dynamic()
+    if quantize is None:
+        return model, False
+    swapped = _conv1d_to_linear(model)
+    model = quantize(model.eval())
+    log.info("int8 linear layers for generation (%s%s)", type(model).__name__,
+             f", {swapped} GPT-2 Conv1D layers as Linear" if swapped else "")
+    return model, True
+
+
+def is_int8(model: Any) -> bool:
+    return any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in model.modules())
+
+
+def parameter_count(model: Any) -> int:
+    """Weights of the model, int8 linear layers included (they are not `parameters()` any more)."""
+    packed = sum(m.weight().numel() for m in model.modules()
+                 if type(m).__module__.startswith("torch.ao.nn.quantized") and callable(getattr(m, "weight", None)))
+    return packed + sum(p.numel() for p in model.parameters())
