@@ -172,22 +172,23 @@ def test_drafts_or_guidance_out_of_range_exit_with_usage(flag, value, capsys):
 
 
 def test_guidance_flag_reaches_the_generator_and_is_reported(tiny_chat, monkeypatch):
-    import assistant.model.generation
+    import assistant.model.decoding
 
     scales = []
-    real = assistant.model.generation.guidance_processor
+    real = assistant.model.decoding.guide_scores
 
-    def spy(*args, **kwargs):
-        scales.append(kwargs["scale"])
-        return real(*args, **kwargs)
+    def spy(scores, negative_logits, scale, log_plausibility):
+        scales.append(scale)
+        return real(scores, negative_logits, scale, log_plausibility)
 
-    monkeypatch.setattr(assistant.model.generation, "guidance_processor", spy)
+    monkeypatch.setattr(assistant.model.decoding, "guide_scores", spy)
     code, out = run_main(["ask", "Write a negative review of Gigli", "--json", "--guidance", "2.5",
                           "--max-new-tokens", "4", "--no-remember"], assistant=tiny_chat)
-    assert code == 0 and json.loads(out)["guidance"] == 2.5 and scales == [2.5]
+    assert code == 0 and json.loads(out)["guidance"] == 2.5 and scales and set(scales) == {2.5}  # every token
+    guided = len(scales)
     code, out = run_main(["ask", "Write a negative review of Gigli", "--json", "--guidance", "1",
                           "--max-new-tokens", "4", "--no-remember"], assistant=tiny_chat)
-    assert code == 0 and json.loads(out)["guidance"] == 1.0 and scales == [2.5]  # off: no second pass
+    assert code == 0 and json.loads(out)["guidance"] == 1.0 and len(scales) == guided  # off: no guided step
 
 
 def test_chat_guidance_command(tiny_chat):

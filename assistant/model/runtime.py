@@ -20,19 +20,23 @@ import torch
 log = logging.getLogger(__name__)
 
 
-def _quantize_dynamic() -> Any | None:
-    """torch's dynamic quantization, if this torch still has it and it runs here; None otherwise."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the deprecation notice, once per process, says nothing actionable here
-            from torch.ao.quantization import (
-                per_channel_dynamic_qconfig,
-                quantize_dynamic,
-            )
+def _dynamic_quantization() -> tuple[Any, Any]:
+    """torch's `quantize_dynamic` and its per-channel config; ImportError when this torch has none."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the deprecation notice says nothing actionable here
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    return quantize_dynamic, per_channel_dynamic_qconfig
 
-            probe = quantize_dynamic(torch.nn.Sequential(torch.nn.Linear(8, 8)),
-                                     {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
-            probe(torch.ones(2, 8))
+
+def _quantizer() -> Any | None:
+    """A function that makes a model's linear layers int8, if this torch can and it runs here; None otherwise."""
+    try:
+        quantize_dynamic, qconfig = _dynamic_quantization()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            probe = quantize_dynamic(torch.nn.Sequential(torch.nn.Linear(8, 8)), {torch.nn.Linear: qconfig},
+                                     dtype=torch.qint8)
+            probe(torch.ones(2, 8))  # an engine that is missing fails here, not in the middle of a reply
     except (ImportError, AttributeError, RuntimeError, NotImplementedError) as exc:
         log.warning("int8 generation unavailable (%s: %s); the model stays float32",
                     type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
@@ -41,8 +45,7 @@ def _quantize_dynamic() -> Any | None:
     def quantize(model: torch.nn.Module) -> torch.nn.Module:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
-                                    inplace=True)
+            return quantize_dynamic(model, {torch.nn.Linear: qconfig}, dtype=torch.qint8, inplace=True)
 
     return quantize
 
@@ -75,7 +78,7 @@ def int8_model(model: Any) -> tuple[Any, bool]:
     device = next(model.parameters()).device
     if device.type != "cpu":
         return model, False
-    quantize = _quantize_dynamic()
+    quantize = _quantizer()
     if quantize is None:
         return model, False
     swapped = _conv1d_to_linear(model)
