@@ -21,6 +21,7 @@ from transformers.cache_utils import Cache, DynamicLayer
 
 from assistant.model.guidance import guide_scores
 from assistant.model.lean_llama import LeanLlama
+from assistant.model.runtime import auto_threads, torch_threads
 
 Processor = Callable[[torch.LongTensor, torch.FloatTensor], torch.FloatTensor]  # transformers' LogitsProcessor
 MIN_SHARED_PREFIX = 8  # tokens: below this a shared prefill saves less than the cache copy costs
@@ -147,8 +148,8 @@ class Decoding:
 
     def __init__(self, model, prompts: Sequence[Sequence[int]], *, pad_id: int, stop_ids: Sequence[int],
                  max_new_tokens: int, plan: SamplingPlan, negatives: Sequence[Sequence[int]] | None = None,
-                 device: str = "cpu", lean: bool = True) -> None:
-        self.plan, self.device = plan, device
+                 device: str = "cpu", lean: bool = True, threads: int = 0) -> None:
+        self.plan, self.device, self.threads = plan, device, threads  # 0: runtime.auto_threads
         self.runner: LeanLlama | TransformersRunner | None = runner_for(model, lean)
         self.batch = len(prompts)
         self.guided = plan.guidance != 1.0 and negatives is not None
@@ -164,6 +165,7 @@ class Decoding:
         self.mask: torch.Tensor | None = None  # None while no row has padding
         self.positions: torch.Tensor | None = None
         self.logits: torch.Tensor | None = None
+        self.threads_before = 0
         self.pending: torch.Tensor | None = None
         self.sampler = torch.Generator(device="cpu")
         if plan.seed is None:
@@ -217,6 +219,9 @@ class Decoding:
 
     def close(self) -> None:
         self.runner = None  # the cache's memory goes now, not when the caller lets go of this object
+        if self.threads_before:
+            torch.set_num_threads(self.threads_before)
+            self.threads_before = 0
 
     @torch.inference_mode()
     def step(self) -> list[int] | None:
@@ -225,7 +230,10 @@ class Decoding:
         if self.done or self.runner is None:
             return None
         if self.logits is None:
-            self.logits = self._prefill()
+            with torch_threads(self.threads or auto_threads(len(self.rows), prefill=True)):
+                self.logits = self._prefill()
+            self.threads_before = torch.get_num_threads()  # set for the decoding steps, restored by close()
+            torch.set_num_threads(self.threads or auto_threads(len(self.rows), prefill=False))
         else:  # feed the tokens chosen last step (the negative rows get their prompt's token)
             tokens = self.pending.repeat(2) if self.guided else self.pending
             self.positions = self.positions + 1

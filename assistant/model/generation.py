@@ -93,7 +93,7 @@ class ReviewGenerator:
     def __init__(self, model: Any, tokenizer: Any, *, device: str | None = None,
                  repetition_penalty: float = DEFAULTS.repetition_penalty,
                  no_repeat_ngram_size: int = DEFAULTS.no_repeat_ngram_size, guidance: float = 1.0,
-                 max_sentences: int = DEFAULTS.max_sentences, fast: bool = True) -> None:
+                 max_sentences: int = DEFAULTS.max_sentences, fast: bool = True, threads: int = 0) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.device = device or str(next(model.parameters(), torch.empty(0)).device)
@@ -103,6 +103,7 @@ class ReviewGenerator:
         self.guidance = guidance  # sentiment guidance scale: 1 = off
         self.max_sentences = max_sentences  # 0 = no sentence bound
         self.fast = fast  # the KV-cached loop (decoding.py); False: transformers' generate
+        self.threads = threads  # torch threads for the fast path; 0: chosen per step (runtime.auto_threads)
         self.params = parameter_count(model)
         self.precision = "int8" if is_int8(model) else str(next(model.parameters()).dtype).removeprefix("torch.")
         if tokenizer.pad_token is None:
@@ -138,7 +139,8 @@ class ReviewGenerator:
                                  markers=self.markers, max_sentences=self.max_sentences)
         return Decoding(self.model, self._ids([f.text for f in fitted]), pad_id=self.tokenizer.pad_token_id,
                         stop_ids=self.stop_ids, max_new_tokens=max_new_tokens, plan=plan,
-                        negatives=self._ids(negatives) if negatives else None, device=self.device)
+                        negatives=self._ids(negatives) if negatives else None, device=self.device,
+                        threads=self.threads)
 
     def _replies(self, fitted: Sequence[FittedPrompt], plan: SamplingPlan,
                  max_new_tokens: int) -> Iterator[list[str]]:
@@ -264,7 +266,8 @@ def chat_generator(model: Any, tokenizer: Any, settings: Settings, *, warm_up: b
     sampling = settings.sampling
     generator = ReviewGenerator(model, tokenizer, repetition_penalty=sampling.repetition_penalty,
                                 no_repeat_ngram_size=sampling.no_repeat_ngram_size,
-                                max_sentences=sampling.max_sentences, fast=settings.fast_generation)
+                                max_sentences=sampling.max_sentences, fast=settings.fast_generation,
+                                threads=settings.generation_threads)
     generator.params = params
     if warm_up:
         generator.warm_up()

@@ -12,7 +12,10 @@ or has no engine on this machine, the model stays fp32 and says so once in the l
 from __future__ import annotations
 
 import logging
+import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -97,3 +100,36 @@ def parameter_count(model: Any) -> int:
     packed = sum(m.weight().numel() for m in model.modules()
                  if type(m).__module__.startswith("torch.ao.nn.quantized") and callable(getattr(m, "weight", None)))
     return packed + sum(p.numel() for p in model.parameters())
+
+
+def auto_threads(rows: int, prefill: bool) -> int:
+    """Intra-op threads for one forward pass, when the settings leave it to us (generation_threads = 0).
+
+    A prompt's prefill, and a big batch's decoding, are arithmetic: on an idle machine every core helps. A
+    step of one or two rows is weight reads and per-op overhead, where a second thread buys little and costs a
+    barrier per op. On a busy machine a second thread mostly waits for its core: here, at load 6 on 2 cores,
+    2 threads wrote 3 tokens/s and 1 thread 16 (bench/latency.md). So: every core for arithmetic while fewer
+    than that many are busy, one thread otherwise."""
+    cores = os.cpu_count() or 1
+    if not prefill and rows <= 4:
+        return 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:  # no load average on this platform
+        busy = 0.0
+    return cores if busy < cores - 0.5 else 1
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """This thread's torch intra-op threads set to `count` for a while (per thread in torch: another thread,
+    such as an index build in the same server, keeps its own)."""
+    before = torch.get_num_threads()
+    if count == before:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
