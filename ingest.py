@@ -34,7 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rows", type=positive_int, default=None,
                         help="rows of each file the dry run reads (default 1000)")
     parser.add_argument("--embedding-model", help="sentence-transformers name or folder (default: packaged MiniLM)")
-    parser.add_argument("--backend", choices=["torch", "onnx", "openvino"], help="embedding backend")
+    parser.add_argument("--precision", choices=["bfloat16", "float32"],
+                        help="embedding arithmetic (default bfloat16 where the CPU has it natively)")
     parser.add_argument("--hub", action="store_true", help="download the rotten_tomatoes dataset from the Hugging Face hub")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -54,8 +55,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         overrides["index_dir"] = args.index
     if args.embedding_model:
         overrides["embedding_model"] = args.embedding_model
-    if args.backend:
-        overrides["embedding_backend"] = args.backend
+    if args.precision:
+        overrides["embedding_precision"] = args.precision
     return Settings(**overrides)
 
 

@@ -19,9 +19,10 @@ import torch
 from transformers import NoRepeatNGramLogitsProcessor, RepetitionPenaltyLogitsProcessor
 from transformers.cache_utils import Cache, DynamicLayer
 
+from assistant.data.embeddings import torch_threads
 from assistant.model.guidance import guide_scores
 from assistant.model.lean_llama import LeanLlama
-from assistant.model.runtime import auto_threads, torch_threads
+from assistant.model.runtime import auto_threads
 
 Processor = Callable[[torch.LongTensor, torch.FloatTensor], torch.FloatTensor]  # transformers' LogitsProcessor
 MIN_SHARED_PREFIX = 8  # tokens: below this a shared prefill saves less than the cache copy costs

@@ -14,8 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -118,18 +116,3 @@ def auto_threads(rows: int, prefill: bool) -> int:
     except OSError:  # no load average on this platform
         busy = 0.0
     return cores if busy < cores - 0.5 else 1
-
-
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """This thread's torch intra-op threads set to `count` for a while (per thread in torch: another thread,
-    such as an index build in the same server, keeps its own)."""
-    before = torch.get_num_threads()
-    if count == before:
-        yield
-        return
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

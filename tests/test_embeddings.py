@@ -1,0 +1,48 @@
+"""The embedding model's precision, and the pipeline's chunking shortcut."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from assistant.data import embeddings as embeddings_module
+from assistant.data.embeddings import make_embeddings, native_bfloat16, torch_threads
+from assistant.data.ingestion import to_chunks
+from assistant.data.records import Review
+from assistant.settings import Settings
+
+TEXTS = ["A wonderful film, warm and funny.", "Dull, cold and far too long.", "The plot of Toy Story",
+         "Woody and Buzz are the heart of it; the jokes land for children and parents alike."]
+
+
+def test_bfloat16_vectors_keep_the_float32_neighbours(embeddings, monkeypatch):
+    assert embeddings.bfloat16 == native_bfloat16()  # the default asks for bfloat16 where it is native
+    fast = np.asarray(embeddings.embed_documents(TEXTS))
+    exact = make_embeddings(Settings(embedding_precision="float32"))
+    assert not exact.bfloat16
+    reference = np.asarray(exact.embed_documents(TEXTS))
+    assert (fast * reference).sum(1).min() > 0.999
+    assert np.array_equal(np.argsort(-(fast @ fast.T), 1), np.argsort(-(reference @ reference.T), 1))
+    query = np.asarray(embeddings.embed_query(TEXTS[0]))
+    assert float(query @ reference[0]) > 0.999
+
+    monkeypatch.setattr(embeddings_module, "native_bfloat16", lambda: False)
+    assert not make_embeddings(Settings()).bfloat16  # emulated bfloat16 would be slower: float32 instead
+
+
+def test_torch_threads_are_set_for_a_while_and_restored():
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+def test_short_texts_are_one_chunk_as_the_splitter_would_make_them():
+    splitter = RecursiveCharacterTextSplitter(chunk_size=60, chunk_overlap=10)
+    texts = ["  Short and sweet.  ", "word " * 40, "x" * 60, "   "]
+    records = [Review(text=t, sentiment="positive", movie="Up", source="test") for t in texts]
+    chunks = to_chunks(records, splitter)
+    expected = [piece for t in texts for piece in splitter.split_text(t)]
+    assert [c.page_content for c in chunks] == expected and len(chunks) > len(texts) - 1
+    assert [c.metadata["chunk"] for c in chunks if c.id.startswith(records[1].doc_id)] == list(
+        range(len(splitter.split_text(texts[1]))))
