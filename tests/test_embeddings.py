@@ -46,3 +46,40 @@ def test_short_texts_are_one_chunk_as_the_splitter_would_make_them():
     assert [c.page_content for c in chunks] == expected and len(chunks) > len(texts) - 1
     assert [c.metadata["chunk"] for c in chunks if c.id.startswith(records[1].doc_id)] == list(
         range(len(splitter.split_text(texts[1]))))
+
+
+def test_the_embedding_stage_uses_every_core_even_from_a_one_thread_server_thread(tmp_path):
+    """The page builds the index in a thread of the chat server, which may have left torch at one thread."""
+    import os
+    import threading
+
+    from langchain_core.embeddings import Embeddings
+
+    from assistant.data.ingestion import embed_into
+    from assistant.data.store_writer import StoreWriter
+
+    class Recording(Embeddings):
+        threads: list[int] = []
+
+        def embed_documents(self, texts):
+            self.threads.append(torch.get_num_threads())
+            return [[1.0, 0.0]] * len(texts)
+
+        def embed_query(self, text):
+            return [1.0, 0.0]
+
+    records = [Review(text=t, sentiment="positive", source="test") for t in TEXTS]
+    chunks = to_chunks(records, RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=0))
+    seen: list[int] = []
+
+    def build() -> None:
+        torch.set_num_threads(1)
+        writer = StoreWriter(Settings(index_dir=tmp_path / "index"), 2, rebuild=True)
+        embed_into(writer, chunks, Recording(), None, False)
+        writer.abort()
+        seen.append(torch.get_num_threads())
+
+    worker = threading.Thread(target=build)
+    worker.start()
+    worker.join()
+    assert Recording.threads == [os.cpu_count()] and seen == [1]  # every core while embedding, then as it was
