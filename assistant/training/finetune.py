@@ -10,8 +10,10 @@ a merged safetensors model, tokenizer, generation config and model card in a new
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
+import os
 import random
 import shutil
 import sys
@@ -50,6 +52,7 @@ from assistant.training.loop import (
 log = logging.getLogger(__name__)
 
 GROUNDING_CANDIDATES = 3  # reviews looked at per training example wanted: the grounding filter drops some
+PREPARED_DIRNAME = "prepared"  # in models_dir: examples and probes prepared earlier, by data key
 
 # ---- saving ----------------------------------------------------------------------------------
 
@@ -140,14 +143,47 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def store_fingerprint(store: Any) -> str | None:
+    """What identifies a store's contents: its manifest's sources, counts and last update (None if unknown)."""
+    manifest = getattr(store, "manifest", None)
+    if manifest is None:
+        return None
+    fields = {k: getattr(manifest, k, None) for k in ("embedding_model", "counts", "sources", "updated")}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _shared_paths(folder: Path, key: dict[str, Any]) -> tuple[Path, Path]:
+    """The examples file and the probe basename kept for this data key in the models' cache folder."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return folder / f"examples-{digest}.jsonl", folder / f"probe-{digest}"
+
+
+def _copy_probe(source: Path, target: Path) -> None:
+    """The probe's .json and .npz files (basename `source`) under basename `target`, each written atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in (".json", ".npz"):
+        origin = source.with_name(source.name + suffix)
+        if origin.exists():
+            tmp = target.with_name(f".{target.name}{suffix}.{os.getpid()}.tmp")  # two runs never share one
+            shutil.copy2(origin, tmp)
+            os.replace(tmp, target.with_name(target.name + suffix))
+
+
 def prepare_examples(store: Any, split: Any, data: DataConfig, n: int, cache: Path,
-                     probe_dir: Path | None = None) -> tuple[dict[str, Any], list[Example]]:
+                     probe_dir: Path | None = None, shared: Path | None = None) -> tuple[dict[str, Any], list[Example]]:
     """Training examples and their header, cached in `cache` so a resumed run sees exactly the same data.
 
     Also trains the embedding sentiment probe on the whole training split and saves it in `probe_dir`,
     where generation finds it for best-of-n reranking.
+
+    Preparing costs minutes (on 2 cores: the probe and its cross-fitted label filter about 30 s, a neighbour
+    search for every example with context about a minute, several times that on a busy machine) and depends only
+    on the data: so the examples and the probe are also kept in `shared` (the models' cache folder), keyed by the
+    data settings and the store's contents, and a later run with any base, a --restart, or another output folder
+    starts training at once.
     """
     from assistant.data.details import Rarity
+    from assistant.model.sentiment_probe import BASENAME
     from assistant.training.examples import (
         keep_clear_labels,
         read_examples,
@@ -157,14 +193,27 @@ def prepare_examples(store: Any, split: Any, data: DataConfig, n: int, cache: Pa
     from assistant.training.grounded import join_same_critic, select_examples
 
     key = {"data": asdict(data), "n": n, "train": len(split.train)}
-    if cache.exists():
+    fingerprint = store_fingerprint(store)
+    shared_examples, shared_probe = (_shared_paths(shared, {**key, "store": fingerprint})
+                                     if shared is not None and fingerprint else (None, None))
+    for path in (cache, shared_examples):
+        if path is None or not path.exists():
+            continue
         try:
-            header, examples = read_examples(cache)
-            if header.get("key") == key:
-                log.info("reusing %d prepared examples from %s", len(examples), cache)
-                return header, examples
+            header, examples = read_examples(path)
         except ValueError as exc:
             log.warning("%s: preparing afresh", exc)
+            continue
+        if header.get("key") != key:
+            continue
+        if path != cache:
+            write_examples(cache, header, examples)
+            if probe_dir is not None and shared_probe.with_name(shared_probe.name + ".json").exists():
+                _copy_probe(shared_probe, probe_dir / BASENAME)
+            elif probe_dir is not None:  # the cache lost its probe: train it again, it is the cheap part
+                save_probe(store, split, probe_dir)
+        log.info("reusing %d prepared examples from %s", len(examples), path)
+        return header, examples
     started = time.perf_counter()
     if probe_dir is not None:
         save_probe(store, split, probe_dir)
@@ -181,6 +230,12 @@ def prepare_examples(store: Any, split: Any, data: DataConfig, n: int, cache: Pa
               "val_movies": len(split.val_movies), "label_filter": label_filter,
               "grounding": {**grounding, "joined_same_critic": joined}}
     write_examples(cache, header, examples)
+    if shared_examples is not None:
+        if probe_dir is not None:
+            _copy_probe(probe_dir / BASENAME, shared_probe)
+        mine = shared_examples.with_name(f".{shared_examples.name}.{os.getpid()}")
+        write_examples(mine, header, examples)
+        os.replace(mine, shared_examples)  # last, and whole: its presence promises the probe beside it
     log.info("prepared %d examples in %.0f s", len(examples), time.perf_counter() - started)
     return header, examples
 
@@ -259,7 +314,8 @@ def run(args: argparse.Namespace, settings: Any) -> Trained | int:
         else:
             store, split = open_split(settings, data)
             header, examples = prepare_examples(store, split, data, args.max_examples,
-                                                checkpoint_dir / "examples.jsonl", probe_dir=out / NEXT_PROBE_DIRNAME)
+                                                checkpoint_dir / "examples.jsonl", probe_dir=out / NEXT_PROBE_DIRNAME,
+                                                shared=Path(settings.models_dir) / PREPARED_DIRNAME)
         if args.export_examples:
             write_examples(args.export_examples, header, examples)
             print(f"wrote {len(examples)} examples to {args.export_examples}", file=sys.stdout)
