@@ -56,7 +56,7 @@ def chat_run(assistant: Assistant, model: str, messages: list[str], guidance: fl
     """Every message through the facade, as a person would send it; timings as the reply reports them."""
     generator = assistant.generator(model)
     tokens0, seconds0 = generator.stats.new_tokens, generator.stats.seconds
-    first, total, prompts, tokens = [], [], [], []
+    first, total, retrieval, prompts, tokens = [], [], [], [], []
     for i, message in enumerate(messages):
         reply = None
         n0 = generator.stats.new_tokens
@@ -67,10 +67,12 @@ def chat_run(assistant: Assistant, model: str, messages: list[str], guidance: fl
         assert reply is not None and reply.model == model, f"{model} did not answer {message!r}"
         first.append(reply.timings["first_token_s"] or reply.timings["total_s"])
         total.append(reply.timings["total_s"])
+        retrieval.append(reply.timings["retrieval_s"])
         prompts.append(reply.prompt)
         tokens.append(generator.stats.new_tokens - n0)
     new_tokens = generator.stats.new_tokens - tokens0
-    return {"first_words_s": quantiles(first), "full_reply_s": quantiles(total),
+    return {"first_words_s": quantiles(first), "full_reply_s": quantiles(total), "retrieval_s": quantiles(retrieval),
+            "prompt_tokens_mean": round(statistics.mean(len(generator.tokenizer(p)["input_ids"]) for p in prompts), 1),
             "tokens_per_s": round(new_tokens / max(1e-9, generator.stats.seconds - seconds0), 1),
             "new_tokens_mean": round(statistics.mean(tokens), 1), "first_request_s": round(total[0], 3),
             "prompts": prompts}

@@ -67,6 +67,9 @@ class TransformersRunner:
         self.model, self.cache = model, Cache(layer_class_to_replicate=RoomyLayer)
 
     def forward(self, ids: torch.Tensor, valid: torch.Tensor | None, positions: torch.Tensor) -> torch.Tensor:
+        if valid is None:  # no padding; said outright, as transformers warns when a pad id appears without a mask
+            valid = torch.ones(ids.shape[0], self.cache.get_seq_length() + ids.shape[1], dtype=torch.long,
+                               device=ids.device)
         out = self.model(input_ids=ids, attention_mask=valid, position_ids=positions, cache=self.cache,
                          use_cache=True, logits_to_keep=1)
         return out.logits[:, -1]
