@@ -247,8 +247,10 @@ class ReviewGenerator:
 
 
     def warm_up(self) -> None:
-        """One short guided generation, so the first person's reply does not pay for first-call set-up."""
-        request = ReviewRequest("positive", "Warm-up", None, ['A critic, fresh: "A warm-up."'])
+        """One short guided generation from a RAG-sized prompt, so the first person's reply does not pay for
+        first-call set-up (kernels and buffers for long prompts are made on first use: 0.6 s here)."""
+        quote = 'A critic, fresh: "' + "A warm, funny and sharply made film that earns its big finish. " * 4 + '"'
+        request = ReviewRequest("positive", "Warm-up", None, [quote] * 4)
         started = time.perf_counter()
         self.generate(request, temperature=0, max_new_tokens=2, guidance=2.0)
         self.stats = GenerationStats()

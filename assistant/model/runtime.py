@@ -11,6 +11,7 @@ or has no engine on this machine, the model stays fp32 and says so once in the l
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import warnings
@@ -84,9 +85,19 @@ def int8_model(model: Any) -> tuple[Any, bool]:
         return model, False
     swapped = _conv1d_to_linear(model)
     model = quantize(model.eval())
+    release_freed_memory()
     log.info("int8 linear layers for generation (%s%s)", type(model).__name__,
              f", {swapped} GPT-2 Conv1D layers as Linear" if swapped else "")
     return model, True
+
+
+def release_freed_memory() -> None:
+    """Hand the float32 weights just freed back to the system (glibc keeps freed heap for reuse otherwise), so
+    the next model loads into memory that is really free and the app's peak stays below float32's."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def is_int8(model: Any) -> bool:
