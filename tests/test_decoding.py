@@ -168,3 +168,22 @@ def test_int8_gpt2_generates_with_its_conv1d_layers_as_linear(tokenizer):
     model, done = runtime.int8_model(tiny_gpt2(tokenizer))
     assert done and runtime.is_int8(model)
     assert isinstance(ReviewGenerator(model, tokenizer).generate(REQUESTS[1], seed=0, max_new_tokens=6), str)
+
+
+def test_a_remembered_prompt_opening_changes_no_token(tokenizer, monkeypatch):
+    from assistant.model.decoding import RememberedPrefix
+
+    model = tiny_llama(tokenizer)
+    reused = []
+    real = RememberedPrefix.restore
+    monkeypatch.setattr(RememberedPrefix, "restore", lambda self, runner, ids: reused.append(real(self, runner, ids))
+                        or reused[-1])
+    monkeypatch.setattr(RememberedPrefix, "MIN_REUSE", 4)
+    fresh = ReviewGenerator(model, tokenizer, max_sentences=0)
+    remembering = ReviewGenerator(model, tokenizer, max_sentences=0, remember_prompts=True)
+    follow_ups = [REQUESTS[0], ReviewRequest("positive", "Toy Story", None, CONTEXT), REQUESTS[0], REQUESTS[1]]
+    for guidance in (2.0, 1.0):
+        for request in follow_ups:
+            expected = fresh.generate(request, temperature=0, max_new_tokens=8, guidance=guidance)
+            assert remembering.generate(request, temperature=0, max_new_tokens=8, guidance=guidance) == expected
+    assert reused[0] == 0 and max(reused) > 20  # the first starts cold, later ones from the shared opening

@@ -83,6 +83,34 @@ def runner_for(model, lean: bool = True) -> LeanLlama | TransformersRunner:
     return LeanLlama(model) if lean and LeanLlama.supports(model) else TransformersRunner(model)
 
 
+class RememberedPrefix:
+    """The last prompt's cached keys and values (LeanLlama's), so the next prompt skips the part they share.
+
+    Chat prompts open alike (template, system prompt, context header) and a follow-up about the same movie also
+    shares its facts: on two cores every prompt token skipped is about 1-2 ms less before the first word."""
+
+    MIN_REUSE = 16  # tokens: fewer are not worth the copy
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.state: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
+
+    def restore(self, runner: LeanLlama, ids: list[int]) -> int:
+        """Load the longest remembered prefix of `ids` into the (empty) runner; how many positions that is."""
+        same = 0
+        for a, b in zip(self.ids, ids[:-1]):  # at least one token is computed afresh
+            if a != b:
+                break
+            same += 1
+        if same < self.MIN_REUSE or self.state is None:
+            return 0
+        runner.load_prefix(self.state, same)
+        return same
+
+    def keep(self, runner: LeanLlama, ids: list[int]) -> None:
+        self.ids, self.state = list(ids), runner.prefix_state(len(ids))
+
+
 @dataclass
 class SamplingPlan:
     """How each next token is chosen; the same knobs as `generate`'s, plus guidance and extra processors."""
@@ -152,8 +180,10 @@ class Decoding:
 
     def __init__(self, model, prompts: Sequence[Sequence[int]], *, pad_id: int, stop_ids: Sequence[int],
                  max_new_tokens: int, plan: SamplingPlan, negatives: Sequence[Sequence[int]] | None = None,
-                 device: str = "cpu", lean: bool = True, threads: int = 0) -> None:
+                 device: str = "cpu", lean: bool = True, threads: int = 0,
+                 remembered: RememberedPrefix | None = None) -> None:
         self.plan, self.device, self.threads = plan, device, threads  # 0: runtime.auto_threads
+        self.remembered = remembered
         self.runner: LeanLlama | TransformersRunner | None = runner_for(model, lean)
         self.batch = len(prompts)
         self.guided = plan.guidance != 1.0 and negatives is not None
@@ -194,13 +224,17 @@ class Decoding:
                                    positions.to(self.device))
 
     def _prefill(self) -> torch.Tensor:
-        rows = self.rows
-        shared = shared_prefix(rows) if len(rows) > 1 else 0
+        rows, remembered = self.rows, self.remembered
+        reusable = remembered is not None and isinstance(self.runner, LeanLlama)
+        shared = shared_prefix(rows) if len(rows) > 1 or reusable else 0
         if shared < MIN_SHARED_PREFIX:
             shared = 0
         if shared:  # once for every row, then the cache is copied to each of them
-            prefix = torch.tensor([rows[0][:shared]], dtype=torch.long)
-            self._forward(prefix, None, torch.arange(shared).unsqueeze(0))
+            start = remembered.restore(self.runner, rows[0][:shared]) if reusable else 0
+            prefix = torch.tensor([rows[0][start:shared]], dtype=torch.long)
+            self._forward(prefix, None, torch.arange(start, shared).unsqueeze(0))
+            if reusable:
+                remembered.keep(self.runner, rows[0][:shared])
             self.runner.repeat_rows(len(rows))
         suffix, suffix_mask = _left_pad([r[shared:] for r in rows], self.pad_id)
         mask = torch.cat([torch.ones(len(rows), shared, dtype=torch.long), suffix_mask], dim=1)

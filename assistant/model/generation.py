@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from assistant.model.decoding import Decoding, Processor, SamplingPlan
+from assistant.model.decoding import Decoding, Processor, RememberedPrefix, SamplingPlan
 from assistant.model.lean_llama import LeanLlama, fuse_projections
 from assistant.model.plain_generation import PlainDecoding
 from assistant.model.prompts import (
@@ -93,7 +93,8 @@ class ReviewGenerator:
     def __init__(self, model: Any, tokenizer: Any, *, device: str | None = None,
                  repetition_penalty: float = DEFAULTS.repetition_penalty,
                  no_repeat_ngram_size: int = DEFAULTS.no_repeat_ngram_size, guidance: float = 1.0,
-                 max_sentences: int = DEFAULTS.max_sentences, fast: bool = True, threads: int = 0) -> None:
+                 max_sentences: int = DEFAULTS.max_sentences, fast: bool = True, threads: int = 0,
+                 remember_prompts: bool = False) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.device = device or str(next(model.parameters(), torch.empty(0)).device)
@@ -104,6 +105,8 @@ class ReviewGenerator:
         self.max_sentences = max_sentences  # 0 = no sentence bound
         self.fast = fast  # the KV-cached loop (decoding.py); False: transformers' generate
         self.threads = threads  # torch threads for the fast path; 0: chosen per step (runtime.auto_threads)
+        # the last prompt's cache, for the next prompt's shared opening (fast path, Llama models)
+        self.remembered = RememberedPrefix() if remember_prompts else None
         self.params = parameter_count(model)
         self.precision = "int8" if is_int8(model) else str(next(model.parameters()).dtype).removeprefix("torch.")
         if tokenizer.pad_token is None:
@@ -140,7 +143,7 @@ class ReviewGenerator:
         return Decoding(self.model, self._ids([f.text for f in fitted]), pad_id=self.tokenizer.pad_token_id,
                         stop_ids=self.stop_ids, max_new_tokens=max_new_tokens, plan=plan,
                         negatives=self._ids(negatives) if negatives else None, device=self.device,
-                        threads=self.threads)
+                        threads=self.threads, remembered=self.remembered)
 
     def _replies(self, fitted: Sequence[FittedPrompt], plan: SamplingPlan,
                  max_new_tokens: int) -> Iterator[list[str]]:
@@ -269,7 +272,7 @@ def chat_generator(model: Any, tokenizer: Any, settings: Settings, *, warm_up: b
     generator = ReviewGenerator(model, tokenizer, repetition_penalty=sampling.repetition_penalty,
                                 no_repeat_ngram_size=sampling.no_repeat_ngram_size,
                                 max_sentences=sampling.max_sentences, fast=settings.fast_generation,
-                                threads=settings.generation_threads)
+                                threads=settings.generation_threads, remember_prompts=True)
     generator.params = params
     if warm_up:
         generator.warm_up()

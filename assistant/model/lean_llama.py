@@ -104,6 +104,19 @@ class LeanLlama:
             for i, cached in enumerate(store):
                 store[i] = cached[:, :, :self.length].repeat_interleave(repeats, dim=0)
 
+    def prefix_state(self, length: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """A copy of the first row's keys and values for its first `length` positions."""
+        return ([k[:1, :, :length].clone() for k in self.keys], [v[:1, :, :length].clone() for v in self.values])
+
+    def load_prefix(self, state: tuple[list[torch.Tensor], list[torch.Tensor]], length: int) -> None:
+        """Start from `prefix_state`'s first `length` positions (one row), as if they had just been fed."""
+        self.length = 0
+        self._room(1, length)
+        for store, saved in zip((self.keys, self.values), state):
+            for cached, kept in zip(store, saved):
+                cached[:, :, :length] = kept[:, :, :length]
+        self.length = length
+
     def _mask(self, valid: torch.Tensor | None, steps: int) -> torch.Tensor:
         """Which cached positions each new position sees: causal, minus padding, and always itself (a padding
         position that saw nothing would turn its row of attention into NaN)."""
