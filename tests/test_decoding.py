@@ -13,7 +13,7 @@ from assistant.model.decoding import (
     sample_nucleus,
 )
 from assistant.model.generation import ReviewGenerator, chat_generator
-from assistant.model.lean_llama import fuse_projections
+from assistant.model.lean_llama import fuse_layer, fuse_projections
 from assistant.model.prompts import ReviewRequest
 from assistant.model.scratch import TINY, build_model, train_tokenizer
 from assistant.settings import Sampling, Settings
@@ -187,3 +187,20 @@ def test_a_remembered_prompt_opening_changes_no_token(tokenizer, monkeypatch):
             expected = fresh.generate(request, temperature=0, max_new_tokens=8, guidance=guidance)
             assert remembering.generate(request, temperature=0, max_new_tokens=8, guidance=guidance) == expected
     assert reused[0] == 0 and max(reused) > 20  # the first starts cold, later ones from the shared opening
+
+
+def test_int8_from_a_mapped_weights_file_writes_what_int8_from_memory_writes(tokenizer, tmp_path):
+    """int8_model drops the weights file's pages as it goes; the model must not notice."""
+    tiny_llama(tokenizer).save_pretrained(tmp_path / "tiny")
+    mapped = LlamaForCausalLM.from_pretrained(tmp_path / "tiny")
+    in_memory = LlamaForCausalLM.from_pretrained(tmp_path / "tiny")
+    with torch.no_grad():
+        for tensor in in_memory.parameters():
+            tensor.data = tensor.data.clone()
+    outputs = []
+    for model in (mapped, in_memory):
+        model, done = runtime.int8_model(model, prepare_layer=fuse_layer)
+        assert done
+        gen = ReviewGenerator(model, tokenizer, max_sentences=0, guidance=2.0)
+        outputs.append(gen.generate_many(REQUESTS, temperature=0, max_new_tokens=10))
+    assert outputs[0] == outputs[1] and any(outputs[0])

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from assistant.model.decoding import Decoding, Processor, RememberedPrefix, SamplingPlan
-from assistant.model.lean_llama import LeanLlama, fuse_projections
+from assistant.model.lean_llama import LeanLlama, fuse_layer
 from assistant.model.plain_generation import PlainDecoding
 from assistant.model.prompts import (
     END_MARKER,
@@ -264,10 +264,9 @@ def chat_generator(model: Any, tokenizer: Any, settings: Settings, *, warm_up: b
     """The chat's generator: the settings' sampling defaults and speed options (int8 weights where they run,
     assistant/model/runtime.py; the fast decode loop), warmed up. Takes the model over: int8 replaces its weights."""
     params = parameter_count(model)  # before int8 gives the tied input and output embeddings copies of their own
-    if settings.fast_generation and LeanLlama.supports(model):
-        fuse_projections(model)
-    if settings.int8_generation:
-        model, _ = int8_model(model)
+    if settings.int8_generation:  # fused projections for the lean forward, in the same pass (no lasting copies)
+        fuse = fuse_layer if settings.fast_generation and LeanLlama.supports(model) else None
+        model, _ = int8_model(model, prepare_layer=fuse)
     sampling = settings.sampling
     generator = ReviewGenerator(model, tokenizer, repetition_penalty=sampling.repetition_penalty,
                                 no_repeat_ngram_size=sampling.no_repeat_ngram_size,

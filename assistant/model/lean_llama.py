@@ -50,15 +50,20 @@ def _fuse(owner: torch.nn.Module, names: tuple[str, ...], fused: str) -> None:
         start += part.weight.shape[0]
 
 
-def fuse_projections(model: Any) -> None:
-    """Each layer's query, key and value projections as one linear layer, and its gate and up projections as
+def fuse_layer(layer: Any) -> None:
+    """A layer's query, key and value projections as one linear layer, and its gate and up projections as
     another: fewer, larger products (at batch 2 a separate small product costs nearly as much as a fused one).
-    Done before int8 quantization, which then sees the fused layers; the originals become slices of them."""
+    The originals become slices of them; int8 quantization after this sees the fused layers."""
+    if not hasattr(layer.self_attn, "qkv_proj"):
+        _fuse(layer.self_attn, ("q_proj", "k_proj", "v_proj"), "qkv_proj")
+    if not hasattr(layer.mlp, "gate_up_proj"):
+        _fuse(layer.mlp, ("gate_proj", "up_proj"), "gate_up_proj")
+
+
+def fuse_projections(model: Any) -> None:
+    """`fuse_layer` for every layer of a Llama model."""
     for layer in model.model.layers:
-        if not hasattr(layer.self_attn, "qkv_proj"):
-            _fuse(layer.self_attn, ("q_proj", "k_proj", "v_proj"), "qkv_proj")
-        if not hasattr(layer.mlp, "gate_up_proj"):
-            _fuse(layer.mlp, ("gate_proj", "up_proj"), "gate_up_proj")
+        fuse_layer(layer)
 
 
 class LeanLlama:

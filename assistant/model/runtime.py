@@ -15,11 +15,15 @@ import ctypes
 import logging
 import os
 import warnings
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 
 log = logging.getLogger(__name__)
+
+MADV_DONTNEED = 4  # Linux
 
 
 def _dynamic_quantization() -> tuple[Any, Any]:
@@ -73,10 +77,18 @@ def _conv1d_to_linear(model: torch.nn.Module) -> int:
     return len(swaps)
 
 
-def int8_model(model: Any) -> tuple[Any, bool]:
+def _decoder_layers(model: Any) -> list[torch.nn.Module]:
+    inner = getattr(model, "model", None) or getattr(model, "transformer", None)
+    layers = getattr(inner, "layers", None) or getattr(inner, "h", None)
+    return list(layers) if layers is not None else []
+
+
+def int8_model(model: Any, prepare_layer: Callable[[Any], None] | None = None) -> tuple[Any, bool]:
     """The model with int8 linear layers (in place: its float32 weights are freed), and whether that happened.
 
-    Only for a model on the CPU that is done training; float32 stays float32 when quantization cannot run."""
+    Layer by layer (`prepare_layer` first, e.g. fusing projections), so at most one layer's float32 copies exist
+    at a time; then the output head. Only for a model on the CPU that is done training; float32 stays float32
+    when quantization cannot run."""
     device = next(model.parameters()).device
     if device.type != "cpu":
         return model, False
@@ -84,16 +96,62 @@ def int8_model(model: Any) -> tuple[Any, bool]:
     if quantize is None:
         return model, False
     swapped = _conv1d_to_linear(model)
-    model = quantize(model.eval())
+    _own_copies(model)  # first, while only the embedding's pages of the weights file have been read
+    for layer in _decoder_layers(model.eval()):
+        read = [m.weight for m in layer.modules() if isinstance(m, torch.nn.Linear)]
+        if prepare_layer is not None:
+            prepare_layer(layer)
+        quantize(layer)
+        _done_with_file_pages(read)
+        del read
+    model = quantize(model)  # what is left: the output head
     release_freed_memory()
     log.info("int8 linear layers for generation (%s%s)", type(model).__name__,
              f", {swapped} GPT-2 Conv1D layers as Linear" if swapped else "")
     return model, True
 
 
+def _own_copies(model: torch.nn.Module) -> None:
+    """The float32 tensors that stay float32 (embeddings, norms) copied out of the weights file: transformers maps
+    safetensors files into memory, and one surviving view (the embedding) kept the whole 540 MB file mapped and
+    resident. Linear weights are left alone: quantization reads them once and drops them."""
+    linear = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear)}
+    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    with torch.no_grad():
+        for tensor in (*model.parameters(), *model.buffers()):
+            if id(tensor) not in linear or id(tensor) in embeddings:  # a tied head is its embedding
+                tensor.data = tensor.data.clone()
+
+
+def _done_with_file_pages(tensors: list[torch.Tensor]) -> None:
+    """Drop from this process the pages of a memory-mapped weights file that only these (now unused) tensors
+    occupy. transformers maps safetensors files, and every page read stays resident until the whole file is
+    unmapped, so converting layer by layer would otherwise hold all 540 MB at the end of the conversion.
+
+    Only whole pages inside a tensor and inside a .safetensors mapping are dropped; they were only read, so if
+    anything touched them again they would come back from the file. Linux only; elsewhere a no-op."""
+    try:
+        maps = Path("/proc/self/maps").read_text().splitlines()
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    files = []
+    for line in maps:
+        fields = line.split()
+        if len(fields) >= 6 and fields[5].endswith(".safetensors"):
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            files.append((start, end))
+    page = os.sysconf("SC_PAGE_SIZE")
+    for tensor in tensors:
+        first = -(-tensor.data_ptr() // page) * page
+        last = (tensor.data_ptr() + tensor.numel() * tensor.element_size()) // page * page
+        if last > first and any(start <= first and last <= end for start, end in files):
+            libc.madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), MADV_DONTNEED)
+
+
 def release_freed_memory() -> None:
-    """Hand the float32 weights just freed back to the system (glibc keeps freed heap for reuse otherwise), so
-    the next model loads into memory that is really free and the app's peak stays below float32's."""
+    """Hand freed float32 weights back to the system (glibc keeps freed heap for reuse otherwise), so the next
+    model loads into memory that is really free."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc: nothing to do
