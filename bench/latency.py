@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from assistant.chat.chain import Assistant, Reply  # noqa: E402
+from assistant.chat.assistant import Assistant  # noqa: E402
+from assistant.chat.replies import Reply  # noqa: E402
 from assistant.logs import setup_logging  # noqa: E402
 from assistant.settings import Settings, get_settings  # noqa: E402
 

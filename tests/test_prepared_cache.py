@@ -7,6 +7,7 @@ from langchain_core.documents import Document
 
 from assistant.model.sentiment_probe import BASENAME
 from assistant.training import examples as training_data
+from assistant.training import grounded
 from assistant.training.examples import DataConfig, Split
 from assistant.training.finetune import prepare_examples
 from tests.test_sentiment_probe import VectorStore
@@ -23,8 +24,8 @@ def _store(updated: float) -> tuple[VectorStore, Split]:
 
 def test_a_second_run_reuses_examples_and_probe_from_the_shared_cache(tmp_path, monkeypatch):
     built = []
-    real = training_data.build_examples
-    monkeypatch.setattr(training_data, "build_examples", lambda *a, **k: built.append(1) or real(*a, **k))
+    real = grounded.select_examples
+    monkeypatch.setattr(grounded, "select_examples", lambda *a, **k: built.append(1) or real(*a, **k))
     monkeypatch.setattr(training_data, "store_neighbours", lambda store: lambda doc, k: [])
     data, shared = DataConfig(min_label_confidence=0.5), tmp_path / "prepared"
     store, split = _store(updated=1.0)
