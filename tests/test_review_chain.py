@@ -228,3 +228,24 @@ def test_the_assistant_takes_any_llm(tiny_chat, tmp_path):
     assert reply.prompt == llm.prompts[-1] and reply.sources and reply.mode == "rag"
     assert asst.reply("f1", "now a positive one").request.movie == "Gigli"  # memory as ever
     asst.close()
+
+
+def test_the_chat_keeps_names_to_the_context_only_with_retrieval(tiny_chat, tiny_loaded, tmp_path):
+    from assistant.chat.memory import ChatMemory
+    from assistant.model.faithful import ContextNames
+
+    rag = tiny_chat.reply("names", "Write a positive review of Toy Story", rag=True, max_new_tokens=4, remember=False)
+    bare = tiny_chat.reply("names", "Write a positive review of Toy Story", rag=False, max_new_tokens=4,
+                           remember=False)
+    assert rag.sources and not bare.sources
+    rules = tiny_chat.llm("tuned").logits_processors
+    [rule] = rules(rag.prompt)
+    assert isinstance(rule, ContextNames)
+    assert rules(bare.prompt) == []  # the model alone is what a reply without retrieval shows
+    settings = tiny_chat.settings.model_copy(update={"sampling": tiny_chat.settings.sampling.merged(
+        context_names=False)})
+    memory = ChatMemory(tmp_path / "off.sqlite")
+    off = Assistant(settings, store=tiny_loaded.store, titles=tiny_loaded.titles, memory=memory,
+                    generators={"tuned": tiny_loaded.generator("tuned"), "base": None})
+    assert off.llm("tuned").logits_processors(rag.prompt) == []
+    memory.close()

@@ -30,6 +30,7 @@ from assistant.chat.retrieval import ReviewRetrieval, Source
 from assistant.chat.review_chain import build_review_chain
 from assistant.chat.router import build_router
 from assistant.data.titles import TitleIndex
+from assistant.model.faithful import prompt_processors
 from assistant.model.generation import ReviewGenerator
 from assistant.model.llm import ReviewLLM, ReviewPrompt, stop_sequences
 from assistant.settings import Settings, get_settings
@@ -149,8 +150,10 @@ class Assistant:
                 if slot.llm is None:
                     slot.prompt = ReviewPrompt.for_generator(slot.generator,
                                                              max_new_tokens=self.settings.sampling.max_new_tokens)
+                    names = prompt_processors(slot.generator.tokenizer,
+                                              enabled=self.settings.sampling.context_names)
                     slot.llm = ReviewLLM.from_sampling(slot.generator, self.settings.sampling,
-                                                       draft_scorer=self._score_drafts)
+                                                       draft_scorer=self._score_drafts, logits_processors=names)
         return slot.llm
 
     def review_chain(self, name: str = "tuned") -> Any:
