@@ -70,7 +70,8 @@ def test_similarity_is_the_cosine_and_every_hit_has_its_id(store, embeddings):
     vector = np.asarray(embeddings.embed_query(query))
     for doc, score in hits:
         cosine = float(np.dot(vector, embeddings.embed_documents([doc.page_content])[0]))
-        assert doc.metadata["similarity"] == pytest.approx(score) == pytest.approx(cosine, abs=1e-4)
+        # bfloat16 autocast (where native) rounds a batch and a single text a little differently
+        assert doc.metadata["similarity"] == pytest.approx(score) == pytest.approx(cosine, abs=3e-3)
         assert doc.id == f"{doc.metadata['doc_id']}:{doc.metadata['chunk']}"
     assert all(isinstance(d.metadata["similarity"], float) for d in store.max_marginal_relevance_search(query, k=3))
 
