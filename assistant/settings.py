@@ -67,6 +67,12 @@ class Sampling(BaseModel):
                     "title or the topic (names come from the facts and reviews, not from memory), and a name the "
                     "model wanted to write goes to the context's names (assistant/model/faithful.py).",
     )
+    name_boost: float = Field(
+        default=0.0, ge=0.0, le=10.0,
+        description="With the names rule on: logits added to the context's names wherever a word starts "
+                    "mid-sentence, a nudge toward naming the film's people and places at all. Only names the "
+                    "model already finds plausible can be chosen (guidance's plausibility cut comes first).",
+    )
     drafts: int = Field(
         default=1, ge=1, le=MAX_DRAFTS,
         description="Drafts sampled per review; with more than 1 the one whose sentiment the embedding probe reads "

@@ -164,6 +164,25 @@ def test_a_wanted_name_goes_to_the_context_names(tokenizer):
     assert with_transfer.transfers == 0  # no name was wanted: nothing moves
 
 
+def test_a_boost_nudges_toward_context_names_but_never_revives_an_implausible_one(tokenizer):
+    rule = request_words(ReviewRequest("positive", "Alien", None, CONTEXT))
+    ids = torch.tensor([tokenizer("It stars", add_special_tokens=False)["input_ids"]])
+    sig = tokenizer(" Sigourney", add_special_tokens=False)["input_ids"][0]
+    ridley = tokenizer(" Ridley", add_special_tokens=False)["input_ids"][0]
+    the = tokenizer(" the", add_special_tokens=False)["input_ids"][0]
+    scores = torch.full((1, len(tokenizer)), -10.0)
+    scores[0, sig], scores[0, the], scores[0, ridley] = 1.0, 3.0, -math_inf()  # guidance cut " Ridley"
+
+    def probabilities(boost: float) -> torch.Tensor:
+        processor = ContextNames(tokenizer, [rule], boost=boost)
+        processor(ids[:, :1], scores.clone())
+        return torch.softmax(processor(ids, scores.clone())[0], dim=-1)
+
+    plain, nudged = probabilities(0.0), probabilities(3.0)
+    assert plain[the] > plain[sig] and nudged[sig] > nudged[the]
+    assert nudged[ridley] == 0
+
+
 def test_prompt_processors_read_the_rule_back_from_the_prompt(tokenizer):
     from assistant.model.faithful import prompt_processors
 
