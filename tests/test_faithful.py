@@ -136,22 +136,26 @@ def test_generation_with_the_rule_names_only_context_words(tokenizer):
     assert invented([processor]) == 0
 
 
-def test_a_wanted_name_goes_to_the_context_names(tokenizer):
-    """The model wants " Tom" (banned) after "It stars": that probability moves to the context's names."""
+def word_start(tokenizer, *words: str) -> tuple:
+    """Alien's rule, the ids of "It stars" (a word starts next, mid-sentence) and the first token of each word."""
     rule = request_words(ReviewRequest("positive", "Alien", None, CONTEXT))
     ids = torch.tensor([tokenizer("It stars", add_special_tokens=False)["input_ids"]])
-    tom = tokenizer(" Tom", add_special_tokens=False)["input_ids"][0]
-    sig = tokenizer(" Sigourney", add_special_tokens=False)["input_ids"][0]
-    the = tokenizer(" the", add_special_tokens=False)["input_ids"][0]
+    return rule, ids, [tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in words]
+
+
+def next_word(processor: ContextNames, ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """The next token's probabilities after the processor (its first call sees the one-token prompt)."""
+    processor(ids[:, :1], scores.clone())
+    return torch.softmax(processor(ids, scores.clone())[0], dim=-1)
+
+
+def test_a_wanted_name_goes_to_the_context_names(tokenizer):
+    """The model wants " Tom" (banned) after "It stars": that probability moves to the context's names."""
+    rule, ids, (tom, sig, the) = word_start(tokenizer, " Tom", " Sigourney", " the")
     scores = torch.full((1, len(tokenizer)), -10.0)
     scores[0, tom], scores[0, sig], scores[0, the] = 5.0, 1.0, 3.0
-
-    def probabilities(transfer: bool) -> torch.Tensor:
-        processor = ContextNames(tokenizer, [rule], transfer=transfer)
-        processor(ids[:, :1], scores.clone())
-        return torch.softmax(processor(ids, scores.clone())[0], dim=-1)
-
-    plain, moved = probabilities(False), probabilities(True)
+    plain = next_word(ContextNames(tokenizer, [rule], transfer=False), ids, scores)
+    moved = next_word(ContextNames(tokenizer, [rule]), ids, scores)
     assert plain[tom] == 0 and moved[tom] == 0
     assert plain[the] > plain[sig]  # without the transfer, the wanted name mostly becomes " the"
     assert moved[sig] > moved[the]  # with it, the name the model wanted comes from the context
@@ -165,20 +169,11 @@ def test_a_wanted_name_goes_to_the_context_names(tokenizer):
 
 
 def test_a_boost_nudges_toward_context_names_but_never_revives_an_implausible_one(tokenizer):
-    rule = request_words(ReviewRequest("positive", "Alien", None, CONTEXT))
-    ids = torch.tensor([tokenizer("It stars", add_special_tokens=False)["input_ids"]])
-    sig = tokenizer(" Sigourney", add_special_tokens=False)["input_ids"][0]
-    ridley = tokenizer(" Ridley", add_special_tokens=False)["input_ids"][0]
-    the = tokenizer(" the", add_special_tokens=False)["input_ids"][0]
+    rule, ids, (sig, ridley, the) = word_start(tokenizer, " Sigourney", " Ridley", " the")
     scores = torch.full((1, len(tokenizer)), -10.0)
     scores[0, sig], scores[0, the], scores[0, ridley] = 1.0, 3.0, -math_inf()  # guidance cut " Ridley"
-
-    def probabilities(boost: float) -> torch.Tensor:
-        processor = ContextNames(tokenizer, [rule], boost=boost)
-        processor(ids[:, :1], scores.clone())
-        return torch.softmax(processor(ids, scores.clone())[0], dim=-1)
-
-    plain, nudged = probabilities(0.0), probabilities(3.0)
+    plain = next_word(ContextNames(tokenizer, [rule]), ids, scores)
+    nudged = next_word(ContextNames(tokenizer, [rule], boost=3.0), ids, scores)
     assert plain[the] > plain[sig] and nudged[sig] > nudged[the]
     assert nudged[ridley] == 0
 
