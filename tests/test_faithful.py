@@ -112,6 +112,21 @@ def test_when_only_an_unknown_name_is_plausible_the_clause_ends(tokenizer):
     assert processor.fallbacks == 1
 
 
+def test_a_half_written_name_is_finished_as_an_allowed_word_never_cut(tokenizer):
+    """Only "." is plausible after "It stars Sig": the clause does not end on "Sig", the name is finished."""
+    processor = ContextNames(tokenizer, [{"Sigourney"}])
+    ids = torch.tensor([tokenizer("It stars Sig", add_special_tokens=False)["input_ids"]])
+    scores = torch.full((1, len(tokenizer)), -math_inf())
+    stop = tokenizer.convert_tokens_to_ids(".")
+    scores[0, stop] = 0.0
+    processor(ids[:, :1], scores.clone())
+    out = processor(ids, scores.clone())[0]
+    assert processor.fallbacks == 1 and out[stop] == -math_inf()
+    reply = tokenizer.decode(ids[0, 1:])
+    for token in torch.isfinite(out).nonzero().flatten().tolist():
+        assert "Sigourney".startswith((reply + tokenizer.decode([token])).split()[-1])
+
+
 def math_inf() -> float:
     return float("inf")
 

@@ -12,7 +12,7 @@ second once per tokenizer; then a request about 10 ms (one pass over the capital
 millisecond with SmolLM2's 49k tokens (decoding the reply so far, an index write).
 It is a transformers `LogitsProcessor` (`__call__(input_ids, scores)`), applied after sentiment guidance, before
 sampling. Guidance keeps only tokens the model finds plausible; when all of those are names the context lacks,
-the clause ends there (a comma or a full stop) instead.
+the clause ends there (a comma or a full stop) instead, and a name already begun is finished as an allowed word.
 
 What a name is (`assistant.data.details.name_spans`) is shared with the evaluation and the page's detail chips.
 """
@@ -248,13 +248,18 @@ class ContextNames:
                 if self.boost:
                     new[rule.name_ids] += self.boost
             if not torch.isfinite(new.max()):
-                # Everything the model found plausible was a name the context lacks (guidance had already ruled
-                # out the rest): end the clause rather than write it.
+                # Nothing the model found plausible is allowed (guidance had already ruled out the rest).
                 self.fallbacks += 1
-                if not rule.vocab.closers:
+                half_written = inside is not None and not bool(inside[rule.vocab.closers].any())
+                if half_written and bool(inside.any()):
+                    # Mid-name ("Amis" of "Amistad", "Europe" of "European"): a clause ended here would leave a
+                    # name the context lacks, so the word is finished as one of the allowed words instead.
+                    new = torch.full_like(new, -math.inf).masked_fill(inside, 0.0)
+                elif rule.vocab.closers:  # where a name would start: end the clause rather than write one
+                    new = torch.full_like(new, -math.inf)
+                    new[rule.vocab.closers] = 0.0
+                else:
                     continue
-                new = torch.full_like(new, -math.inf)
-                new[rule.vocab.closers] = 0.0
             if out is scores:
                 out = scores.clone()
             out[row] = new
