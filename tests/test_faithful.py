@@ -189,6 +189,8 @@ def test_a_boost_nudges_toward_context_names_but_never_revives_an_implausible_on
     scores[0, sig], scores[0, the], scores[0, ridley] = 1.0, 3.0, -math_inf()  # guidance cut " Ridley"
     plain = next_word(ContextNames(tokenizer, [rule]), ids, scores)
     nudged = next_word(ContextNames(tokenizer, [rule], boost=3.0), ids, scores)
+    # the film's own names are nudged, not the title the user gave nor the critic who wrote a quote
+    assert {"Sigourney", "Nostromo"} <= rule.details and not {"Alien", "Ada", "Lumen", "Ledger"} & rule.details
     assert plain[the] > plain[sig] and nudged[sig] > nudged[the]
     assert nudged[ridley] == 0
 

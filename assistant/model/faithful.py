@@ -51,10 +51,23 @@ def allowed_words(texts: Iterable[str]) -> set[str]:
 
 @dataclass(frozen=True)
 class Allowed:
-    """One request's rule: the capitalised words it may write, and which of them are names (for the transfer)."""
+    """One request's rule: the capitalised words it may write, which of them are names (for the transfer), and
+    which names are details of the film (for the boost: its people, places and characters, not the title the user
+    gave nor the critics who wrote the context's quotes)."""
 
     words: frozenset[str]
     names: frozenset[str] = frozenset()
+    details: frozenset[str] = frozenset()
+
+
+# The body of a context line (prompts.format_context_item): 'About <movie>: <facts>' or 'Critic (Pub), fresh: "<quote>"'
+_CONTEXT_BODY_RE = re.compile(r'^About [^:]*:\s*(?P<facts>.*)$|^[^"]*?:\s*"(?P<quote>.*)"\s*$', re.S)
+
+
+def context_body(line: str) -> str:
+    """What a context line says about the film, without its attribution (critic, publication, verdict)."""
+    match = _CONTEXT_BODY_RE.match(line or "")
+    return (match["facts"] or match["quote"] or "") if match else (line or "")
 
 
 def request_words(request: Any) -> Allowed | None:
@@ -63,8 +76,10 @@ def request_words(request: Any) -> Allowed | None:
         return None
     texts = [*request.context, request.movie or "", request.topic or ""]
     names = {w for text in texts for span in name_spans(text) for w in span.split()}
-    names |= set(WORD_RE.findall(request.movie or ""))
-    return Allowed(frozenset(allowed_words(texts)), frozenset(names - COMMON_CAPITALIZED))
+    title = set(WORD_RE.findall(request.movie or ""))
+    details = {w for line in request.context for span in name_spans(context_body(line)) for w in span.split()}
+    return Allowed(frozenset(allowed_words(texts)), frozenset((names | title) - COMMON_CAPITALIZED),
+                   frozenset(details - title - COMMON_CAPITALIZED))
 
 
 # ---- the vocabulary, analysed once per tokenizer ---------------------------------------------------------------
@@ -134,13 +149,16 @@ class _Row:
         self.words = set(allowed.words)
         self.prefixes = {w[:i] for w in self.words for i in range(1, len(w) + 1)}
         self.vocab, self.device = vocab, device
-        names = set(allowed.names)
+        names, details = set(allowed.names), set(allowed.details)
         name_prefixes = {w[:i] for w in names for i in range(1, len(w) + 1)}
-        banned, banned_spaced, name_ids = [], [], []
+        detail_prefixes = {w[:i] for w in details for i in range(1, len(w) + 1)}
+        banned, banned_spaced, name_ids, detail_ids = [], [], [], []
         for token_id, word, more, spaced in vocab.cap_words:
             if (word.rstrip("'\u2019-") in self.words) if more else (word in self.prefixes):
                 if (word.rstrip("'\u2019-") in names) if more else (word in name_prefixes):
                     name_ids.append(token_id)
+                if (word.rstrip("'\u2019-") in details) if more else (word in detail_prefixes):
+                    detail_ids.append(token_id)
                 continue
             banned.append(token_id)
             if spaced:
@@ -148,6 +166,7 @@ class _Row:
         self.banned_after_space = _ids(banned, device)  # after a space or punctuation: any capitalised token
         self.banned_after_word = _ids(banned_spaced, device)  # after a letter: only one with its own space
         self.name_ids = _ids(name_ids, device)  # tokens that start one of the context's names
+        self.detail_ids = _ids(detail_ids, device)  # ... one of the film's own names (what the boost favours)
         # after a complete name: anything but more letters; a capitalised word (with its space) if allowed
         self.ending_ok = ~(vocab.cap_start & vocab.lead_space) & ~vocab.letter_cont
         kept = set(banned)
@@ -204,7 +223,7 @@ class ContextNames:
     With `transfer`, where a new word starts mid-sentence, the probability the model gave to banned capitalised
     words (a name it wanted to write) goes to the context's names, in proportion to their own: the model wanted
     a name there, and gets one that is true. Nothing moves when it wanted none. `boost` adds that many logits to
-    the context's names at every such word start: a nudge toward naming them at all."""
+    the film's own names in the context (`Allowed.details`) at every such word start: a nudge toward naming them."""
 
     def __init__(self, tokenizer: Any, rules: Sequence[Allowed | set[str] | None], *, transfer: bool = True,
                  boost: float = 0.0) -> None:
@@ -246,7 +265,7 @@ class ContextNames:
                 if self.transfer:
                     self._transfer(scores[row], new, banned, rule.name_ids)
                 if self.boost:
-                    new[rule.name_ids] += self.boost
+                    new[rule.detail_ids] += self.boost
             if not torch.isfinite(new.max()):
                 # Nothing the model found plausible is allowed (guidance had already ruled out the rest).
                 self.fallbacks += 1
