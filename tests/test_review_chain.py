@@ -242,12 +242,12 @@ def test_the_chat_keeps_names_to_the_context_only_with_retrieval(tiny_chat, tiny
     [rule] = rules(rag.prompt)
     assert isinstance(rule, ContextNames)
     assert rules(bare.prompt) == []  # the model alone is what a reply without retrieval shows
-    assert rule.boost == 0.0
-    boosted = tiny_chat.settings.model_copy(update={"sampling": tiny_chat.settings.sampling.merged(name_boost=3.0)})
+    assert rule.boost == tiny_chat.settings.sampling.name_boost
+    boosted = tiny_chat.settings.model_copy(update={"sampling": tiny_chat.settings.sampling.merged(name_boost=5.0)})
     memory = ChatMemory(tmp_path / "boost.sqlite")
     nudged = Assistant(boosted, store=tiny_loaded.store, titles=tiny_loaded.titles, memory=memory,
                        generators={"tuned": tiny_loaded.generator("tuned"), "base": None})
-    assert nudged.llm("tuned").logits_processors(rag.prompt)[0].boost == 3.0
+    assert nudged.llm("tuned").logits_processors(rag.prompt)[0].boost == 5.0
     memory.close()
     settings = tiny_chat.settings.model_copy(update={"sampling": tiny_chat.settings.sampling.merged(
         context_names=False)})
