@@ -17,6 +17,7 @@ EMPTY_TEXT = "empty text"
 UNKNOWN_LABEL = "unknown label"
 MALFORMED = "malformed row"
 BAD_ENCODING = "bad encoding"
+CP1252_NOTE = "decoded as cp1252"  # a note, not a skip: the row was read
 MISSING_MOVIE = "missing movie"
 DUPLICATE = "duplicate"
 
@@ -51,6 +52,16 @@ class ReadStats:
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] += 1
+
+    def line_read(self, problem: str | None, fallback: bool) -> bool:
+        """Count a line as read (noting a cp1252 fallback); False, with the skip counted, when it had a problem."""
+        self.rows += 1
+        if fallback:
+            self.notes[CP1252_NOTE] += 1
+        if problem:
+            self.skip(problem)
+            return False
+        return True
 
     @property
     def skipped_total(self) -> int:

@@ -14,7 +14,6 @@ from typing import Any
 
 from assistant.data.readers.base import MALFORMED, ReaderError, ReadStats
 from assistant.data.readers.tabular import (
-    CP1252_NOTE,
     DecodedLines,
     check_readable,
     open_binary,
@@ -57,13 +56,8 @@ def _json_objects(path: Path, stats: ReadStats | None) -> Iterator[dict[str, Any
             if number == 1 and text.startswith("["):
                 raise ReaderError(path, "a JSON array, not JSON Lines: write one object per line "
                                         "(e.g. jq -c '.[]' FILE > FILE.jsonl)")
-            if stats is not None:
-                stats.rows += 1
-                if fallback:
-                    stats.notes[CP1252_NOTE] += 1
-                if problem:
-                    stats.skip(problem)
-                    continue
+            if stats is not None and not stats.line_read(problem, fallback):
+                continue
             try:
                 parsed = json.loads(text)
             except ValueError:

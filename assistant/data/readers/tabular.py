@@ -20,7 +20,6 @@ from assistant.data.readers.base import BAD_ENCODING, MALFORMED, ReaderError, Re
 FIELD_LIMIT = 64 * 1024 * 1024
 csv.field_size_limit(FIELD_LIMIT)
 
-CP1252_NOTE = "decoded as cp1252"
 # A lead byte followed by a continuation byte: the line was meant as UTF-8 and is damaged.
 _UTF8_LIKE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")
 _READ_ERRORS = (OSError, EOFError, zlib.error)
@@ -129,13 +128,8 @@ def iter_lines(path: Path, stats: ReadStats, cp1252: bool = False) -> Iterator[s
             problem, fallback = lines.take()
             if not line.strip():
                 continue
-            stats.rows += 1
-            if fallback:
-                stats.notes[CP1252_NOTE] += 1
-            if problem:
-                stats.skip(problem)
-                continue
-            yield line.rstrip("\r\n")
+            if stats.line_read(problem, fallback):
+                yield line.rstrip("\r\n")
 
 
 def csv_header(path: Path) -> list[str]:
@@ -177,12 +171,9 @@ def iter_csv(
                 if missing := [c for c in required if c not in header]:
                     raise ReaderError(path, f"missing column(s) {', '.join(missing)}; header: {', '.join(header)}")
                 continue
-            stats.rows += 1
-            if fallback:
-                stats.notes[CP1252_NOTE] += 1
-            if problem:
-                stats.skip(problem)
-            elif len(cells) != len(header):
+            if not stats.line_read(problem, fallback):
+                continue
+            if len(cells) != len(header):
                 stats.skip(MALFORMED)
             else:
                 yield dict(zip(header, cells))
