@@ -293,17 +293,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.best_of:
             card = evaluate_best_of(settings, out, n_per_cell=args.n, drafts=args.best_of, with_base=args.with_base,
                                     device=args.device, guidance=guidance)
-            print(json.dumps({k: card.get(k) for k in ("sentiment_acc_best_of", "base_sentiment_acc_best_of",
-                                                       "best_of_eval")}, indent=2), file=sys.stdout)
+            summary = {k: card.get(k) for k in ("sentiment_acc_best_of", "base_sentiment_acc_best_of", "best_of_eval")}
+            print(json.dumps(summary, indent=2), file=sys.stdout)  # the command's output
             return 0
         card = evaluate_saved(settings, out, n_per_cell=args.n, device=args.device, generations=args.generations,
                               reuse_base=args.reuse_base, guidance=guidance, unguided=not args.no_unguided)
     except (BaseModelError, StoreError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({k: card.get(k) for k in (*REQUIRED_KEYS, "guidance", "sentiment_acc_unguided",
-                                               "sentiment_acc_best_of", "base_sentiment_acc_best_of")},
-                     indent=2), file=sys.stdout)
+    summary = {k: card.get(k) for k in (*REQUIRED_KEYS, "guidance", "sentiment_acc_unguided", "sentiment_acc_best_of",
+                                        "base_sentiment_acc_best_of")}
+    print(json.dumps(summary, indent=2), file=sys.stdout)  # the command's output
     return 0
 
 
