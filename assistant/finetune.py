@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _train_and_evaluate(args: argparse.Namespace, settings: Settings, home: Path) -> int:
     if args.eval_only:
         card = evaluate_saved(settings, live_model_dir(home) or home, n_per_cell=args.eval_n, device=args.device)
-        print(json.dumps(card, indent=2))
+        print(json.dumps(card, indent=2), file=sys.stdout)  # the command's output
         return 0
     trained = run(args, settings)
     if not isinstance(trained, Trained):
@@ -59,8 +59,9 @@ def _train_and_evaluate(args: argparse.Namespace, settings: Settings, home: Path
         card = evaluate_and_write(trained.model, trained.tokenizer, card, trained.out, settings=settings,
                                   store=trained.store, split=trained.split, data=trained.data, config=config,
                                   device=trained.device)
-    print(f"tuned model in {trained.out}: " + json.dumps({k: card.get(k) for k in (
-        "base", "val_ppl_context", "val_ppl_no_context", "sentiment_acc", "copy_rate_8gram")}))
+    headline = {k: card.get(k) for k in ("base", "val_ppl_context", "val_ppl_no_context", "sentiment_acc",
+                                          "copy_rate_8gram")}
+    print(f"tuned model in {trained.out}: {json.dumps(headline)}", file=sys.stdout)  # the command's output
     return 0
 
 
