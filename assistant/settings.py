@@ -123,8 +123,8 @@ class Settings(BaseSettings):
         default=True, description="The KV-cached decode loop (assistant/model/decoding.py); False: transformers' "
                                   "generate, which writes the same tokens more slowly.")
     generation_threads: int = Field(
-        default=0, ge=0, description="torch threads while a reply is written; 0 = every core for the prompt "
-                                     "while the machine is idle, one for each new token (assistant/model/runtime.py).")
+        default=0, ge=0, description="torch threads while a reply is written; 0 = one or every core, whichever the "
+                                     "timings of recent replies say is faster (assistant/model/runtime.py).")
     int8_generation: bool = Field(
         default=True, description="Chat replies from int8 linear layers on the CPU (assistant/model/runtime.py): "
                                   "several times faster than float32; float32 where int8 cannot run.")

@@ -12,6 +12,7 @@ order, and sentiment guidance mixes the same log-probabilities (assistant/model/
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ from transformers.cache_utils import Cache, DynamicLayer
 from assistant.data.embeddings import torch_threads
 from assistant.model.guidance import guide_scores
 from assistant.model.lean_llama import LeanLlama
-from assistant.model.runtime import auto_threads
+from assistant.model.runtime import generation_threads
 
 Processor = Callable[[torch.LongTensor, torch.FloatTensor], torch.FloatTensor]  # transformers' LogitsProcessor
 MIN_SHARED_PREFIX = 8  # tokens: below this a shared prefill saves less than the cache copy costs
@@ -182,7 +183,7 @@ class Decoding:
                  max_new_tokens: int, plan: SamplingPlan, negatives: Sequence[Sequence[int]] | None = None,
                  device: str = "cpu", lean: bool = True, threads: int = 0,
                  remembered: RememberedPrefix | None = None) -> None:
-        self.plan, self.device, self.threads = plan, device, threads  # 0: runtime.auto_threads
+        self.plan, self.device, self.threads = plan, device, threads  # 0: timed (runtime.ThreadChooser)
         self.remembered = remembered
         self.runner: LeanLlama | TransformersRunner | None = runner_for(model, lean)
         self.batch = len(prompts)
@@ -268,16 +269,24 @@ class Decoding:
         if self.done or self.runner is None:
             return None
         if self.logits is None:
-            with torch_threads(self.threads or auto_threads(len(self.rows), prefill=True)):
+            threads = self.threads or generation_threads.choose("prefill")
+            started = time.perf_counter()
+            with torch_threads(threads):
                 self.logits = self._prefill()
+            generation_threads.record("prefill", threads, time.perf_counter() - started, len(self.rows[0]))
             self.threads_before = torch.get_num_threads()  # set for the decoding steps, restored by close()
-            torch.set_num_threads(self.threads or auto_threads(len(self.rows), prefill=False))
         else:  # feed the tokens chosen last step (the negative rows get their prompt's token)
+            kind = f"decode {len(self.rows)} rows"
+            threads = self.threads or generation_threads.choose(kind)
+            if threads != torch.get_num_threads():
+                torch.set_num_threads(threads)
+            started = time.perf_counter()
             tokens = self.pending.repeat(2) if self.guided else self.pending
             self.positions = self.positions + 1
             if self.mask is not None:
                 self.mask = torch.cat([self.mask, torch.ones(len(self.rows), 1, dtype=torch.long)], dim=1)
             self.logits = self._forward(tokens.unsqueeze(1), self.mask, self.positions)
+            generation_threads.record(kind, threads, time.perf_counter() - started)
         scores = self._scores(self.logits)
         if self.plan.temperature > 0:
             chosen = sample_nucleus(scores.cpu(), self.plan.temperature, self.plan.top_p, self.sampler)

@@ -104,7 +104,7 @@ class ReviewGenerator:
         self.guidance = guidance  # sentiment guidance scale: 1 = off
         self.max_sentences = max_sentences  # 0 = no sentence bound
         self.fast = fast  # the KV-cached loop (decoding.py); False: transformers' generate
-        self.threads = threads  # torch threads for the fast path; 0: chosen per step (runtime.auto_threads)
+        self.threads = threads  # torch threads for the fast path; 0: chosen by timing (runtime.ThreadChooser)
         # the last prompt's cache, for the next prompt's shared opening (fast path, Llama models)
         self.remembered = RememberedPrefix() if remember_prompts else None
         self.params = parameter_count(model)

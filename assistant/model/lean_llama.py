@@ -14,10 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+from assistant.model.int8_layers import fast_call
 
 
 class _Part(torch.nn.Module):
@@ -88,6 +85,8 @@ class LeanLlama:
         self.keys: list[torch.Tensor] = []
         self.values: list[torch.Tensor] = []
         self.length = 0
+        self.plan: list[tuple] | None = None  # built at the first forward (_layer_plan)
+        self.head = fast_call(model.lm_head)
 
     def _room(self, rows: int, needed: int) -> None:
         """Keys and values of every layer, with room for `needed` positions (doubled when it runs out)."""
@@ -132,6 +131,28 @@ class LeanLlama:
         itself = torch.arange(end).unsqueeze(0) == torch.arange(self.length, end).unsqueeze(1)
         return ((seen & valid[:, None, :end].bool()) | itself).unsqueeze(1)  # [rows, 1, steps, end]
 
+    def _layer_plan(self) -> list[tuple]:
+        """Per layer, what its forward needs, looked up once per reply instead of once per token: on two cores a
+        step is ~30 ops per layer, and the module machinery around each costs about as much as a small op."""
+        plan = []
+        for layer in self.layers:
+            attn, mlp = layer.self_attn, layer.mlp
+            fused = hasattr(attn, "qkv_proj") and hasattr(mlp, "gate_up_proj")
+            plan.append((layer.input_layernorm.weight, layer.input_layernorm.variance_epsilon,
+                         layer.post_attention_layernorm.weight, layer.post_attention_layernorm.variance_epsilon,
+                         fused, attn, mlp, attn.scaling,
+                         fast_call(attn.qkv_proj) if fused else None, fast_call(attn.o_proj),
+                         fast_call(mlp.gate_up_proj) if fused else None, fast_call(mlp.down_proj)))
+        return plan
+
+    def _rotary(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos and signed sin [rows, 1, steps, head_dim] for `x * cos + x.roll(half) * sin`, which is
+        `x * cos + rotate_half(x) * sin` in two fused ops instead of five."""
+        angles = positions[..., None].float() * self.inv_freq
+        sin = angles.sin()
+        cos = torch.cat((angles, angles), dim=-1).cos()
+        return cos.unsqueeze(1), torch.cat((-sin, sin), dim=-1).unsqueeze(1)
+
     @torch.inference_mode()
     def forward(self, ids: torch.Tensor, valid: torch.Tensor | None, positions: torch.Tensor) -> torch.Tensor:
         """Logits after the last of `ids` [rows, steps] for every row. `valid` [rows, all positions so far] marks
@@ -139,43 +160,43 @@ class LeanLlama:
         rows, steps = ids.shape
         start, end = self.length, self.length + steps
         self._room(rows, end)
-        angles = positions[..., None].float() * self.inv_freq
-        angles = torch.cat((angles, angles), dim=-1)
-        cos, sin = angles.cos().unsqueeze(1), angles.sin().unsqueeze(1)  # [rows, 1, steps, head_dim]
+        if self.plan is None:
+            self.plan = self._layer_plan()
+        cos, sin = self._rotary(positions)
+        half = self.head_dim // 2
         plain = valid is None and (steps == 1 or start == 0)  # no padding, and causal from position 0 if at all
         mask = None if plain else self._mask(valid, steps)
         causal = plain and steps > 1
         hidden = self.model.model.embed_tokens(ids)
+        width = (hidden.shape[-1],)
         heads, kv_heads, dim = self.heads, self.kv_heads, self.head_dim
-        for i, layer in enumerate(self.layers):
-            attn, mlp = layer.self_attn, layer.mlp
-            x = F.rms_norm(hidden, (hidden.shape[-1],), layer.input_layernorm.weight,
-                           layer.input_layernorm.variance_epsilon)
-            if hasattr(attn, "qkv_proj"):
-                qkv = attn.qkv_proj(x).view(rows, steps, heads + 2 * kv_heads, dim).transpose(1, 2)
+        for i, (norm1, eps1, norm2, eps2, fused, attn, mlp, scaling, qkv_proj, o_proj, gate_up_proj,
+                down_proj) in enumerate(self.plan):
+            x = F.rms_norm(hidden, width, norm1, eps1)
+            if fused:
+                qkv = qkv_proj(x).view(rows, steps, heads + 2 * kv_heads, dim).transpose(1, 2)
                 qk = qkv[:, :heads + kv_heads]
-                qk = qk * cos + _rotate_half(qk) * sin  # queries and keys rotated together
+                qk = torch.addcmul(qk * cos, qk.roll(half, -1), sin)  # queries and keys rotated together
                 q, k, v = qk[:, :heads], qk[:, heads:], qkv[:, heads + kv_heads:]
             else:
                 q = attn.q_proj(x).view(rows, steps, heads, dim).transpose(1, 2)
                 k = attn.k_proj(x).view(rows, steps, kv_heads, dim).transpose(1, 2)
                 v = attn.v_proj(x).view(rows, steps, kv_heads, dim).transpose(1, 2)
-                q = q * cos + _rotate_half(q) * sin
-                k = k * cos + _rotate_half(k) * sin
-            self.keys[i][:, :, start:end] = k
-            self.values[i][:, :, start:end] = v
-            out = F.scaled_dot_product_attention(q, self.keys[i][:, :, :end], self.values[i][:, :, :end],
-                                                 attn_mask=mask, is_causal=causal, scale=attn.scaling,
-                                                 enable_gqa=heads != kv_heads)
-            hidden = hidden + attn.o_proj(out.transpose(1, 2).reshape(rows, steps, -1))
-            x = F.rms_norm(hidden, (hidden.shape[-1],), layer.post_attention_layernorm.weight,
-                           layer.post_attention_layernorm.variance_epsilon)
-            if hasattr(mlp, "gate_up_proj"):
-                gate, up = mlp.gate_up_proj(x).chunk(2, dim=-1)
+                q = torch.addcmul(q * cos, q.roll(half, -1), sin)
+                k = torch.addcmul(k * cos, k.roll(half, -1), sin)
+            keys, values = self.keys[i], self.values[i]
+            keys[:, :, start:end] = k
+            values[:, :, start:end] = v
+            out = F.scaled_dot_product_attention(q, keys[:, :, :end], values[:, :, :end], attn_mask=mask,
+                                                 is_causal=causal, scale=scaling, enable_gqa=heads != kv_heads)
+            hidden = hidden + o_proj(out.transpose(1, 2).reshape(rows, steps, -1))
+            x = F.rms_norm(hidden, width, norm2, eps2)
+            if fused:
+                gate, up = gate_up_proj(x).chunk(2, dim=-1)
             else:
                 gate, up = mlp.gate_proj(x), mlp.up_proj(x)
-            hidden = hidden + mlp.down_proj(F.silu(gate) * up)
+            hidden = hidden + down_proj(F.silu(gate) * up)
         self.length = end
         norm = self.model.model.norm
-        last = F.rms_norm(hidden[:, -1], (hidden.shape[-1],), norm.weight, norm.variance_epsilon)
-        return self.model.lm_head(last)
+        last = F.rms_norm(hidden[:, -1], width, norm.weight, norm.variance_epsilon)
+        return self.head(last)

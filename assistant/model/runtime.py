@@ -3,8 +3,10 @@
 At batch 1-2 each generated token is bound by reading the weights (fp32 SmolLM2-135M: 540 MB per token) and by
 per-op overhead; a long RAG prompt's prefill is bound by arithmetic. Dynamic int8 quantization (weights int8 per
 output channel, activations quantized on the fly; fbgemm's VNNI kernels on x86) reads a quarter of the bytes
-and multiplies several times faster than fp32 here (bench/latency.md). It changes the numbers slightly, so it is
-for the chat only: training, perplexity and the tests' equivalence checks use the fp32 model.
+and multiplies several times faster than fp32 here (bench/latency.md). The MLP's down projection keeps int8
+weights with bfloat16 activations instead, and VNNI CPUs get full 8-bit activations (int8_layers.py says why).
+It changes the numbers slightly, so it is for the chat only: training, perplexity and the tests' equivalence
+checks use the fp32 model.
 
 torch's eager quantization API (`torch.ao.quantization.quantize_dynamic`) is deprecated upstream; when it is gone
 or has no engine on this machine, the model stays fp32 and says so once in the log.
@@ -14,12 +16,20 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from assistant.model.int8_layers import (
+    DynamicInt8Linear,
+    WeightInt8Linear,
+    cpu_has_vnni,
+    weight_int8_works,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +93,29 @@ def _decoder_layers(model: Any) -> list[torch.nn.Module]:
     return list(layers) if layers is not None else []
 
 
+def _mlp_output(layer: Any) -> tuple[Any, str] | None:
+    """The MLP's down projection of a decoder layer (Llama's `down_proj`, GPT-2's `c_proj`): (owner, name)."""
+    mlp = getattr(layer, "mlp", None)
+    for name in ("down_proj", "c_proj"):
+        if isinstance(getattr(mlp, name, None), torch.nn.Linear):
+            return mlp, name
+    return None
+
+
+def _own_int8_layers(model: torch.nn.Module, reduce_range: bool) -> None:
+    """torch's dynamic int8 layers swapped for ours: the same packed weights, the activation range for this CPU."""
+    swaps = [(parent, name, child) for parent in model.modules() for name, child in parent.named_children()
+             if type(child).__module__.startswith("torch.ao.nn.quantized.dynamic") and hasattr(child, "_packed_params")]
+    for parent, name, child in swaps:
+        setattr(parent, name, DynamicInt8Linear(child, reduce_range))
+
+
 def int8_model(model: Any, prepare_layer: Callable[[Any], None] | None = None) -> tuple[Any, bool]:
     """The model with int8 linear layers (in place: its float32 weights are freed), and whether that happened.
 
     Layer by layer (`prepare_layer` first, e.g. fusing projections), so at most one layer's float32 copies exist
-    at a time; then the output head. Only for a model on the CPU that is done training; float32 stays float32
-    when quantization cannot run."""
+    at a time; then the output head. The MLP's down projection gets weight-only int8 where this torch can.
+    Only for a model on the CPU that is done training; float32 stays float32 when quantization cannot run."""
     device = next(model.parameters()).device
     if device.type != "cpu":
         return model, False
@@ -101,12 +128,18 @@ def int8_model(model: Any, prepare_layer: Callable[[Any], None] | None = None) -
         read = [m.weight for m in layer.modules() if isinstance(m, torch.nn.Linear)]
         if prepare_layer is not None:
             prepare_layer(layer)
+        down = _mlp_output(layer) if weight_int8_works() else None
+        if down is not None:
+            setattr(down[0], down[1], WeightInt8Linear(getattr(*down)))
         quantize(layer)
         _done_with_file_pages(read)
         del read
     model = quantize(model)  # what is left: the output head
+    reduce_range = not cpu_has_vnni()
+    _own_int8_layers(model, reduce_range)
     release_freed_memory()
-    log.info("int8 linear layers for generation (%s%s)", type(model).__name__,
+    log.info("int8 linear layers for generation (%s, %s-bit activations%s%s)", type(model).__name__,
+             7 if reduce_range else 8, ", MLP output weight-only int8" if weight_int8_works() else "",
              f", {swapped} GPT-2 Conv1D layers as Linear" if swapped else "")
     return model, True
 
@@ -158,30 +191,66 @@ def release_freed_memory() -> None:
         pass
 
 
+def _is_int8_layer(module: torch.nn.Module) -> bool:
+    return isinstance(module, (DynamicInt8Linear, WeightInt8Linear)) \
+        or type(module).__module__.startswith("torch.ao.nn.quantized")
+
+
 def is_int8(model: Any) -> bool:
-    return any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in model.modules())
+    return any(_is_int8_layer(m) for m in model.modules())
 
 
 def parameter_count(model: Any) -> int:
     """Weights of the model, int8 linear layers included (they are not `parameters()` any more)."""
-    packed = sum(m.weight().numel() for m in model.modules()
-                 if type(m).__module__.startswith("torch.ao.nn.quantized") and callable(getattr(m, "weight", None)))
+    packed = 0
+    for m in model.modules():
+        if hasattr(m, "weight_count"):
+            packed += m.weight_count
+        elif type(m).__module__.startswith("torch.ao.nn.quantized") and callable(getattr(m, "weight", None)):
+            packed += m.weight().numel()
     return packed + sum(p.numel() for p in model.parameters())
 
 
-def auto_threads(rows: int, prefill: bool) -> int:
-    """Intra-op threads for one forward pass, when the settings leave it to us (generation_threads = 0).
+class ThreadChooser:
+    """Intra-op threads for generation, chosen by timing them, when the settings leave it to us
+    (generation_threads = 0).
 
-    A prompt's prefill, and a big batch's decoding, are arithmetic: on an idle machine every core helps. A
-    step of one or two rows is weight reads and per-op overhead, where a second thread buys little and costs a
-    barrier per op. On a busy machine a second thread mostly waits for its core: here, at load 6 on 2 cores,
-    2 threads wrote 3 tokens/s and 1 thread 16 (bench/latency.md). So: every core for arithmetic while fewer
-    than that many are busy, one thread otherwise."""
-    cores = os.cpu_count() or 1
-    if not prefill and rows <= 4:
-        return 1
-    try:
-        busy = os.getloadavg()[0]
-    except OSError:  # no load average on this platform
-        busy = 0.0
-    return cores if busy < cores - 0.5 else 1
+    Neither choice wins everywhere. On an idle 2-core machine a decoding step of the guided pair takes 23 ms on
+    two threads and 26 ms on one, a prompt's prefill 0.19 s against 0.33 s; on a busy one a second thread mostly
+    waits for its core: at load 6, two threads wrote 3 tokens/s and one thread 16 (bench/latency.md). The load
+    average cannot tell: it lags a minute and counts this process's own threads. So each kind of pass (a prefill,
+    a decoding step of so many rows) keeps a moving average of its cost per token for each thread count, uses
+    the cheaper, and now and then tries the other again (less often the worse it was), so a change of load is
+    noticed within a reply or two."""
+
+    EXPLORE_EVERY = 16  # passes between tries of the other count, times how many times worse it was
+    SMOOTHING = 0.3  # weight of the newest timing in the moving average
+
+    def __init__(self, cores: int | None = None) -> None:
+        cores = cores or os.cpu_count() or 1
+        self.options = (cores, 1) if cores > 1 else (1,)
+        self.cost: dict[tuple[str, int], float] = {}  # (kind of pass, threads) -> seconds per token
+        self.uses: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def choose(self, kind: str) -> int:
+        with self.lock:
+            self.uses[kind] = uses = self.uses.get(kind, 0) + 1
+            known = {t: self.cost[(kind, t)] for t in self.options if (kind, t) in self.cost}
+            untried = [t for t in self.options if t not in known]
+            if untried:
+                return untried[0]
+            best = min(known, key=known.get)
+            worst = max(known, key=known.get)
+            every = self.EXPLORE_EVERY * max(1, round(known[worst] / known[best]))
+            return worst if uses % every == 0 else best
+
+    def record(self, kind: str, threads: int, seconds: float, tokens: int = 1) -> None:
+        per_token = seconds / max(1, tokens)
+        with self.lock:
+            before = self.cost.get((kind, threads))
+            self.cost[(kind, threads)] = per_token if before is None else \
+                (1 - self.SMOOTHING) * before + self.SMOOTHING * per_token
+
+
+generation_threads = ThreadChooser()  # one per process: the load it measures is the machine's
