@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     chats_db: Path = Field(default=VAR_DIR / "chats.sqlite")
     top_k: int = 4
     default_model: Literal["tuned", "base"] = "tuned"
+    warm_up_chat: bool = Field(
+        default=True, description="The app readies the default model, the embedding model and the store in the "
+                                  "background as it starts, so the first request is as fast as the rest.")
     mmr: bool = True
     mmr_fetch_k: int = 20
     mmr_lambda: float = 0.6

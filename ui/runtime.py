@@ -63,7 +63,12 @@ def _load(settings_json: str, artifacts: Artifacts, _api_key: Any = None) -> Ass
     log.info("Loading the assistant (%s)", artifacts)
     settings = Settings.model_validate_json(settings_json)
     # The JSON key masks the model server's key; the key itself is not part of the cache key.
-    return Assistant.load(settings.model_copy(update={"llm_api_key": _api_key}) if _api_key else settings)
+    assistant = Assistant.load(settings.model_copy(update={"llm_api_key": _api_key}) if _api_key else settings)
+    if settings.warm_up_chat:  # in the background: the page is up meanwhile, and a first message waits its turn
+        from assistant.chat.loading import warm_up_chat
+
+        threading.Thread(target=warm_up_chat, args=(assistant,), name="chat-warm-up", daemon=True).start()
+    return assistant
 
 
 def load_assistant(settings: Settings, artifacts: Artifacts) -> Assistant:
