@@ -77,6 +77,11 @@ class Sampling(BaseModel):
                     "(guidance's plausibility cut comes first). On 40 held-out RAG requests per setting, 0 -> 3 "
                     "took replies using a detail of the movie from 0.175 to 0.275, every name still true.",
     )
+    opening_boost: float = Field(
+        default=0.0, ge=0.0, le=10.0,
+        description="With the names rule on: logits added to the film's own names in the context where a sentence "
+                    "or the reply starts (\"Spielberg brings ...\"); 0 = none (assistant/model/faithful.py).",
+    )
     drafts: int = Field(
         default=1, ge=1, le=MAX_DRAFTS,
         description="Drafts sampled per review; with more than 1 the one whose sentiment the embedding probe reads "

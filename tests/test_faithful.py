@@ -210,3 +210,17 @@ def test_prompt_processors_read_the_rule_back_from_the_prompt(tokenizer):
     processor(ids[:, :1], torch.zeros(3, len(tokenizer)))
     out = processor(ids, torch.zeros(3, len(tokenizer)))
     assert torch.equal(out[0], out[2]) and torch.isinf(out[1]).any()
+
+
+def test_an_opening_boost_nudges_the_films_names_only_where_a_sentence_starts(tokenizer):
+    rule, mid_sentence, (sig, the, tom) = word_start(tokenizer, " Sigourney", " The", " Tom")
+    opened = torch.tensor([tokenizer("It is dark.", add_special_tokens=False)["input_ids"]])
+    scores = torch.full((1, len(tokenizer)), -10.0)
+    scores[0, sig], scores[0, the], scores[0, tom] = 1.0, 3.0, 2.0
+    plain = next_word(ContextNames(tokenizer, [rule]), opened, scores)
+    nudged = next_word(ContextNames(tokenizer, [rule], opening_boost=3.0), opened, scores)
+    assert plain[the] > plain[sig] and nudged[sig] > nudged[the]
+    assert nudged[tom] > 0  # a sentence may open with any word: nothing is banned there
+    # mid-sentence the opening boost changes nothing (that is `boost`'s place)
+    assert torch.equal(next_word(ContextNames(tokenizer, [rule], opening_boost=3.0), mid_sentence, scores),
+                       next_word(ContextNames(tokenizer, [rule]), mid_sentence, scores))

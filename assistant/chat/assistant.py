@@ -152,7 +152,8 @@ class Assistant:
                                                              max_new_tokens=self.settings.sampling.max_new_tokens)
                     names = prompt_processors(slot.generator.tokenizer,
                                               enabled=self.settings.sampling.context_names,
-                                              boost=self.settings.sampling.name_boost)
+                                              boost=self.settings.sampling.name_boost,
+                                              opening_boost=self.settings.sampling.opening_boost)
                     slot.llm = ReviewLLM.from_sampling(slot.generator, self.settings.sampling,
                                                        draft_scorer=self._score_drafts, logits_processors=names)
         return slot.llm

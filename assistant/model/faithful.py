@@ -201,6 +201,10 @@ class _Row:
             return None, (ok | self.ending_ok if word in self.words else ok)
         return self.banned_after_word, None
 
+    def opens_sentence(self, text: str) -> bool:
+        """Whether the next token starts the reply's first word or a new sentence's."""
+        return _TAIL_RE.search(text) is None and is_sentence_start(text)
+
     def allowed(self, text: str) -> tuple[torch.Tensor | None, bool]:
         """(the mask of tokens that may follow the reply so far, None when every token may; whether the next
         token starts a word mid-sentence): the rule as one mask, for tests and inspection."""
@@ -223,14 +227,18 @@ class ContextNames:
     With `transfer`, where a new word starts mid-sentence, the probability the model gave to banned capitalised
     words (a name it wanted to write) goes to the context's names, in proportion to their own: the model wanted
     a name there, and gets one that is true. Nothing moves when it wanted none. `boost` adds that many logits to
-    the film's own names in the context (`Allowed.details`) at every such word start: a nudge toward naming them."""
+    the film's own names in the context (`Allowed.details`) at every such word start: a nudge toward naming them.
+    `opening_boost` does the same where a sentence (or the reply) starts, where critics often name the director
+    or a star ("Spielberg brings ..."): no name is banned there, since a sentence's first word is capitalised
+    anyway, and the nudge only favours the film's true names."""
 
     def __init__(self, tokenizer: Any, rules: Sequence[Allowed | set[str] | None], *, transfer: bool = True,
-                 boost: float = 0.0) -> None:
+                 boost: float = 0.0, opening_boost: float = 0.0) -> None:
         self.tokenizer = tokenizer
         self.rules = [Allowed(frozenset(r)) if isinstance(r, set | frozenset) else r for r in rules]
         self.transfer = transfer
         self.boost = boost  # logits added to the context's names where a word starts mid-sentence (0: none)
+        self.opening_boost = opening_boost  # ... where a sentence starts (0: none)
         self._rows: list[_Row | None] | None = None
         self._prompt_width: int | None = None
         self.fallbacks = 0  # steps where a row had no allowed token left, and ended its clause instead
@@ -258,6 +266,10 @@ class ContextNames:
             reply = self.tokenizer.decode(input_ids[row, self._prompt_width:], skip_special_tokens=True)
             banned, inside = rule.step(reply)
             if banned is None and inside is None:
+                if self.opening_boost and len(rule.detail_ids) and rule.opens_sentence(reply):
+                    if out is scores:
+                        out = scores.clone()
+                    out[row, rule.detail_ids] += self.opening_boost
                 continue
             new = scores[row].masked_fill(~inside, -math.inf) if inside is not None else scores[row].clone()
             if banned is not None:
@@ -297,16 +309,16 @@ class ContextNames:
 
 
 def context_names_processor(tokenizer: Any, requests: Sequence[Any], *, transfer: bool = True,
-                            boost: float = 0.0) -> ContextNames | None:
+                            boost: float = 0.0, opening_boost: float = 0.0) -> ContextNames | None:
     """The processor for a batch of fitted requests (prompts.ReviewRequest), or None when none has context."""
     rules = [request_words(r) for r in requests]
     if all(r is None for r in rules):
         return None
-    return ContextNames(tokenizer, rules, transfer=transfer, boost=boost)
+    return ContextNames(tokenizer, rules, transfer=transfer, boost=boost, opening_boost=opening_boost)
 
 
-def prompt_processors(tokenizer: Any, *, enabled: bool = True, transfer: bool = True,
-                      boost: float = 0.0) -> Callable[[str], list[ContextNames]]:
+def prompt_processors(tokenizer: Any, *, enabled: bool = True, transfer: bool = True, boost: float = 0.0,
+                      opening_boost: float = 0.0) -> Callable[[str], list[ContextNames]]:
     """For a model that is handed a prompt's text (the chat's LLM): the prompt's ContextNames processor, read back
     from the prompt (its context lines, title and topic), or none for a prompt without context."""
 
@@ -320,7 +332,8 @@ def prompt_processors(tokenizer: Any, *, enabled: bool = True, transfer: bool = 
             request = parse_prompt(prompt)
         except ValueError:  # not one of our review prompts: nothing to keep it to
             return []
-        processor = context_names_processor(tokenizer, [request], transfer=transfer, boost=boost)
+        processor = context_names_processor(tokenizer, [request], transfer=transfer, boost=boost,
+                                            opening_boost=opening_boost)
         return [processor] if processor is not None else []
 
     return build
