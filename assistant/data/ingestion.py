@@ -143,7 +143,7 @@ def to_chunks(records: Iterable[Review | MovieFacts], splitter: RecursiveCharact
         fits = len(text) <= splitter._chunk_size  # noqa: SLF001 - the splitter's own limit, no public accessor
         pieces = ([text.strip()] if text.strip() else []) if fits else splitter.split_text(text)
         for i, piece in enumerate(pieces):
-            chunks.append(Document(page_content=piece, metadata={**meta, "chunk": i}, id=f"{record.doc_id}:{i}"))
+            chunks.append(Document(page_content=piece, metadata={**meta, "chunk": i}, id=f"{meta['doc_id']}:{i}"))
     return chunks
 
 
