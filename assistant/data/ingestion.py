@@ -54,6 +54,8 @@ class IngestSummary:
     seconds: float = 0.0
     per_second: float = 0.0
     embed_seconds: float = 0.0
+    read_seconds: float = 0.0  # reading, cleaning and de-duplicating the sources
+    model_wait_seconds: float = 0.0  # the model's load that reading did not hide
     cpu_seconds: float = 0.0  # this process's, all threads: on a shared machine a steadier measure than seconds
     store: str = ""
 
@@ -213,7 +215,9 @@ def ingest(
     with counting_cleanups() as cleaned:  # the readers clean every value with text.clean_text
         records, hashes = read_records(paths, mapping, limit, summary, hub)
     summary.cleaned = dict(cleaned)
+    summary.read_seconds = time.perf_counter() - started
     embeddings = embeddings or loader.result()
+    summary.model_wait_seconds = time.perf_counter() - started - summary.read_seconds
     dim = len(embeddings.embed_query("dimension probe"))
     writer = StoreWriter(settings, dim, rebuild=rebuild)
     try:
