@@ -80,6 +80,7 @@ def main() -> int:
     # Per CPU-second rates are steadier than wall-clock ones on a shared machine (with one thread, no core is
     # counted twice); the wall-clock ratio is the one a quiet machine shows.
     pipeline_cpu_rate = summary.embedded / summary.cpu_seconds if summary.cpu_seconds else 0.0
+    embed_rate = summary.embedded / summary.embed_seconds if summary.embed_seconds else 0.0
     report = {
         "precision": args.precision,
         "threads": args.threads or os.cpu_count(),
@@ -98,10 +99,10 @@ def main() -> int:
         "other_seconds": round(summary.seconds - summary.embed_seconds - summary.read_seconds
                                - summary.model_wait_seconds, 2),
         "pipeline_per_s": round(summary.per_second, 1),
-        "embed_stage_per_s": round(summary.embedded / summary.embed_seconds, 1) if summary.embed_seconds else 0.0,
+        "embed_stage_per_s": round(embed_rate, 1),
         "raw_encode_per_s": round(raw_rate, 1),
         "ratio": round(summary.per_second / raw_rate, 3),
-        "embed_stage_ratio": round(summary.embedded / summary.embed_seconds / raw_rate, 3) if summary.embed_seconds else 0.0,
+        "embed_stage_ratio": round(embed_rate / raw_rate, 3),
         "pipeline_per_cpu_s": round(pipeline_cpu_rate, 1),
         "raw_encode_per_cpu_s": round(raw_cpu_rate, 1),
         "cpu_ratio": round(pipeline_cpu_rate / raw_cpu_rate, 3),

@@ -90,7 +90,8 @@ def test_token_order_gives_embed_documents_vectors_in_the_callers_order(embeddin
     texts = TEXTS + ["Short.", "line one\nline two of a much longer review, with several clauses, " * 3, "Ok"]
     monkeypatch.setitem(embeddings.encode_kwargs, "batch_size", 2)  # several batches of different widths
     shapes: list[tuple[int, int]] = []
-    hook = embeddings._client.register_forward_pre_hook(lambda _, args: shapes.append(tuple(args[0]["input_ids"].shape)))
+    model = embeddings._client
+    hook = model.register_forward_pre_hook(lambda _, args: shapes.append(tuple(args[0]["input_ids"].shape)))
     try:
         fast = embeddings.embed_in_token_order(texts)
     finally:
@@ -98,8 +99,8 @@ def test_token_order_gives_embed_documents_vectors_in_the_callers_order(embeddin
     reference = np.asarray(embeddings.embed_documents(texts))
     assert fast.dtype == np.float32 and fast.shape == reference.shape
     assert (fast * reference).sum(1).min() > 0.9999  # bfloat16 noise from another padding at most
-    tokens = sorted((len(ids) for ids in embeddings._client.tokenizer([t.replace("\n", " ") for t in texts])["input_ids"]),
-                    reverse=True)
+    ids = model.tokenizer([t.replace("\n", " ") for t in texts])["input_ids"]
+    tokens = sorted(map(len, ids), reverse=True)
     assert shapes == [(len(tokens[i : i + 2]), tokens[i]) for i in range(0, len(texts), 2)]  # each cut to its longest
 
     exact = make_embeddings(Settings(embedding_precision="float32"))

@@ -8,7 +8,8 @@ Batches of 32 texts beat 64-256 on two cores: larger batches' activations fall o
 
 The index build batches by token count (`embed_in_token_order`), not by characters as sentence-transformers does:
 in reviews characters predict tokens poorly, and batches sorted by characters are 19% padding, which the model
-computes like real tokens (1% when sorted by tokens): the same vectors, 15-20% less time (bench/ingest.md).
+computes like real tokens (1% when sorted by tokens): the same vectors, 5-36% less embedding time by size and
+threads (bench/ingest.md).
 
 Tried and dropped: dynamic int8 (2x, but top-5 neighbours only 70% the same as float32's); sentence-transformers'
 ONNX and OpenVINO backends (they need optimum, which does not accept this project's transformers 5).
