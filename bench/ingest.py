@@ -3,8 +3,9 @@
     .venv/bin/python bench/ingest.py [--limit N] [--precision bfloat16|float32] [--compare-precision float32]
 
 Prints one JSON object: pipeline chunks/s, raw encode texts/s on the same texts (the same encoder, in the same
-run, after the pipeline), their ratio, peak memory, the load average; and with --compare-precision the other
-precision's raw speed, how close its vectors are, and how many top-5 neighbours it keeps.
+run, after the pipeline), their ratio, the embedding stage's own rate and ratio, where the rest of the time went,
+peak memory, the load average; and with --compare-precision the other precision's raw speed, how close its vectors
+are, and how many top-5 neighbours it keeps.
 """
 from __future__ import annotations
 
@@ -79,6 +80,7 @@ def main() -> int:
     # Per CPU-second rates are steadier than wall-clock ones on a shared machine (with one thread, no core is
     # counted twice); the wall-clock ratio is the one a quiet machine shows.
     pipeline_cpu_rate = summary.embedded / summary.cpu_seconds if summary.cpu_seconds else 0.0
+    embed_rate = summary.embedded / summary.embed_seconds if summary.embed_seconds else 0.0
     report = {
         "precision": args.precision,
         "threads": args.threads or os.cpu_count(),
@@ -90,9 +92,17 @@ def main() -> int:
         "embedded": summary.embedded,
         "seconds": round(summary.seconds, 1),
         "embed_seconds": round(summary.embed_seconds, 1),
+        # where the rest went: reading (the model loads meanwhile), the load left to wait for, and the remainder
+        # (the dimension probe, opening the writer, chunking, the commit)
+        "read_seconds": round(summary.read_seconds, 2),
+        "model_wait_seconds": round(summary.model_wait_seconds, 2),
+        "other_seconds": round(summary.seconds - summary.embed_seconds - summary.read_seconds
+                               - summary.model_wait_seconds, 2),
         "pipeline_per_s": round(summary.per_second, 1),
+        "embed_stage_per_s": round(embed_rate, 1),
         "raw_encode_per_s": round(raw_rate, 1),
         "ratio": round(summary.per_second / raw_rate, 3),
+        "embed_stage_ratio": round(embed_rate / raw_rate, 3),
         "pipeline_per_cpu_s": round(pipeline_cpu_rate, 1),
         "raw_encode_per_cpu_s": round(raw_cpu_rate, 1),
         "cpu_ratio": round(pipeline_cpu_rate / raw_cpu_rate, 3),

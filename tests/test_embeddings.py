@@ -83,3 +83,25 @@ def test_the_embedding_stage_uses_every_core_even_from_a_one_thread_server_threa
     worker.start()
     worker.join()
     assert Recording.threads == [os.cpu_count()] and seen == [1]  # every core while embedding, then as it was
+
+
+def test_token_order_gives_embed_documents_vectors_in_the_callers_order(embeddings, monkeypatch):
+    """The index build's batching (by token count, tokenized once) changes the padding, not the vectors."""
+    texts = TEXTS + ["Short.", "line one\nline two of a much longer review, with several clauses, " * 3, "Ok"]
+    monkeypatch.setitem(embeddings.encode_kwargs, "batch_size", 2)  # several batches of different widths
+    shapes: list[tuple[int, int]] = []
+    model = embeddings._client
+    hook = model.register_forward_pre_hook(lambda _, args: shapes.append(tuple(args[0]["input_ids"].shape)))
+    try:
+        fast = embeddings.embed_in_token_order(texts)
+    finally:
+        hook.remove()
+    reference = np.asarray(embeddings.embed_documents(texts))
+    assert fast.dtype == np.float32 and fast.shape == reference.shape
+    assert (fast * reference).sum(1).min() > 0.9999  # bfloat16 noise from another padding at most
+    ids = model.tokenizer([t.replace("\n", " ") for t in texts])["input_ids"]
+    tokens = sorted(map(len, ids), reverse=True)
+    assert shapes == [(len(tokens[i : i + 2]), tokens[i]) for i in range(0, len(texts), 2)]  # each cut to its longest
+
+    exact = make_embeddings(Settings(embedding_precision="float32"))
+    assert np.allclose(exact.embed_in_token_order(texts), np.asarray(exact.embed_documents(texts)), atol=1e-5)

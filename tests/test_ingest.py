@@ -26,6 +26,7 @@ def test_ingest_reload_and_search_with_sentiment_filter(settings, embeddings, da
     assert summary.duplicates >= 1  # the same Toy Story quote in the 2013 and 2020 pulls
     assert summary.kept + summary.duplicates + sum(summary.skipped.values()) == summary.rows
     assert summary.embedded == summary.total > summary.kept - 1  # synopses may add chunks
+    assert 0 < summary.read_seconds + summary.model_wait_seconds + summary.embed_seconds <= summary.seconds
     store = ReviewStore.open(settings, embeddings)
     hits = store.similarity_search_with_score("a story about toys that come alive", k=3,
                                               filter={"sentiment": "negative", "movie_key": "toy story"})

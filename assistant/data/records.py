@@ -4,13 +4,15 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 from typing import Literal
 
 Sentiment = Literal["positive", "negative", "unknown"]
 SENTIMENTS: tuple[str, ...] = ("positive", "negative", "unknown")
 
 
+@lru_cache(maxsize=1 << 16)  # a film's reviews repeat its title: an ingest asks for the same key thousands of times
 def movie_key(title: str | None) -> str | None:
     """One key per movie, whatever the case, punctuation or spacing of its title ("toy story" == "Toy Story!")."""
     if not title:
@@ -51,12 +53,21 @@ class Review:
     @property
     def doc_id(self) -> str:
         """Deterministic id: the same quote for the same movie is one document, whichever file it came from."""
-        return f"r-{text_fingerprint((self.key or '') + '|' + self.text)}"
+        return _review_id(self.key, self.text)
 
     def metadata(self) -> dict:
-        meta = {k: v for k, v in asdict(self).items() if k != "text"}
-        meta.update(kind="review", movie_key=self.key, doc_id=self.doc_id)
+        # Every field is a plain value: no deep copy (asdict) needed, and the key is folded once for both uses.
+        meta = {name: getattr(self, name) for name in _REVIEW_META}
+        key = self.key
+        meta.update(kind="review", movie_key=key, doc_id=_review_id(key, self.text))
         return meta
+
+
+def _review_id(key: str | None, text: str) -> str:
+    return f"r-{text_fingerprint((key or '') + '|' + text)}"
+
+
+_REVIEW_META = tuple(f.name for f in fields(Review) if f.name != "text")
 
 
 @dataclass(frozen=True, slots=True)
