@@ -124,10 +124,11 @@ def memory_probe(fast: bool) -> dict[str, Any]:
         for model in ("tuned", "base"):
             assert assistant.generator(model) is not None, f"no {model} model"
             assistant.reply("probe", "Write a negative review of Toy Story", model=model, seed=1, remember=False)
-        rss = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
-                   if line.startswith("VmRSS:"))
-    return {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-            "rss_mb": round(rss / 1024)}
+        status = {line.split(":")[0]: int(line.split()[1]) for line in
+                  Path("/proc/self/status").read_text().splitlines() if line.startswith(("VmRSS:", "VmHWM:"))}
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across exec, so a child started by the bench would
+    # report the bench's own peak (both models loaded twice) instead of its own.
+    return {"peak_rss_mb": round(status["VmHWM"] / 1024), "rss_mb": round(status["VmRSS"] / 1024)}
 
 
 def child_memory(fast: bool) -> dict[str, Any]:
