@@ -226,10 +226,10 @@ def test_finetune_command_end_to_end(monkeypatch, tmp_path, capsys):
     assert (out / "judge.json").exists() and (out / "model_card.md").read_text().startswith("# Model card")
     assert (out / "sentiment_probe.json").exists() and (out / "sentiment_probe.npz").exists()
     assert 0 < card["label_filter"]["kept"] <= card["label_filter"]["of"] == len(split.train)
-    assert card["guidance"] == 3.0 and card["eval"]["guidance"] == 3.0  # the chat's default
+    assert card["guidance"] == 2.0 and card["eval"]["guidance"] == 2.0
     assert set(card["sentiment_acc_unguided"]) == {"positive", "negative"}
     markdown = (out / "model_card.md").read_text()
-    assert "sentiment guidance 3" in markdown and "without guidance" in markdown
+    assert "sentiment guidance 2" in markdown and "without guidance" in markdown
     assert "tuned model in" in capsys.readouterr().out
 
 
