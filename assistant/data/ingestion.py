@@ -212,8 +212,13 @@ def ingest(
     check_vector_store(settings)
     summary = IngestSummary(store=str(settings.index_dir))
     loader = None if embeddings is not None else _Loading(settings)  # loads while the files are read
-    with counting_cleanups() as cleaned:  # the readers clean every value with text.clean_text
-        records, hashes = read_records(paths, mapping, limit, summary, hub)
+    try:
+        with counting_cleanups() as cleaned:  # the readers clean every value with text.clean_text
+            records, hashes = read_records(paths, mapping, limit, summary, hub)
+    except BaseException:
+        if loader is not None:  # a process that exits mid-import of torch aborts ("terminate called ...")
+            loader.join()
+        raise
     summary.cleaned = dict(cleaned)
     summary.read_seconds = time.perf_counter() - started
     embeddings = embeddings or loader.result()
