@@ -201,6 +201,7 @@ class Decoding:
         self.positions: torch.Tensor | None = None
         self.logits: torch.Tensor | None = None
         self.threads_before = 0
+        self.prefilled = 0  # prompt tokens the prefill computed (a remembered opening is not recomputed)
         self.pending: torch.Tensor | None = None
         self.sampler = torch.Generator(device="cpu")
         if plan.seed is None:
@@ -230,6 +231,7 @@ class Decoding:
         shared = shared_prefix(rows) if len(rows) > 1 or reusable else 0
         if shared < MIN_SHARED_PREFIX:
             shared = 0
+        start = 0
         if shared:  # once for every row, then the cache is copied to each of them
             start = remembered.restore(self.runner, rows[0][:shared]) if reusable else 0
             prefix = torch.tensor([rows[0][start:shared]], dtype=torch.long)
@@ -242,6 +244,7 @@ class Decoding:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         self.mask = None if bool(mask.all()) else mask
         self.positions = positions[:, -1:]
+        self.prefilled = len(rows[0]) - start  # what this prefill computed, for the thread timings
         return self._forward(suffix, self.mask if self.mask is not None else None, positions[:, shared:])
 
     def _scores(self, logits: torch.Tensor) -> torch.Tensor:
@@ -273,7 +276,7 @@ class Decoding:
             started = time.perf_counter()
             with torch_threads(threads):
                 self.logits = self._prefill()
-            generation_threads.record("prefill", threads, time.perf_counter() - started, len(self.rows[0]))
+            generation_threads.record("prefill", threads, time.perf_counter() - started, self.prefilled)
             self.threads_before = torch.get_num_threads()  # set for the decoding steps, restored by close()
         else:  # feed the tokens chosen last step (the negative rows get their prompt's token)
             kind = f"decode {len(self.rows)} rows"
