@@ -204,3 +204,40 @@ def test_int8_from_a_mapped_weights_file_writes_what_int8_from_memory_writes(tok
         gen = ReviewGenerator(model, tokenizer, max_sentences=0, guidance=2.0)
         outputs.append(gen.generate_many(REQUESTS, temperature=0, max_new_tokens=10))
     assert outputs[0] == outputs[1] and any(outputs[0])
+
+
+def test_every_forward_pass_of_a_reply_runs_on_the_one_compute_thread(tokenizer, monkeypatch):
+    import threading
+
+    from assistant.model.compute_thread import compute
+    seen = []
+    forward = LeanLlama.forward
+
+    def spy(self, *args, **kwargs):
+        seen.append(threading.current_thread().name)
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(LeanLlama, "forward", spy)
+    generator = ReviewGenerator(tiny_llama(tokenizer), tokenizer, max_sentences=0)
+    callers = []
+    for request in REQUESTS[:2]:  # from two threads of their own, as LangGraph's executors call it
+        worker = threading.Thread(target=lambda r=request: callers.append(
+            generator.generate(r, temperature=0, max_new_tokens=4, guidance=2.0)))
+        worker.start()
+        worker.join()
+    assert len(callers) == 2 and seen and set(seen) == {compute.name}
+
+
+def test_a_reserved_cache_is_never_regrown_while_decoding(tokenizer):
+    model = tiny_llama(tokenizer)
+    lean = LeanLlama(model)
+    lean.reserve(5 + 20)
+    lean.forward(torch.tensor([[5, 6, 7, 8, 9]]), None, torch.arange(5).unsqueeze(0))
+    snapshot = lean.repeat_rows(2)
+    keys = lean.keys[0]
+    assert keys.shape[:3] == (2, 2, 25) and snapshot[0][0].shape[2] == 5
+    before = snapshot[0][0].clone()
+    for position in range(5, 25):
+        lean.forward(torch.tensor([[10], [11]]), None, torch.tensor([[position], [position]]))
+    assert lean.keys[0] is keys  # written in place: no copy of the whole cache mid-reply
+    assert torch.equal(snapshot[0][0], before)  # the prefix handed back is not written to afterwards

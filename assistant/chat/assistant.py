@@ -30,6 +30,7 @@ from assistant.chat.retrieval import ReviewRetrieval, Source
 from assistant.chat.review_chain import build_review_chain
 from assistant.chat.router import build_router
 from assistant.data.titles import TitleIndex
+from assistant.model.compute_thread import compute
 from assistant.model.faithful import prompt_processors
 from assistant.model.generation import ReviewGenerator
 from assistant.model.llm import ReviewLLM, ReviewPrompt, stop_sequences
@@ -108,7 +109,7 @@ class Assistant:
         from assistant.chat.loading import load_parts
 
         settings = settings or get_settings()
-        parts = load_parts(settings, embeddings)
+        parts = compute.run(load_parts, settings, embeddings)  # see compute_thread.py: one OpenMP team
         assistant = cls(settings, **parts)
         warnings = assistant.warnings
         if not assistant._slots["tuned"].generator and not assistant._slots["tuned"].llm:
@@ -133,7 +134,7 @@ class Assistant:
                 if slot.generator is None and slot.error is None:
                     started = time.perf_counter()
                     try:
-                        slot.generator, extra = slot.loader()
+                        slot.generator, extra = compute.run(slot.loader)
                         slot.info = {**slot.info, **_generator_info(slot.generator, name), **extra}
                         log.info("loaded the %s model %s in %.1f s", name, slot.info.get("name"),
                                  time.perf_counter() - started)
@@ -215,7 +216,7 @@ class Assistant:
                 if self.store.embeddings is None:
                     started = time.perf_counter()
                     try:
-                        self.store.embeddings = self._embeddings_loader()
+                        self.store.embeddings = compute.run(self._embeddings_loader)
                     except Exception as exc:  # no embedding model means no retrieval, said once
                         self._embeddings_loader = None
                         self.store_error = f"the embedding model could not be loaded: {str(exc).splitlines()[0]}"

@@ -20,7 +20,7 @@ import torch
 from transformers import NoRepeatNGramLogitsProcessor, RepetitionPenaltyLogitsProcessor
 from transformers.cache_utils import Cache, DynamicLayer
 
-from assistant.data.embeddings import torch_threads
+from assistant.model.compute_thread import compute
 from assistant.model.guidance import guide_scores
 from assistant.model.lean_llama import LeanLlama
 from assistant.model.runtime import generation_threads
@@ -75,6 +75,9 @@ class TransformersRunner:
                          use_cache=True, logits_to_keep=1)
         return out.logits[:, -1]
 
+    def reserve(self, positions: int) -> None:
+        """The cache grows by doubling (RoomyLayer); nothing to set aside up front."""
+
     def repeat_rows(self, repeats: int) -> None:
         self.cache.batch_repeat_interleave(repeats)
 
@@ -108,8 +111,9 @@ class RememberedPrefix:
         runner.load_prefix(self.state, same)
         return same
 
-    def keep(self, runner: LeanLlama, ids: list[int]) -> None:
-        self.ids, self.state = list(ids), runner.prefix_state(len(ids))
+    def keep(self, ids: list[int], state: tuple[list[torch.Tensor], list[torch.Tensor]]) -> None:
+        """Remember `ids` and their keys and values (one row, as `LeanLlama.repeat_rows` hands them back)."""
+        self.ids, self.state = list(ids), state
 
 
 @dataclass
@@ -225,27 +229,44 @@ class Decoding:
         return self.runner.forward(ids.to(self.device), None if mask is None else mask.to(self.device),
                                    positions.to(self.device))
 
+    def _timed_forward(self, kind: str, ids: torch.Tensor, mask: torch.Tensor | None, positions: torch.Tensor,
+                       per_token: bool = False) -> torch.Tensor:
+        """One forward pass on the thread count chosen for its kind of pass, and its timing recorded. A long
+        prompt pass is timed per token; the short ones (the rows' own prompt ends, a decoding step) per pass: a
+        short pass is mostly fixed cost, and mixing it into the per-token figure made one thread look better
+        for prompts than it is."""
+        threads = self.threads or generation_threads.choose(kind)
+        if threads != torch.get_num_threads():  # kept between passes (setting it costs); close() restores it
+            self.threads_before = self.threads_before or torch.get_num_threads()
+            torch.set_num_threads(threads)
+        started = time.perf_counter()
+        logits = self._forward(ids, mask, positions)
+        generation_threads.record(kind, threads, time.perf_counter() - started, ids.shape[1] if per_token else 1)
+        return logits
+
     def _prefill(self) -> torch.Tensor:
         rows, remembered = self.rows, self.remembered
         reusable = remembered is not None and isinstance(self.runner, LeanLlama)
         shared = shared_prefix(rows) if len(rows) > 1 or reusable else 0
         if shared < MIN_SHARED_PREFIX:
             shared = 0
+        self.runner.reserve(max(len(r) for r in rows) + self.max_new_tokens)
         start = 0
         if shared:  # once for every row, then the cache is copied to each of them
             start = remembered.restore(self.runner, rows[0][:shared]) if reusable else 0
             prefix = torch.tensor([rows[0][start:shared]], dtype=torch.long)
-            self._forward(prefix, None, torch.arange(start, shared).unsqueeze(0))
+            self._timed_forward("prefill", prefix, None, torch.arange(start, shared).unsqueeze(0), per_token=True)
+            replaced = self.runner.repeat_rows(len(rows))
             if reusable:
-                remembered.keep(self.runner, rows[0][:shared])
-            self.runner.repeat_rows(len(rows))
+                remembered.keep(rows[0][:shared], replaced)
         suffix, suffix_mask = _left_pad([r[shared:] for r in rows], self.pad_id)
         mask = torch.cat([torch.ones(len(rows), shared, dtype=torch.long), suffix_mask], dim=1)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         self.mask = None if bool(mask.all()) else mask
         self.positions = positions[:, -1:]
-        self.prefilled = len(rows[0]) - start  # what this prefill computed, for the thread timings
-        return self._forward(suffix, self.mask if self.mask is not None else None, positions[:, shared:])
+        self.prefilled = len(rows[0]) - start  # what this prefill computed
+        kind = f"prompt ends {len(rows)} rows" if shared else "prefill"
+        return self._timed_forward(kind, suffix, self.mask, positions[:, shared:], per_token=not shared)
 
     def _scores(self, logits: torch.Tensor) -> torch.Tensor:
         plan, ids = self.plan, self.input_ids
@@ -261,35 +282,28 @@ class Decoding:
 
     def close(self) -> None:
         self.runner = None  # the cache's memory goes now, not when the caller lets go of this object
-        if self.threads_before:
-            torch.set_num_threads(self.threads_before)
+        if self.threads_before:  # on the thread whose count the passes set
+            compute.run(torch.set_num_threads, self.threads_before)
             self.threads_before = 0
 
-    @torch.inference_mode()
     def step(self) -> list[int] | None:
         """The next token of every row (pad for rows already done), or None when all are done; the first call
-        prefills."""
+        prefills. The work runs on the compute thread (compute_thread.py says why)."""
+        return compute.run(self._step)
+
+    @torch.inference_mode()
+    def _step(self) -> list[int] | None:
         if self.done or self.runner is None:
             return None
         if self.logits is None:
-            threads = self.threads or generation_threads.choose("prefill")
-            started = time.perf_counter()
-            with torch_threads(threads):
-                self.logits = self._prefill()
-            generation_threads.record("prefill", threads, time.perf_counter() - started, self.prefilled)
-            self.threads_before = torch.get_num_threads()  # set for the decoding steps, restored by close()
+            self.logits = self._prefill()
         else:  # feed the tokens chosen last step (the negative rows get their prompt's token)
-            kind = f"decode {len(self.rows)} rows"
-            threads = self.threads or generation_threads.choose(kind)
-            if threads != torch.get_num_threads():
-                torch.set_num_threads(threads)
-            started = time.perf_counter()
             tokens = self.pending.repeat(2) if self.guided else self.pending
             self.positions = self.positions + 1
             if self.mask is not None:
                 self.mask = torch.cat([self.mask, torch.ones(len(self.rows), 1, dtype=torch.long)], dim=1)
-            self.logits = self._forward(tokens.unsqueeze(1), self.mask, self.positions)
-            generation_threads.record(kind, threads, time.perf_counter() - started)
+            self.logits = self._timed_forward(f"decode {len(self.rows)} rows", tokens.unsqueeze(1), self.mask,
+                                              self.positions)
         scores = self._scores(self.logits)
         if self.plan.temperature > 0:
             chosen = sample_nucleus(scores.cpu(), self.plan.temperature, self.plan.top_p, self.sampler)

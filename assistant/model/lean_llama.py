@@ -85,40 +85,50 @@ class LeanLlama:
         self.keys: list[torch.Tensor] = []
         self.values: list[torch.Tensor] = []
         self.length = 0
+        self.capacity = 0  # positions per row the cache is made with (reserve)
         self.plan: list[tuple] | None = None  # built at the first forward (_layer_plan)
         self.head = fast_call(model.lm_head)
+
+    def reserve(self, positions: int) -> None:
+        """Room for this many positions per row from the start (the prompt and every new token): growing the
+        cache mid-reply copies all of it."""
+        self.capacity = positions
+
+    def _new_store(self, rows: int, size: int) -> list[torch.Tensor]:
+        return [torch.empty(rows, self.kv_heads, size, self.head_dim) for _ in self.layers]
 
     def _room(self, rows: int, needed: int) -> None:
         """Keys and values of every layer, with room for `needed` positions (doubled when it runs out)."""
         if self.keys and self.keys[0].shape[0] == rows and self.keys[0].shape[2] >= needed:
             return
-        size = max(needed, 2 * (self.keys[0].shape[2] if self.keys else 0), 64)
-        for i in range(len(self.layers)):
-            for store in (self.keys, self.values):
-                grown = torch.empty(rows, self.kv_heads, size, self.head_dim)
-                if i < len(store):
-                    grown[:, :, :self.length] = store[i][:, :, :self.length]
-                    store[i] = grown
-                else:
-                    store.append(grown)
-
-    def repeat_rows(self, repeats: int) -> None:
-        """Every row's cache copied `repeats` times, in place of it (a shared prefix handed to each row)."""
+        size = max(needed, self.capacity, 2 * (self.keys[0].shape[2] if self.keys else 0), 64)
         for store in (self.keys, self.values):
-            for i, cached in enumerate(store):
-                store[i] = cached[:, :, :self.length].repeat_interleave(repeats, dim=0)
+            grown = self._new_store(rows, size)
+            for old, new in zip(store, grown):
+                new[:, :, :self.length] = old[:, :, :self.length]
+            store[:] = grown
 
-    def prefix_state(self, length: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """A copy of the first row's keys and values for its first `length` positions."""
-        return ([k[:1, :, :length].clone() for k in self.keys], [v[:1, :, :length].clone() for v in self.values])
+    def repeat_rows(self, repeats: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Every row's cache copied `repeats` times, in place of it (a shared prefix handed to each row), into room
+        for the reserved positions. Returns the replaced cache's filled part, which nothing writes to again: the
+        first row of it is a snapshot of the prefix, for `RememberedPrefix`, at no cost of a copy."""
+        rows, size = self.keys[0].shape[0], max(self.length, self.capacity)
+        replaced = ([k[:, :, :self.length] for k in self.keys], [v[:, :, :self.length] for v in self.values])
+        for store, old in zip((self.keys, self.values), replaced):
+            grown = self._new_store(rows * repeats, size)
+            for cached, new in zip(old, grown):
+                new[:, :, :self.length] = cached.repeat_interleave(repeats, dim=0)
+            store[:] = grown
+        return replaced
 
     def load_prefix(self, state: tuple[list[torch.Tensor], list[torch.Tensor]], length: int) -> None:
-        """Start from `prefix_state`'s first `length` positions (one row), as if they had just been fed."""
+        """Start from a snapshot's first `length` positions (one row), as if they had just been fed."""
         self.length = 0
+        self.keys, self.values = [], []
         self._room(1, length)
         for store, saved in zip((self.keys, self.values), state):
             for cached, kept in zip(store, saved):
-                cached[:, :, :length] = kept[:, :, :length]
+                cached[:, :, :length] = kept[:1, :, :length]
         self.length = length
 
     def _mask(self, valid: torch.Tensor | None, steps: int) -> torch.Tensor:
