@@ -34,6 +34,7 @@ from assistant.chat.assistant import Assistant  # noqa: E402
 from assistant.chat.loading import warm_up_chat  # noqa: E402
 from assistant.chat.replies import Reply  # noqa: E402
 from assistant.logs import setup_logging  # noqa: E402
+from assistant.model.compute_thread import compute  # noqa: E402
 from assistant.settings import Settings, get_settings  # noqa: E402
 
 MOVIES = ["Toy Story", "Titanic", "The Matrix", "Jaws", "Alien", "Gigli", "Shrek", "Fargo", "Up", "Heat",
@@ -197,7 +198,8 @@ def main() -> int:
         report["fast_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         del assistant
         for kind in args.models if args.baseline_n else []:
-            base = baseline_run(kind, settings, prompts[kind], args.guidance, args.max_new_tokens)
+            # on the chat's compute thread too: a second OpenMP team would slow both paths (compute_thread.py)
+            base = compute.run(baseline_run, kind, settings, prompts[kind], args.guidance, args.max_new_tokens)
             fast = report["models"][kind]["guidance_on"]
             base["fast_over_model_generate_tokens_per_s"] = round(
                 fast["tokens_per_s"] / base["model_generate_unguided_tokens_per_s"], 2)
