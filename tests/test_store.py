@@ -196,3 +196,28 @@ def test_aborted_generation_leaves_live_store_whole(settings, embeddings):
     writer.abort()  # what an interrupted ingest does
     after = ReviewStore.open(settings)
     assert after.total == before.total and after.directory == before.directory
+
+
+def test_a_query_searched_twice_is_encoded_once_until_the_model_changes(tmp_path, embeddings):
+    class Counting:
+        def __init__(self, inner):
+            self.inner, self.queries = inner, []
+
+        def embed_query(self, text):
+            self.queries.append(text)
+            return self.inner.embed_query(text)
+
+        def embed_documents(self, texts):
+            return self.inner.embed_documents(texts)
+
+    counting = Counting(embeddings)
+    store = build(Settings(index_dir=tmp_path / "index"), embeddings)
+    store.embeddings = counting
+    first = store.similarity_search("a terrifying shark", k=2)
+    again = store.max_marginal_relevance_search("a terrifying shark", k=2, fetch_k=4)
+    assert counting.queries == ["a terrifying shark"]
+    assert [d.id for d in first] and [d.id for d in again]
+    assert not store.embed_query("a terrifying shark").flags.writeable  # shared: nobody may change it in place
+    store.embeddings = Counting(embeddings)  # another model: its own vectors
+    store.similarity_search("a terrifying shark", k=2)
+    assert store.embeddings.queries == ["a terrifying shark"]

@@ -8,6 +8,7 @@ import json
 import logging
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from pathlib import Path
@@ -69,6 +70,8 @@ class ReviewStore(VectorStore):
         self.ids = ids
         self._embeddings = embeddings
         self._local = threading.local()
+        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()  # embed_query's recent answers
+        self._query_lock = threading.Lock()
 
     # -- opening ---------------------------------------------------------------------------------
     @classmethod
@@ -115,7 +118,9 @@ class ReviewStore(VectorStore):
     @embeddings.setter
     def embeddings(self, value: Embeddings | None) -> None:
         # The chat loads the embedding model on first use and hands it to the store it already opened.
-        self._embeddings = value
+        with self._query_lock:
+            self._embeddings = value
+            self._query_vectors.clear()
 
     @property
     def total(self) -> int:
@@ -188,10 +193,28 @@ class ReviewStore(VectorStore):
         """Read-only SQL over the docs table (counts per movie and the like)."""
         return self._connect().execute(query, params).fetchall()
 
+    QUERY_CACHE = 64  # recent queries whose vectors are kept
+
     def embed_query(self, query: str) -> np.ndarray:
-        if self._embeddings is None:
+        """The query's vector. A review request searches its query two or three times (the reviews, the facts
+        card, a wider search when the narrow one finds nothing), at about 20 ms an encoding on two cores, so the
+        last few vectors are kept (read-only: callers share them)."""
+        embeddings = self._embeddings
+        if embeddings is None:
             raise StoreError("This store was opened without an embedding model, so it cannot embed a query")
-        return np.asarray(self._embeddings.embed_query(query), dtype=np.float32)
+        with self._query_lock:
+            vector = self._query_vectors.get(query)
+            if vector is not None:
+                self._query_vectors.move_to_end(query)
+                return vector
+        vector = np.asarray(embeddings.embed_query(query), dtype=np.float32)
+        vector.flags.writeable = False
+        with self._query_lock:
+            if embeddings is self._embeddings:  # not a vector of a model swapped out meanwhile
+                self._query_vectors[query] = vector
+                while len(self._query_vectors) > self.QUERY_CACHE:
+                    self._query_vectors.popitem(last=False)
+        return vector
 
     # -- searching: one core, every LangChain entry point on top ---------------------------------
     def _search(self, vector: Any, k: int, where: Where, *, mmr: bool = False, fetch_k: int = 20,
