@@ -71,10 +71,11 @@ class WeightInt8Linear(torch.nn.Module):
         shape = x.shape
         flat = x.reshape(-1, shape[-1]).to(torch.bfloat16)
         if flat.shape[0] <= FEW_ROWS:
-            out = torch._weight_int8pack_mm(flat.contiguous(), self.q, self.scale)  # noqa: SLF001 - no public op yet
-        else:  # many rows: arithmetic-bound, where a bf16 product of the dequantized weights is 2-3x faster
-            out = F.linear(flat, self.q.to(torch.bfloat16) * self.scale[:, None])
-        out = out.float().reshape(*shape[:-1], self.out_features)
+            out = torch._weight_int8pack_mm(flat.contiguous(), self.q, self.scale).float()  # noqa: SLF001 - no public op yet
+        else:  # many rows: arithmetic-bound, where a bf16 product of the int8 weights is 2-3x faster; the scale
+            # goes on the product's columns, not on the weights: one pass over them fewer (~5 ms a prompt here)
+            out = F.linear(flat, self.q.to(torch.bfloat16)).float() * self.scale
+        out = out.reshape(*shape[:-1], self.out_features)
         return out if self.bias is None else out + self.bias
 
 
