@@ -133,3 +133,19 @@ def test_thread_chooser_tries_each_count_then_keeps_the_faster_and_looks_again_n
     assert [chooser.choose("decode") for _ in range(10)].count(1) >= 9
     assert chooser.choose("prefill") in (1, 2) and ("prefill", 1) not in chooser.cost  # kinds kept apart
     assert ThreadChooser(cores=1).choose("decode") == 1
+
+
+def test_a_warm_up_times_each_thread_count_on_a_warm_pass(tokenizer, monkeypatch):
+    from assistant.model import generation, runtime
+    from assistant.model.generation import ReviewGenerator
+
+    chooser = ThreadChooser(cores=2)
+    monkeypatch.setattr(runtime, "generation_threads", chooser)
+    monkeypatch.setattr(generation, "generation_threads", chooser)
+    monkeypatch.setattr("assistant.model.decoding.generation_threads", chooser)
+    chooser.record("prefill", 2, 9.0)  # a cold pass's timing: must not survive the warm-up
+    generator = ReviewGenerator(tiny_llama(tokenizer), tokenizer, max_sentences=0, remember_prompts=True)
+    generator.warm_up()
+    assert {t for kind, t in chooser.cost if kind == "prefill"} == {1, 2}
+    assert chooser.cost[("prefill", 2)] < 1.0
+    assert generator.remembered is not None and generator.threads == 0  # put back as they were

@@ -33,7 +33,12 @@ from assistant.model.prompts import (
     opposite_prompt,
     parse_prompt,
 )
-from assistant.model.runtime import int8_model, is_int8, parameter_count
+from assistant.model.runtime import (
+    generation_threads,
+    int8_model,
+    is_int8,
+    parameter_count,
+)
 from assistant.model.stopping import ReplyText
 from assistant.settings import Sampling, Settings
 
@@ -250,12 +255,21 @@ class ReviewGenerator:
 
 
     def warm_up(self) -> None:
-        """One short guided generation from a RAG-sized prompt, so the first person's reply does not pay for
-        first-call set-up (kernels and buffers for long prompts are made on first use: 0.6 s here)."""
+        """Short guided generations from a RAG-sized prompt, so the first person's reply does not pay for
+        first-call set-up (kernels and buffers for long prompts are made on first use: 0.6 s here), nor run on
+        the thread count that the set-up made look slow: after the first, each count is timed on a warm one."""
         quote = 'A critic, fresh: "' + "A warm, funny and sharply made film that earns its big finish. " * 4 + '"'
         request = ReviewRequest("positive", "Warm-up", None, [quote] * 4)
         started = time.perf_counter()
-        self.generate(request, temperature=0, max_new_tokens=2, guidance=2.0)
+        remembered, fixed, self.remembered = self.remembered, self.threads, None  # every pass computed in full
+        try:
+            self.generate(request, temperature=0, max_new_tokens=3, guidance=2.0)
+            if self.fast and not fixed:  # thread counts chosen by timing: give each count one warm reply to be timed on
+                generation_threads.forget()
+                for self.threads in generation_threads.options:
+                    self.generate(request, temperature=0, max_new_tokens=3, guidance=2.0)
+        finally:
+            self.remembered, self.threads = remembered, fixed
         self.stats = GenerationStats()
         log.info("generation warmed up in %.2f s", time.perf_counter() - started)
 

@@ -245,6 +245,13 @@ class ThreadChooser:
             every = self.EXPLORE_EVERY * max(1, round(known[worst] / known[best]))
             return worst if uses % every == 0 else best
 
+    def forget(self) -> None:
+        """Drop every timing (a warm-up's first passes pay one-off set-up and would rank the count they ran on
+        last for a long while)."""
+        with self.lock:
+            self.cost.clear()
+            self.uses.clear()
+
     def record(self, kind: str, threads: int, seconds: float, tokens: int = 1) -> None:
         per_token = seconds / max(1, tokens)
         with self.lock:
