@@ -82,6 +82,15 @@ class Sampling(BaseModel):
         description="With the names rule on: logits added to the film's own names in the context where a sentence "
                     "or the reply starts (\"Spielberg brings ...\"); 0 = none (assistant/model/faithful.py).",
     )
+    name_prior_boost: float = Field(
+        default=0.0, ge=0.0, le=10.0,
+        description="With the names rule on: logits added to the film's own names wherever a word starts "
+                    "mid-sentence, before sentiment guidance (to the request's and the opposite prompt's scores), "
+                    "so that names the model finds only somewhat likely can be chosen at all; 0 = none "
+                    "(the fast decode loop only; assistant/model/faithful.py). Off: on 60 held-out RAG requests "
+                    "0 / 3 / 6 gave details 0.32 / 0.42 / 0.45 but invented names 0.03 / 0.12 / 0.15 a reply, "
+                    "negative reviews judged negative 0.93 / 0.80 / 0.73, and at 6 names repeated as word salad.",
+    )
     drafts: int = Field(
         default=1, ge=1, le=MAX_DRAFTS,
         description="Drafts sampled per review; with more than 1 the one whose sentiment the embedding probe reads "

@@ -224,3 +224,28 @@ def test_an_opening_boost_nudges_the_films_names_only_where_a_sentence_starts(to
     # mid-sentence the opening boost changes nothing (that is `boost`'s place)
     assert torch.equal(next_word(ContextNames(tokenizer, [rule], opening_boost=3.0), mid_sentence, scores),
                        next_word(ContextNames(tokenizer, [rule]), mid_sentence, scores))
+
+
+def test_a_prior_boost_makes_the_films_names_plausible_before_guidance_cuts(tokenizer):
+    from assistant.model.guidance import guide_scores
+
+    rule, ids, (sig, the) = word_start(tokenizer, " Sigourney", " the")
+    asked = torch.full((1, len(tokenizer)), -10.0)
+    asked[0, sig], asked[0, the] = 0.0, 3.0  # " Sigourney" 20x less likely than " the": under a 0.1 cut
+    opposite = asked.clone()
+    cut = -2.302585  # log(0.1)
+
+    def guided(processor):
+        processor(ids[:, :1], asked.clone())
+        bias = processor.prior(ids, asked)
+        pos, neg = (asked, opposite) if bias is None else (asked + bias, opposite + bias)
+        return torch.softmax(processor(ids, guide_scores(pos, neg, 3.0, cut))[0], dim=-1)
+
+    after = guided(ContextNames(tokenizer, [rule], boost=3.0))  # the boost after guidance cannot revive it
+    before = guided(ContextNames(tokenizer, [rule], prior_boost=4.0))
+    assert after[sig] == 0 and before[sig] > before[the]
+    assert ContextNames(tokenizer, [rule]).prior(ids, asked) is None  # off by default: nothing added
+    opened = torch.tensor([tokenizer("It is dark.", add_special_tokens=False)["input_ids"]])
+    at_opening = ContextNames(tokenizer, [rule], prior_boost=3.0)
+    at_opening(opened[:, :1], asked.clone())
+    assert at_opening.prior(opened, asked) is None  # mid-sentence word starts only

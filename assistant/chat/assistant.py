@@ -154,7 +154,8 @@ class Assistant:
                     names = prompt_processors(slot.generator.tokenizer,
                                               enabled=self.settings.sampling.context_names,
                                               boost=self.settings.sampling.name_boost,
-                                              opening_boost=self.settings.sampling.opening_boost)
+                                              opening_boost=self.settings.sampling.opening_boost,
+                                              prior_boost=self.settings.sampling.name_prior_boost)
                     slot.llm = ReviewLLM.from_sampling(slot.generator, self.settings.sampling,
                                                        draft_scorer=self._score_drafts, logits_processors=names)
         return slot.llm

@@ -273,9 +273,16 @@ class Decoding:
         scores = logits[:self.batch].float()
         for process in self.score_steps:
             scores = process(ids, scores)
+        negative = logits[self.batch:].float() if self.guided else None
+        for process in plan.processors:  # boosts that must come before guidance's plausibility cut
+            prior = getattr(process, "prior", None)
+            bias = prior(ids, scores) if prior is not None else None
+            if bias is not None:
+                scores = scores + bias
+                negative = negative + bias if negative is not None else None
         if self.guided:
             log_plausibility = math.log(plan.plausibility) if plan.plausibility > 0 else -math.inf
-            scores = guide_scores(scores, logits[self.batch:].float(), plan.guidance, log_plausibility)
+            scores = guide_scores(scores, negative, plan.guidance, log_plausibility)
         for process in plan.processors:
             scores = process(ids, scores)
         return scores

@@ -233,12 +233,13 @@ class ContextNames:
     anyway, and the nudge only favours the film's true names."""
 
     def __init__(self, tokenizer: Any, rules: Sequence[Allowed | set[str] | None], *, transfer: bool = True,
-                 boost: float = 0.0, opening_boost: float = 0.0) -> None:
+                 boost: float = 0.0, opening_boost: float = 0.0, prior_boost: float = 0.0) -> None:
         self.tokenizer = tokenizer
         self.rules = [Allowed(frozenset(r)) if isinstance(r, set | frozenset) else r for r in rules]
         self.transfer = transfer
         self.boost = boost  # logits added to the context's names where a word starts mid-sentence (0: none)
         self.opening_boost = opening_boost  # ... where a sentence starts (0: none)
+        self.prior_boost = prior_boost  # ... added before guidance, to both prompts' logits (`prior`)
         self._rows: list[_Row | None] | None = None
         self._prompt_width: int | None = None
         self.fallbacks = 0  # steps where a row had no allowed token left, and ended its clause instead
@@ -296,6 +297,28 @@ class ContextNames:
             out[row] = new
         return out
 
+    def prior(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.Tensor | None:
+        """Logits to add to the request's and the opposite prompt's scores *before* guidance: `prior_boost` on
+        the film's own names wherever a word starts mid-sentence. The boost after guidance (`boost`) can only
+        favour names the request already finds plausible, since guidance's plausibility cut comes first; this
+        one makes them plausible, and guidance still weighs them by sentiment (the same boost on both prompts
+        cancels in their contrast). None when nothing is added this step."""
+        if not self.prior_boost:
+            return None
+        if self._rows is None:
+            self._setup(scores, input_ids.shape[1])
+        bias = None
+        for row, rule in enumerate(self._rows):
+            if rule is None or not len(rule.detail_ids):
+                continue
+            banned, inside = rule.step(self.tokenizer.decode(input_ids[row, self._prompt_width:],
+                                                             skip_special_tokens=True))
+            if banned is not None and inside is None:
+                if bias is None:
+                    bias = torch.zeros_like(scores)
+                bias[row, rule.detail_ids] = self.prior_boost
+        return bias
+
     def _transfer(self, raw: torch.Tensor, new: torch.Tensor, banned: torch.Tensor, names: torch.Tensor) -> None:
         """Move the probability of the banned capitalised tokens to the context's names, in proportion (in place)."""
         if not len(names):
@@ -309,16 +332,18 @@ class ContextNames:
 
 
 def context_names_processor(tokenizer: Any, requests: Sequence[Any], *, transfer: bool = True,
-                            boost: float = 0.0, opening_boost: float = 0.0) -> ContextNames | None:
+                            boost: float = 0.0, opening_boost: float = 0.0,
+                            prior_boost: float = 0.0) -> ContextNames | None:
     """The processor for a batch of fitted requests (prompts.ReviewRequest), or None when none has context."""
     rules = [request_words(r) for r in requests]
     if all(r is None for r in rules):
         return None
-    return ContextNames(tokenizer, rules, transfer=transfer, boost=boost, opening_boost=opening_boost)
+    return ContextNames(tokenizer, rules, transfer=transfer, boost=boost, opening_boost=opening_boost,
+                        prior_boost=prior_boost)
 
 
 def prompt_processors(tokenizer: Any, *, enabled: bool = True, transfer: bool = True, boost: float = 0.0,
-                      opening_boost: float = 0.0) -> Callable[[str], list[ContextNames]]:
+                      opening_boost: float = 0.0, prior_boost: float = 0.0) -> Callable[[str], list[ContextNames]]:
     """For a model that is handed a prompt's text (the chat's LLM): the prompt's ContextNames processor, read back
     from the prompt (its context lines, title and topic), or none for a prompt without context."""
 
@@ -333,7 +358,7 @@ def prompt_processors(tokenizer: Any, *, enabled: bool = True, transfer: bool = 
         except ValueError:  # not one of our review prompts: nothing to keep it to
             return []
         processor = context_names_processor(tokenizer, [request], transfer=transfer, boost=boost,
-                                            opening_boost=opening_boost)
+                                            opening_boost=opening_boost, prior_boost=prior_boost)
         return [processor] if processor is not None else []
 
     return build
