@@ -117,7 +117,7 @@ class LeanLlama:
         for store, old in zip((self.keys, self.values), replaced):
             grown = self._new_store(rows * repeats, size)
             for cached, new in zip(old, grown):
-                new[:, :, :self.length] = cached.repeat_interleave(repeats, dim=0)
+                new[:, :, :self.length] = cached if rows == 1 else cached.repeat_interleave(repeats, dim=0)
             store[:] = grown
         return replaced
 
