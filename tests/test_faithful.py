@@ -249,3 +249,14 @@ def test_a_prior_boost_makes_the_films_names_plausible_before_guidance_cuts(toke
     at_opening = ContextNames(tokenizer, [rule], prior_boost=3.0)
     at_opening(opened[:, :1], asked.clone())
     assert at_opening.prior(opened, asked) is None  # mid-sentence word starts only
+
+
+def test_the_vocabulary_is_analysed_once_per_vocabulary_not_per_tokenizer_object(tokenizer):
+    import copy
+
+    from assistant.model.faithful import _vocab
+
+    twin = copy.deepcopy(tokenizer)  # the base model's tokenizer: another object, the same vocabulary
+    assert twin is not tokenizer and _vocab(twin, len(twin)) is _vocab(tokenizer, len(tokenizer))
+    other = train_tokenizer(["Entirely different words here."] * 20, vocab_size=120)
+    assert _vocab(other, len(other)) is not _vocab(tokenizer, len(tokenizer))
