@@ -94,6 +94,30 @@ class _Vocab:
     # the word in the token, whether it has a leading space)
     glued: dict[str, list[int]]  # texts of tokens without leading space -> ids (continuations)
     closers: list[int]  # "," and ".": how a clause ends when every allowed token was ruled out
+    cap_ids: torch.Tensor = None  # cap_words' ids, in order
+    cap_spaced: torch.Tensor = None  # ... whether each has its own leading space
+    whole: dict[str, list[int]] = None  # a token spelling a word and more ("Ridley's") -> its cap_words positions
+    partial: dict[str, list[int]] = None  # a token that may be only the start of a word ("Rid") -> positions
+
+    def __post_init__(self) -> None:
+        """Indexes from the text a capitalised token spells to its positions in `cap_words`, so a request's rule
+        looks its few hundred words and prefixes up instead of testing each of thousands of tokens (10 ms)."""
+        self.cap_ids = torch.tensor([i for i, _, _, _ in self.cap_words], dtype=torch.long)
+        self.cap_spaced = torch.tensor([spaced for _, _, _, spaced in self.cap_words], dtype=torch.bool)
+        self.whole, self.partial = {}, {}
+        for position, (_, word, more, _) in enumerate(self.cap_words):
+            if more:
+                self.whole.setdefault(word.rstrip("'\u2019-"), []).append(position)
+            else:
+                self.partial.setdefault(word, []).append(position)
+
+    def matching(self, words: set[str], prefixes: set[str]) -> torch.Tensor:
+        """Which of `cap_words` spell one of `words` (followed by more) or one of `prefixes` (the whole token)."""
+        found = torch.zeros(len(self.cap_words), dtype=torch.bool)
+        positions = [p for w in words for p in self.whole.get(w, ())]
+        positions += [p for w in prefixes for p in self.partial.get(w, ())]
+        found[positions] = True
+        return found
 
 
 _VOCABS: dict[tuple, _Vocab] = {}
@@ -161,25 +185,17 @@ class _Row:
         names, details = set(allowed.names), set(allowed.details)
         name_prefixes = {w[:i] for w in names for i in range(1, len(w) + 1)}
         detail_prefixes = {w[:i] for w in details for i in range(1, len(w) + 1)}
-        banned, banned_spaced, name_ids, detail_ids = [], [], [], []
-        for token_id, word, more, spaced in vocab.cap_words:
-            if (word.rstrip("'\u2019-") in self.words) if more else (word in self.prefixes):
-                if (word.rstrip("'\u2019-") in names) if more else (word in name_prefixes):
-                    name_ids.append(token_id)
-                if (word.rstrip("'\u2019-") in details) if more else (word in detail_prefixes):
-                    detail_ids.append(token_id)
-                continue
-            banned.append(token_id)
-            if spaced:
-                banned_spaced.append(token_id)
-        self.banned_after_space = _ids(banned, device)  # after a space or punctuation: any capitalised token
-        self.banned_after_word = _ids(banned_spaced, device)  # after a letter: only one with its own space
-        self.name_ids = _ids(name_ids, device)  # tokens that start one of the context's names
-        self.detail_ids = _ids(detail_ids, device)  # ... one of the film's own names (what the boost favours)
+        allowed_here = vocab.matching(self.words, self.prefixes)
+        banned = ~allowed_here
+        ids = vocab.cap_ids
+        self.banned_after_space = ids[banned].to(device)  # after a space or punctuation: any capitalised token
+        self.banned_after_word = ids[banned & vocab.cap_spaced].to(device)  # after a letter: one with its own space
+        self.name_ids = ids[allowed_here & vocab.matching(names, name_prefixes)].to(device)  # start a context name
+        # ... one of the film's own names (what the boosts favour)
+        self.detail_ids = ids[allowed_here & vocab.matching(details, detail_prefixes)].to(device)
         # after a complete name: anything but more letters; a capitalised word (with its space) if allowed
         self.ending_ok = ~(vocab.cap_start & vocab.lead_space) & ~vocab.letter_cont
-        kept = set(banned)
-        self.ending_ok[[i for i, _, _, spaced in vocab.cap_words if spaced and i not in kept]] = True
+        self.ending_ok[ids[allowed_here & vocab.cap_spaced]] = True
         self.ending_ok = self.ending_ok.to(device)
         self._continuations: dict[str, torch.Tensor] = {}
 
