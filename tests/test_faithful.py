@@ -254,7 +254,7 @@ def test_a_prior_boost_makes_the_films_names_plausible_before_guidance_cuts(toke
 def test_the_vocabulary_is_analysed_once_per_vocabulary_not_per_tokenizer_object(tokenizer):
     import copy
 
-    from assistant.model.faithful import _vocab
+    from assistant.model.name_vocab import token_words as _vocab
 
     twin = copy.deepcopy(tokenizer)  # the base model's tokenizer: another object, the same vocabulary
     assert twin is not tokenizer and _vocab(twin, len(twin)) is _vocab(tokenizer, len(tokenizer))

@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,12 +34,12 @@ from assistant.data.details import (
     is_sentence_start,
     name_spans,
 )
+from assistant.model.name_vocab import TokenWords, token_words
 from assistant.model.prompts import parse_prompt
 
 log = logging.getLogger(__name__)
 
 _TAIL_RE = re.compile(r"[^\W\d_](?:[^\W\d_]|['\u2019\-])*$")  # the word being written (may end in ' or -)
-_TOKEN_WORD_RE = re.compile(r"[^\W\d_](?:[^\W\d_]|['\u2019\-])*")
 
 
 def allowed_words(texts: Iterable[str]) -> set[str]:
@@ -82,89 +81,6 @@ def request_words(request: Any) -> Allowed | None:
                    frozenset(details - title - COMMON_CAPITALIZED))
 
 
-# ---- the vocabulary, analysed once per tokenizer ---------------------------------------------------------------
-
-@dataclass
-class _Vocab:
-    size: int
-    cap_start: torch.Tensor  # its first non-space character is a capital letter
-    lead_space: torch.Tensor  # starts with whitespace: a new word
-    letter_cont: torch.Tensor  # starts with a letter, no space: continues the word being written
-    cap_words: list[tuple[int, str, bool, bool]]  # capitalised tokens: (id, the word it spells, whether more follows
-    # the word in the token, whether it has a leading space)
-    glued: dict[str, list[int]]  # texts of tokens without leading space -> ids (continuations)
-    closers: list[int]  # "," and ".": how a clause ends when every allowed token was ruled out
-    cap_ids: torch.Tensor = None  # cap_words' ids, in order
-    cap_spaced: torch.Tensor = None  # ... whether each has its own leading space
-    whole: dict[str, list[int]] = None  # a token spelling a word and more ("Ridley's") -> its cap_words positions
-    partial: dict[str, list[int]] = None  # a token that may be only the start of a word ("Rid") -> positions
-
-    def __post_init__(self) -> None:
-        """Indexes from the text a capitalised token spells to its positions in `cap_words`, so a request's rule
-        looks its few hundred words and prefixes up instead of testing each of thousands of tokens (10 ms)."""
-        self.cap_ids = torch.tensor([i for i, _, _, _ in self.cap_words], dtype=torch.long)
-        self.cap_spaced = torch.tensor([spaced for _, _, _, spaced in self.cap_words], dtype=torch.bool)
-        self.whole, self.partial = {}, {}
-        for position, (_, word, more, _) in enumerate(self.cap_words):
-            if more:
-                self.whole.setdefault(word.rstrip("'\u2019-"), []).append(position)
-            else:
-                self.partial.setdefault(word, []).append(position)
-
-    def matching(self, words: set[str], prefixes: set[str]) -> torch.Tensor:
-        """Which of `cap_words` spell one of `words` (followed by more) or one of `prefixes` (the whole token)."""
-        found = torch.zeros(len(self.cap_words), dtype=torch.bool)
-        positions = [p for w in words for p in self.whole.get(w, ())]
-        positions += [p for w in prefixes for p in self.partial.get(w, ())]
-        found[positions] = True
-        return found
-
-
-_VOCABS: dict[tuple, _Vocab] = {}
-_VOCAB_KEYS: dict[int, tuple[Any, tuple]] = {}  # id(tokenizer) -> (the tokenizer, kept so its id stays its own; key)
-_VOCAB_LOCK = threading.Lock()
-
-
-def _vocab(tokenizer: Any, size: int) -> _Vocab:
-    """The vocabulary's analysis, once per vocabulary: keyed by its content, not by the tokenizer object, so the
-    base model's tokenizer reuses what the tuned model's (the same vocabulary) cost (1-1.6 s). The content key
-    itself costs ~0.1 s, so it is worked out once per tokenizer."""
-    with _VOCAB_LOCK:
-        known = _VOCAB_KEYS.get(id(tokenizer))
-        if known is None or known[0] is not tokenizer:
-            content = (hash(frozenset(tokenizer.get_vocab().items())),
-                       tuple(sorted(getattr(tokenizer, "all_special_ids", []) or [])))
-            known = _VOCAB_KEYS[id(tokenizer)] = (tokenizer, content)
-        key = (size, known[1])
-        found = _VOCABS.get(key)
-        if found is None:
-            found = _VOCABS[key] = _analyse(tokenizer, size)
-    return found
-
-
-def _analyse(tokenizer: Any, size: int) -> _Vocab:
-    special = set(getattr(tokenizer, "all_special_ids", []) or [])
-    texts = tokenizer.batch_decode([[i] for i in range(min(size, len(tokenizer)))], clean_up_tokenization_spaces=False)
-    texts += [""] * (size - len(texts))  # the model's head may be padded past the tokenizer
-    cap, lead, cont = (torch.zeros(size, dtype=torch.bool) for _ in range(3))
-    cap_words: list[tuple[int, str, bool, bool]] = []
-    glued: dict[str, list[int]] = {}
-    for i, text in enumerate(texts):
-        if i in special or not text:
-            continue
-        core = text.lstrip()
-        lead[i] = core != text
-        if core[:1].isalpha() and core[:1].isupper():
-            cap[i] = True
-            word = _TOKEN_WORD_RE.match(core)[0]
-            cap_words.append((i, word, len(word) < len(core), bool(lead[i])))
-        if not lead[i]:
-            cont[i] = text[:1].isalpha()
-            glued.setdefault(text, []).append(i)
-    closers = [i for m in (",", ".") for i in glued.get(m, [])][:2]
-    return _Vocab(size, cap, lead, cont, cap_words, glued, closers)
-
-
 # ---- the processor ---------------------------------------------------------------------------------------------
 
 def _ids(ids: Sequence[int], device: torch.device) -> torch.Tensor:
@@ -178,7 +94,7 @@ class _Row:
     thousand of a 49k vocabulary), so a step costs an index write, not a pass over the vocabulary. Inside a
     name, a full mask of the tokens that may continue it (cached per partial word)."""
 
-    def __init__(self, allowed: Allowed, vocab: _Vocab, device: torch.device) -> None:
+    def __init__(self, allowed: Allowed, vocab: TokenWords, device: torch.device) -> None:
         self.words = set(allowed.words)
         self.prefixes = {w[:i] for w in self.words for i in range(1, len(w) + 1)}
         self.vocab, self.device = vocab, device
@@ -271,7 +187,7 @@ class ContextNames:
         self.transfers = 0  # steps where a wanted name went to the context's names
 
     def _setup(self, scores: torch.Tensor, width: int) -> None:
-        vocab = _vocab(self.tokenizer, scores.shape[-1])
+        vocab = token_words(self.tokenizer, scores.shape[-1])
         rules = self.rules * scores.shape[0] if len(self.rules) == 1 else self.rules  # drafts of one prompt
         if len(rules) != scores.shape[0]:
             raise ValueError(f"{len(rules)} rows of allowed names for a batch of {scores.shape[0]}")
@@ -373,7 +289,7 @@ def prompt_processors(tokenizer: Any, *, enabled: bool = True, transfer: bool = 
     from the prompt (its context lines, title and topic), or none for a prompt without context."""
 
     if enabled:  # the vocabulary is read once per tokenizer (about a second for 49k tokens): now, not mid-reply
-        _vocab(tokenizer, len(tokenizer))
+        token_words(tokenizer, len(tokenizer))
 
     def build(prompt: str) -> list[ContextNames]:
         if not enabled:

@@ -1,0 +1,94 @@
+"""The vocabulary as the names rule sees it (`faithful.py`): which tokens start a capitalised word, which continue
+a word, which start a new one, and what word each capitalised token spells. Worked out once per vocabulary (a
+second or so for SmolLM2's 49k tokens) and shared by every tokenizer object with that vocabulary."""
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+_TOKEN_WORD_RE = re.compile(r"[^\W\d_](?:[^\W\d_]|['\u2019\-])*")
+
+
+@dataclass
+class TokenWords:
+    size: int
+    cap_start: torch.Tensor  # its first non-space character is a capital letter
+    lead_space: torch.Tensor  # starts with whitespace: a new word
+    letter_cont: torch.Tensor  # starts with a letter, no space: continues the word being written
+    cap_words: list[tuple[int, str, bool, bool]]  # capitalised tokens: (id, the word it spells, whether more follows
+    # the word in the token, whether it has a leading space)
+    glued: dict[str, list[int]]  # texts of tokens without leading space -> ids (continuations)
+    closers: list[int]  # "," and ".": how a clause ends when every allowed token was ruled out
+    cap_ids: torch.Tensor = None  # cap_words' ids, in order
+    cap_spaced: torch.Tensor = None  # ... whether each has its own leading space
+    whole: dict[str, list[int]] = None  # a token spelling a word and more ("Ridley's") -> its cap_words positions
+    partial: dict[str, list[int]] = None  # a token that may be only the start of a word ("Rid") -> positions
+
+    def __post_init__(self) -> None:
+        """Indexes from the text a capitalised token spells to its positions in `cap_words`, so a request's rule
+        looks its few hundred words and prefixes up instead of testing each of thousands of tokens (10 ms)."""
+        self.cap_ids = torch.tensor([i for i, _, _, _ in self.cap_words], dtype=torch.long)
+        self.cap_spaced = torch.tensor([spaced for _, _, _, spaced in self.cap_words], dtype=torch.bool)
+        self.whole, self.partial = {}, {}
+        for position, (_, word, more, _) in enumerate(self.cap_words):
+            if more:
+                self.whole.setdefault(word.rstrip("'\u2019-"), []).append(position)
+            else:
+                self.partial.setdefault(word, []).append(position)
+
+    def matching(self, words: set[str], prefixes: set[str]) -> torch.Tensor:
+        """Which of `cap_words` spell one of `words` (followed by more) or one of `prefixes` (the whole token)."""
+        found = torch.zeros(len(self.cap_words), dtype=torch.bool)
+        positions = [p for w in words for p in self.whole.get(w, ())]
+        positions += [p for w in prefixes for p in self.partial.get(w, ())]
+        found[positions] = True
+        return found
+
+
+_VOCABS: dict[tuple, TokenWords] = {}
+_VOCAB_KEYS: dict[int, tuple[Any, tuple]] = {}  # id(tokenizer) -> (the tokenizer, kept so its id stays its own; key)
+_VOCAB_LOCK = threading.Lock()
+
+
+def token_words(tokenizer: Any, size: int) -> TokenWords:
+    """The vocabulary's analysis, once per vocabulary: keyed by its content, not by the tokenizer object, so the
+    base model's tokenizer reuses what the tuned model's (the same vocabulary) cost (1-1.6 s). The content key
+    itself costs ~0.1 s, so it is worked out once per tokenizer."""
+    with _VOCAB_LOCK:
+        known = _VOCAB_KEYS.get(id(tokenizer))
+        if known is None or known[0] is not tokenizer:
+            content = (hash(frozenset(tokenizer.get_vocab().items())),
+                       tuple(sorted(getattr(tokenizer, "all_special_ids", []) or [])))
+            known = _VOCAB_KEYS[id(tokenizer)] = (tokenizer, content)
+        key = (size, known[1])
+        found = _VOCABS.get(key)
+        if found is None:
+            found = _VOCABS[key] = _analyse(tokenizer, size)
+    return found
+
+
+def _analyse(tokenizer: Any, size: int) -> TokenWords:
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    texts = tokenizer.batch_decode([[i] for i in range(min(size, len(tokenizer)))], clean_up_tokenization_spaces=False)
+    texts += [""] * (size - len(texts))  # the model's head may be padded past the tokenizer
+    cap, lead, cont = (torch.zeros(size, dtype=torch.bool) for _ in range(3))
+    cap_words: list[tuple[int, str, bool, bool]] = []
+    glued: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        if i in special or not text:
+            continue
+        core = text.lstrip()
+        lead[i] = core != text
+        if core[:1].isalpha() and core[:1].isupper():
+            cap[i] = True
+            word = _TOKEN_WORD_RE.match(core)[0]
+            cap_words.append((i, word, len(word) < len(core), bool(lead[i])))
+        if not lead[i]:
+            cont[i] = text[:1].isalpha()
+            glued.setdefault(text, []).append(i)
+    closers = [i for m in (",", ".") for i in glued.get(m, [])][:2]
+    return TokenWords(size, cap, lead, cont, cap_words, glued, closers)
