@@ -264,9 +264,10 @@ class ReviewGenerator:
         remembered, fixed, self.remembered = self.remembered, self.threads, None  # every pass computed in full
         try:
             self.generate(request, temperature=0, max_new_tokens=3, guidance=2.0)
-            if self.fast and not fixed:  # thread counts chosen by timing: give each count one warm reply to be timed on
+            if self.fast and not fixed:  # counts chosen by timing: each one timed on a warm reply
                 generation_threads.forget()
-                for self.threads in generation_threads.options:
+                for count in generation_threads.options:
+                    self.threads = count
                     self.generate(request, temperature=0, max_new_tokens=3, guidance=2.0)
         finally:
             self.remembered, self.threads = remembered, fixed
