@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
@@ -105,3 +106,12 @@ def test_token_order_gives_embed_documents_vectors_in_the_callers_order(embeddin
 
     exact = make_embeddings(Settings(embedding_precision="float32"))
     assert np.allclose(exact.embed_in_token_order(texts), np.asarray(exact.embed_documents(texts)), atol=1e-5)
+
+
+def test_a_model_that_cannot_be_loaded_is_named_in_one_line(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(OSError) as info:
+        make_embeddings(Settings(embedding_model=str(missing)))
+    message = str(info.value)
+    assert message.startswith(f"embedding model '{missing}' could not be loaded: ") and "\n" not in message

@@ -117,10 +117,14 @@ def make_embeddings(settings: Settings) -> ReviewEmbeddings:
     if settings.embedding_precision == "bfloat16" and not bfloat16:
         log.info("this CPU has no native bfloat16: embedding in float32")
     log.info("Loading embedding model %s (%s)", name, "bfloat16 autocast" if bfloat16 else "float32")
-    return ReviewEmbeddings(
-        model_name=name,
-        model_kwargs={"device": "cpu"},
-        encode_kwargs={"normalize_embeddings": True, "batch_size": settings.embedding_batch_size},
-        bfloat16=bfloat16,
-    )
+    try:
+        return ReviewEmbeddings(
+            model_name=name,
+            model_kwargs={"device": "cpu"},
+            encode_kwargs={"normalize_embeddings": True, "batch_size": settings.embedding_batch_size},
+            bfloat16=bfloat16,
+        )
+    except OSError as exc:  # the hub's message alone does not say which model it looked for
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OSError(f"embedding model {name!r} could not be loaded: {reason}") from exc
 
