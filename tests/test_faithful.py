@@ -69,10 +69,14 @@ def test_a_name_mid_sentence_must_come_from_the_context(rule, tokenizer, before)
     assert not spell(rule, before, sep + "Keanu Reeves", tokenizer)
 
 
-def test_sentence_openers_common_words_and_lower_case_stay_free(rule, tokenizer):
-    assert spell(rule, "", "Tom", tokenizer)  # the reply's first word
-    assert spell(rule, "A classic. ", "Keanu", tokenizer)  # a sentence's first word
-    assert spell(rule, "Honestly,", " I loved it in March", tokenizer)
+def test_a_sentence_opens_with_a_plain_word_or_an_allowed_name_never_an_invented_one(rule, tokenizer):
+    assert spell(rule, "", "It is", tokenizer)  # the reply's first word: a plain word, capitalised
+    assert spell(rule, "A classic. ", "The", tokenizer) and spell(rule, "A classic. ", "Stars", tokenizer)
+    assert spell(rule, "A classic. ", "Sigourney Weaver", tokenizer)  # a name of the context
+    assert not spell(rule, "", "Tom", tokenizer)  # a name the context lacks, even as the first word
+    assert not spell(rule, "A classic. ", "Keanu", tokenizer)
+    assert not spell(rule, "A classic. ", "Sigmund", tokenizer)  # begun as "Sigourney", garbled on the way
+    assert spell(rule, "Honestly,", " I loved it in March", tokenizer)  # common capitalised words stay free
     assert spell(rule, "It is", " a film about toys and hanks", tokenizer)
     assert not spell(rule, "A classic. Keanu", " Reeves", tokenizer)  # the next word is mid-sentence again
 
@@ -220,7 +224,7 @@ def test_an_opening_boost_nudges_the_films_names_only_where_a_sentence_starts(to
     plain = next_word(ContextNames(tokenizer, [rule]), opened, scores)
     nudged = next_word(ContextNames(tokenizer, [rule], opening_boost=3.0), opened, scores)
     assert plain[the] > plain[sig] and nudged[sig] > nudged[the]
-    assert nudged[tom] > 0  # a sentence may open with any word: nothing is banned there
+    assert nudged[the] > 0 and nudged[tom] == 0 == plain[tom]  # "The" may open it; a name the context lacks not
     # mid-sentence the opening boost changes nothing (that is `boost`'s place)
     assert torch.equal(next_word(ContextNames(tokenizer, [rule], opening_boost=3.0), mid_sentence, scores),
                        next_word(ContextNames(tokenizer, [rule]), mid_sentence, scores))

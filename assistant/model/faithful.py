@@ -5,6 +5,9 @@ prompt's context (the movie's facts card and its critics' reviews) says who is i
 capitalised word that does not open a sentence be written only if it is a word of that context, of the title or
 topic the user gave, or an ordinary capitalised word (`details.COMMON_CAPITALIZED`: "I", months, "Oscar"...).
 A name that IS in the context is never banned, and once a name has begun, it can only be completed as an allowed one.
+A sentence's first word is capitalised whatever it is, so there the rule also lets through the vocabulary's plain
+words ("Despite", "Unfortunately": `name_vocab` says how it knows them), and nothing else the context lacks
+("Jarmanush", "Tarnione" for Jarmusch and Tarantino); where nothing plausible is left there, the model's choice stands.
 
 The rule works on words, whatever the tokenization: a token that starts a capitalised word mid-sentence must
 spell the start of an allowed word, and the next tokens must continue it. Reading the vocabulary costs about a
@@ -105,6 +108,8 @@ class _Row:
         banned = ~allowed_here
         ids = vocab.cap_ids
         self.banned_after_space = ids[banned].to(device)  # after a space or punctuation: any capitalised token
+        # where a sentence starts: a capitalised token that is neither an allowed word nor a plain one (name_vocab)
+        self.banned_at_opener = ids[banned & ~vocab.opener_ok].to(device)
         self.banned_after_word = ids[banned & vocab.cap_spaced].to(device)  # after a letter: one with its own space
         self.name_ids = ids[allowed_here & vocab.matching(names, name_prefixes)].to(device)  # start a context name
         # ... one of the film's own names (what the boosts favour)
@@ -131,20 +136,43 @@ class _Row:
         return found
 
     def step(self, text: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """For the reply written so far: (token ids banned where a word starts mid-sentence, or None; the mask of
-        the only tokens allowed inside a name being written, or None). Both None: every token may follow."""
+        """For the reply written so far: (token ids banned where a word starts, or None; the mask of the only
+        tokens allowed inside a name being written, or None). Both None: every token may follow.
+
+        A sentence's first word may be an allowed word or a plain one ("Despite"), never a name the context lacks
+        ("Jarmanush"): see name_vocab."""
         tail = _TAIL_RE.search(text)
         if tail is None:
-            return (None, None) if is_sentence_start(text) else (self.banned_after_space, None)
+            return (self.banned_at_opener if is_sentence_start(text) else self.banned_after_space), None
         word, before = tail[0], text[:tail.start()]
-        if capitalised(word) and not is_sentence_start(before) and word in self.prefixes:
+        if capitalised(word) and is_sentence_start(before):
+            return self._opener(word)
+        if capitalised(word) and word in self.prefixes:
             ok = self.continuation(word)
             return None, (ok | self.ending_ok if word in self.words else ok)
         return self.banned_after_word, None
 
+    def _opener(self, word: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """A sentence's first word, being written: it goes on toward an allowed word or a plain one. A word with an
+        apostrophe or hyphen ("Don't"), or one already off both lists, is left as before."""
+        lower = word.lower()
+        named, plain = word in self.prefixes, lower in self.vocab.plain_prefixes
+        if not word.isalpha() or not (named or plain):
+            return self.banned_after_word, None
+        ok = self.vocab.plain_continuation(lower).to(self.device) if plain else self.continuation(word)
+        if named and plain:
+            ok = ok | self.continuation(word)
+        complete = word in self.words or lower in self.vocab.plain_words
+        return None, (ok | self.ending_ok if complete else ok)
+
     def opens_sentence(self, text: str) -> bool:
         """Whether the next token starts the reply's first word or a new sentence's."""
         return _TAIL_RE.search(text) is None and is_sentence_start(text)
+
+    def in_opener(self, text: str) -> bool:
+        """Whether the next token starts or continues a sentence's first word."""
+        tail = _TAIL_RE.search(text)
+        return is_sentence_start(text if tail is None else text[:tail.start()])
 
     def allowed(self, text: str) -> tuple[torch.Tensor | None, bool]:
         """(the mask of tokens that may follow the reply so far, None when every token may; whether the next
@@ -213,15 +241,19 @@ class ContextNames:
                         out = scores.clone()
                     out[row, rule.detail_ids] += self.opening_boost
                 continue
+            opening = rule.opens_sentence(reply)
             new = scores[row].masked_fill(~inside, -math.inf) if inside is not None else scores[row].clone()
             if banned is not None:
                 new[banned] = -math.inf
                 if self.transfer:
                     self._transfer(scores[row], new, banned, rule.name_ids)
-                if self.boost:
-                    new[rule.detail_ids] += self.boost
+                boost = self.opening_boost if opening else self.boost
+                if boost:
+                    new[rule.detail_ids] += boost
             if not torch.isfinite(new.max()):
                 # Nothing the model found plausible is allowed (guidance had already ruled out the rest).
+                if opening or (inside is not None and rule.in_opener(reply)):
+                    continue  # a sentence's first word: no clause to end, and the model's own choice stands
                 self.fallbacks += 1
                 half_written = inside is not None and not bool(inside[rule.vocab.closers].any())
                 if half_written and bool(inside.any()):
@@ -252,9 +284,9 @@ class ContextNames:
         for row, rule in enumerate(self._rows):
             if rule is None or not len(rule.detail_ids):
                 continue
-            banned, inside = rule.step(self.tokenizer.decode(input_ids[row, self._prompt_width:],
-                                                             skip_special_tokens=True))
-            if banned is not None and inside is None:
+            reply = self.tokenizer.decode(input_ids[row, self._prompt_width:], skip_special_tokens=True)
+            banned, inside = rule.step(reply)
+            if banned is not None and inside is None and not rule.opens_sentence(reply):
                 if bias is None:
                     bias = torch.zeros_like(scores)
                 bias[row, rule.detail_ids] = self.prior_boost

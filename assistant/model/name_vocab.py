@@ -1,11 +1,17 @@
 """The vocabulary as the names rule sees it (`faithful.py`): which tokens start a capitalised word, which continue
 a word, which start a new one, and what word each capitalised token spells. Worked out once per vocabulary (a
-second or so for SmolLM2's 49k tokens) and shared by every tokenizer object with that vocabulary."""
+second or so for SmolLM2's 49k tokens) and shared by every tokenizer object with that vocabulary.
+
+It also holds the vocabulary's plain words: the lower-case words it spells as one token with a leading space
+("Ġdespite", "Ġoverall"). A sentence's first word is capitalised whatever it is, so there the rule tells a plain
+word ("Despite") from a name ("Jarmanush") by asking whether the word, lower-cased, is (the start of) one of them.
+A name is rarely a single lower-case token; a long plain word sometimes is not one either ("overwrought"), and
+then the model writes another opener."""
 from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -27,6 +33,12 @@ class TokenWords:
     cap_spaced: torch.Tensor = None  # ... whether each has its own leading space
     whole: dict[str, list[int]] = None  # a token spelling a word and more ("Ridley's") -> its cap_words positions
     partial: dict[str, list[int]] = None  # a token that may be only the start of a word ("Rid") -> positions
+    plain_words: frozenset[str] = frozenset()  # lower-case words spelled by one spaced token (the module says why)
+    plain_prefixes: frozenset[str] = frozenset()  # ... and every start of them
+    opener_ok: torch.Tensor = None  # over cap_words: spells a plain word, or the start of one, capitalised
+    _plain_next: dict[str, torch.Tensor] = field(default_factory=dict)  # lower-case partial word -> its continuations
+    _plain_lock: threading.Lock = field(default_factory=threading.Lock)
+    _glued_words: list[tuple[str, bool, list[int]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         """Indexes from the text a capitalised token spells to its positions in `cap_words`, so a request's rule
@@ -39,6 +51,28 @@ class TokenWords:
                 self.whole.setdefault(word.rstrip("'\u2019-"), []).append(position)
             else:
                 self.partial.setdefault(word, []).append(position)
+        self.plain_prefixes = frozenset(w[:i] for w in self.plain_words for i in range(1, len(w) + 1))
+        self.opener_ok = torch.tensor([(word.rstrip("'\u2019-").lower() in self.plain_words) if more
+                                       else word.lower() in self.plain_prefixes
+                                       for _, word, more, _ in self.cap_words], dtype=torch.bool)
+        # (the word each glued token spells, lower-cased; whether more follows it in the token; the token ids)
+        self._glued_words = [(m[0].lower(), len(m[0]) < len(text), ids) for text, ids in self.glued.items()
+                             if (m := _TOKEN_WORD_RE.match(text)) is not None]
+
+    def plain_continuation(self, partial: str) -> torch.Tensor:
+        """Tokens (without a leading space) that extend the lower-case `partial` toward a plain word, or finish one
+        and go on with something else ("ly,"). Worked out once per partial word (a pass over the vocabulary)."""
+        with self._plain_lock:
+            found = self._plain_next.get(partial)
+            if found is None:
+                words, prefixes = self.plain_words, self.plain_prefixes
+                ids = [i for word, more, token_ids in self._glued_words
+                       if (partial + word) in (words if more else prefixes) for i in token_ids]
+                found = torch.zeros(self.size, dtype=torch.bool)
+                found[ids] = True
+                if len(self._plain_next) < 4096:
+                    self._plain_next[partial] = found
+        return found
 
     def matching(self, words: set[str], prefixes: set[str]) -> torch.Tensor:
         """Which of `cap_words` spell one of `words` (followed by more) or one of `prefixes` (the whole token)."""
@@ -78,11 +112,14 @@ def _analyse(tokenizer: Any, size: int) -> TokenWords:
     cap, lead, cont = (torch.zeros(size, dtype=torch.bool) for _ in range(3))
     cap_words: list[tuple[int, str, bool, bool]] = []
     glued: dict[str, list[int]] = {}
+    plain: set[str] = set()
     for i, text in enumerate(texts):
         if i in special or not text:
             continue
         core = text.lstrip()
         lead[i] = core != text
+        if lead[i] and core.isalpha() and core.islower():
+            plain.add(core)
         if core[:1].isalpha() and core[:1].isupper():
             cap[i] = True
             word = _TOKEN_WORD_RE.match(core)[0]
@@ -91,4 +128,4 @@ def _analyse(tokenizer: Any, size: int) -> TokenWords:
             cont[i] = text[:1].isalpha()
             glued.setdefault(text, []).append(i)
     closers = [i for m in (",", ".") for i in glued.get(m, [])][:2]
-    return TokenWords(size, cap, lead, cont, cap_words, glued, closers)
+    return TokenWords(size, cap, lead, cont, cap_words, glued, closers, plain_words=frozenset(plain))
