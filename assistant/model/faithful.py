@@ -137,7 +137,7 @@ class _Row:
 
     def step(self, text: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """For the reply written so far: (token ids banned where a word starts, or None; the mask of the only
-        tokens allowed inside a name being written, or None). Both None: every token may follow.
+        tokens allowed inside a name being written, or None). One of the two is always given.
 
         A sentence's first word may be an allowed word or a plain one ("Despite"), never a name the context lacks
         ("Jarmanush"): see name_vocab."""
@@ -174,14 +174,12 @@ class _Row:
         tail = _TAIL_RE.search(text)
         return is_sentence_start(text if tail is None else text[:tail.start()])
 
-    def allowed(self, text: str) -> tuple[torch.Tensor | None, bool]:
-        """(the mask of tokens that may follow the reply so far, None when every token may; whether the next
-        token starts a word mid-sentence): the rule as one mask, for tests and inspection."""
+    def allowed(self, text: str) -> tuple[torch.Tensor, bool]:
+        """(the mask of tokens that may follow the reply so far; whether the next token starts a word): the rule
+        as one mask, for tests and inspection."""
         banned, inside = self.step(text)
         if inside is not None:
             return inside, False
-        if banned is None:
-            return None, False
         ok = torch.ones(self.vocab.size, dtype=torch.bool, device=self.device)
         ok[banned] = False
         return ok, True
@@ -235,12 +233,6 @@ class ContextNames:
                 continue
             reply = self.tokenizer.decode(input_ids[row, self._prompt_width:], skip_special_tokens=True)
             banned, inside = rule.step(reply)
-            if banned is None and inside is None:
-                if self.opening_boost and len(rule.detail_ids) and rule.opens_sentence(reply):
-                    if out is scores:
-                        out = scores.clone()
-                    out[row, rule.detail_ids] += self.opening_boost
-                continue
             opening = rule.opens_sentence(reply)
             new = scores[row].masked_fill(~inside, -math.inf) if inside is not None else scores[row].clone()
             if banned is not None:
