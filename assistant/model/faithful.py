@@ -237,7 +237,7 @@ class ContextNames:
             new = scores[row].masked_fill(~inside, -math.inf) if inside is not None else scores[row].clone()
             if banned is not None:
                 new[banned] = -math.inf
-                if self.transfer:
+                if self.transfer and not opening:  # at an opener it cost sentiment: 0.90 -> 0.78 judged positive
                     self._transfer(scores[row], new, banned, rule.name_ids)
                 boost = self.opening_boost if opening else self.boost
                 if boost:
