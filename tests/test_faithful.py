@@ -187,6 +187,18 @@ def test_a_wanted_name_goes_to_the_context_names(tokenizer):
     assert with_transfer.transfers == 0  # no name was wanted: nothing moves
 
 
+def test_where_a_sentence_starts_a_banned_name_is_dropped_not_moved_to_the_context_names(tokenizer):
+    """At an opener the wanted "Tom" is banned, but its probability is not handed to "Sigourney": moving it there
+    made positive reviews open with names and cost sentiment (judged positive 0.90 -> 0.78)."""
+    rule, _, (tom, sig, the) = word_start(tokenizer, "Tom", "Sigourney", "The")
+    opened = torch.tensor([tokenizer("It is dark.", add_special_tokens=False)["input_ids"]])
+    scores = torch.full((1, len(tokenizer)), -10.0)
+    scores[0, tom], scores[0, sig], scores[0, the] = 5.0, 1.0, 3.0
+    processor = ContextNames(tokenizer, [rule])
+    after = next_word(processor, opened, scores)
+    assert after[tom] == 0 and after[the] > after[sig] and processor.transfers == 0
+
+
 def test_a_boost_nudges_toward_context_names_but_never_revives_an_implausible_one(tokenizer):
     rule, ids, (sig, ridley, the) = word_start(tokenizer, " Sigourney", " Ridley", " the")
     scores = torch.full((1, len(tokenizer)), -10.0)
