@@ -212,7 +212,7 @@ def test_a_boost_nudges_toward_context_names_but_never_revives_an_implausible_on
 
 
 def test_prompt_processors_read_the_rule_back_from_the_prompt(tokenizer):
-    from assistant.model.faithful import prompt_processors
+    from assistant.model.reply_rules import prompt_processors
 
     build = prompt_processors(tokenizer)
     (processor,) = build(build_prompt(ReviewRequest("negative", "Alien", None, CONTEXT), tokenizer))

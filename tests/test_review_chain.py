@@ -233,14 +233,15 @@ def test_the_assistant_takes_any_llm(tiny_chat, tmp_path):
 def test_the_chat_keeps_names_to_the_context_only_with_retrieval(tiny_chat, tiny_loaded, tmp_path):
     from assistant.chat.memory import ChatMemory
     from assistant.model.faithful import ContextNames
+    from assistant.model.named_lead import NamedLead
 
     rag = tiny_chat.reply("names", "Write a positive review of Toy Story", rag=True, max_new_tokens=4, remember=False)
     bare = tiny_chat.reply("names", "Write a positive review of Toy Story", rag=False, max_new_tokens=4,
                            remember=False)
     assert rag.sources and not bare.sources
     rules = tiny_chat.llm("tuned").logits_processors
-    [rule] = rules(rag.prompt)
-    assert isinstance(rule, ContextNames)
+    rule, *lead = rules(rag.prompt)
+    assert isinstance(rule, ContextNames) and all(isinstance(p, NamedLead) for p in lead)
     assert rules(bare.prompt) == []  # the model alone is what a reply without retrieval shows
     assert rule.boost == tiny_chat.settings.sampling.name_boost
     boosted = tiny_chat.settings.model_copy(update={"sampling": tiny_chat.settings.sampling.merged(name_boost=5.0)})
@@ -254,5 +255,11 @@ def test_the_chat_keeps_names_to_the_context_only_with_retrieval(tiny_chat, tiny
     memory = ChatMemory(tmp_path / "off.sqlite")
     off = Assistant(settings, store=tiny_loaded.store, titles=tiny_loaded.titles, memory=memory,
                     generators={"tuned": tiny_loaded.generator("tuned"), "base": None})
-    assert off.llm("tuned").logits_processors(rag.prompt) == []
+    assert not any(isinstance(p, ContextNames) for p in off.llm("tuned").logits_processors(rag.prompt))
+    memory.close()
+    unled = tiny_chat.settings.model_copy(update={"sampling": tiny_chat.settings.sampling.merged(name_lead=0)})
+    memory = ChatMemory(tmp_path / "unled.sqlite")
+    plain = Assistant(unled, store=tiny_loaded.store, titles=tiny_loaded.titles, memory=memory,
+                      generators={"tuned": tiny_loaded.generator("tuned"), "base": None})
+    assert not any(isinstance(p, NamedLead) for p in plain.llm("tuned").logits_processors(rag.prompt))
     memory.close()

@@ -31,9 +31,9 @@ from assistant.chat.review_chain import build_review_chain
 from assistant.chat.router import build_router
 from assistant.data.titles import TitleIndex
 from assistant.model.compute_thread import compute
-from assistant.model.faithful import prompt_processors
 from assistant.model.generation import ReviewGenerator
 from assistant.model.llm import ReviewLLM, ReviewPrompt, stop_sequences
+from assistant.model.reply_rules import prompt_processors
 from assistant.settings import Settings, get_settings
 
 __all__ = ["Assistant", "AssistantError", "ParsedRequest", "Reply", "Source"]
@@ -155,7 +155,8 @@ class Assistant:
                                               enabled=self.settings.sampling.context_names,
                                               boost=self.settings.sampling.name_boost,
                                               opening_boost=self.settings.sampling.opening_boost,
-                                              prior_boost=self.settings.sampling.name_prior_boost)
+                                              prior_boost=self.settings.sampling.name_prior_boost,
+                                              lead_sentence=self.settings.sampling.name_lead)
                     slot.llm = ReviewLLM.from_sampling(slot.generator, self.settings.sampling,
                                                        draft_scorer=self._score_drafts, logits_processors=names)
         return slot.llm

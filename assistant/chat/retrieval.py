@@ -16,6 +16,7 @@ from langchain_core.documents import Document
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import ConfigDict
 
+from assistant.data.critics_names import critics_names_document
 from assistant.data.facts import card_document
 from assistant.model.prompts import format_context_item
 
@@ -75,7 +76,7 @@ class Source:
 @dataclass
 class Retrieval:
     documents: list[Document] = field(default_factory=list)
-    similarities: list[float] = field(default_factory=list)
+    similarities: list[float | None] = field(default_factory=list)  # None: not found by a query (critics' names)
     query: str = ""
     filters: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -193,9 +194,11 @@ def retrieve(store: Any, *, sentiment: str, movie: str | None = None, movie_key:
             result.notes.append(f"The data knows {movie} only from {known} review{'s' * (known > 1)} and has no "
                                 f"facts about it (director, cast), so this review can say little about the film "
                                 f"itself.")
+        names = critics_names_document(store, movie_key)  # no facts source knows it: the names its critics share
+        lead = (names, None) if names is not None else None
     chosen = ([lead] if lead else []) + hits
     result.documents = [d for d, _ in chosen]
-    result.similarities = [float(s) for _, s in chosen]
+    result.similarities = [None if s is None else float(s) for _, s in chosen]
     result.seconds = time.perf_counter() - started
     log.debug("retrieved %d documents for %r with %s in %.3f s", len(chosen), query, result.filters, result.seconds)
     return result

@@ -1,6 +1,6 @@
 """Fine-tuning or RAG? Run a fixed request set through the chat chain and measure both, as a 2x2 table.
 
-    python -m assistant.evaluate            # a few minutes on CPU: 24 requests per arm, 60 new tokens
+    python -m assistant.evaluate            # a few minutes on CPU: 24 requests per arm, the chat's sampling settings
     python -m assistant.evaluate --quick    # about one minute: 6 requests per arm, 40 new tokens
     python -m assistant.evaluate --retrieval-only   # only the retrieval numbers (no language model)
     python -m assistant.evaluate --n 200 --groups held_out   # the README's headline: 100 per direction, held-out

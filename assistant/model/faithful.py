@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,11 +38,10 @@ from assistant.data.details import (
     name_spans,
 )
 from assistant.model.name_vocab import TokenWords, token_words
-from assistant.model.prompts import parse_prompt
 
 log = logging.getLogger(__name__)
 
-_TAIL_RE = re.compile(r"[^\W\d_](?:[^\W\d_]|['\u2019\-])*$")  # the word being written (may end in ' or -)
+WORD_TAIL_RE = re.compile(r"[^\W\d_](?:[^\W\d_]|['\u2019\-])*$")  # the word being written (may end in ' or -)
 
 
 def allowed_words(texts: Iterable[str]) -> set[str]:
@@ -66,10 +65,18 @@ class Allowed:
 _CONTEXT_BODY_RE = re.compile(r'^About [^:]*:\s*(?P<facts>.*)$|^[^"]*?:\s*"(?P<quote>.*)"\s*$', re.S)
 
 
+def context_part(line: str) -> tuple[str, str]:
+    """(what kind of context line it is: "facts", "quote" or "other"; what it says about the film, without its
+    attribution: critic, publication, verdict)."""
+    match = _CONTEXT_BODY_RE.match(line or "")
+    if match is None:
+        return "other", line or ""
+    return ("facts", match["facts"]) if match["facts"] is not None else ("quote", match["quote"] or "")
+
+
 def context_body(line: str) -> str:
     """What a context line says about the film, without its attribution (critic, publication, verdict)."""
-    match = _CONTEXT_BODY_RE.match(line or "")
-    return (match["facts"] or match["quote"] or "") if match else (line or "")
+    return context_part(line)[1]
 
 
 def request_words(request: Any) -> Allowed | None:
@@ -124,14 +131,8 @@ class _Row:
         """Tokens that extend `partial` toward an allowed word (any tokenization of the rest)."""
         found = self._continuations.get(partial)
         if found is None:
-            ids: set[int] = set()
-            for word in self.words:
-                if len(word) > len(partial) and word.startswith(partial):
-                    rest = word[len(partial):]
-                    for end in range(1, len(rest) + 1):
-                        ids.update(self.vocab.glued.get(rest[:end], ()))
             found = torch.zeros(self.vocab.size, dtype=torch.bool)
-            found[list(ids)] = True
+            found[list(self.vocab.continuations(self.words, partial))] = True
             found = self._continuations[partial] = found.to(self.device)
         return found
 
@@ -141,7 +142,7 @@ class _Row:
 
         A sentence's first word may be an allowed word or a plain one ("Despite"), never a name the context lacks
         ("Jarmanush"): see name_vocab."""
-        tail = _TAIL_RE.search(text)
+        tail = WORD_TAIL_RE.search(text)
         if tail is None:
             return (self.banned_at_opener if is_sentence_start(text) else self.banned_after_space), None
         word, before = tail[0], text[:tail.start()]
@@ -167,11 +168,11 @@ class _Row:
 
     def opens_sentence(self, text: str) -> bool:
         """Whether the next token starts the reply's first word or a new sentence's."""
-        return _TAIL_RE.search(text) is None and is_sentence_start(text)
+        return WORD_TAIL_RE.search(text) is None and is_sentence_start(text)
 
     def in_opener(self, text: str) -> bool:
         """Whether the next token starts or continues a sentence's first word."""
-        tail = _TAIL_RE.search(text)
+        tail = WORD_TAIL_RE.search(text)
         return is_sentence_start(text if tail is None else text[:tail.start()])
 
     def allowed(self, text: str) -> tuple[torch.Tensor, bool]:
@@ -305,25 +306,3 @@ def context_names_processor(tokenizer: Any, requests: Sequence[Any], *, transfer
         return None
     return ContextNames(tokenizer, rules, transfer=transfer, boost=boost, opening_boost=opening_boost,
                         prior_boost=prior_boost)
-
-
-def prompt_processors(tokenizer: Any, *, enabled: bool = True, transfer: bool = True, boost: float = 0.0,
-                      opening_boost: float = 0.0, prior_boost: float = 0.0) -> Callable[[str], list[ContextNames]]:
-    """For a model that is handed a prompt's text (the chat's LLM): the prompt's ContextNames processor, read back
-    from the prompt (its context lines, title and topic), or none for a prompt without context."""
-
-    if enabled:  # the vocabulary is read once per tokenizer (about a second for 49k tokens): now, not mid-reply
-        token_words(tokenizer, len(tokenizer))
-
-    def build(prompt: str) -> list[ContextNames]:
-        if not enabled:
-            return []
-        try:
-            request = parse_prompt(prompt)
-        except ValueError:  # not one of our review prompts: nothing to keep it to
-            return []
-        processor = context_names_processor(tokenizer, [request], transfer=transfer, boost=boost,
-                                            opening_boost=opening_boost, prior_boost=prior_boost)
-        return [processor] if processor is not None else []
-
-    return build

@@ -74,6 +74,17 @@ class TokenWords:
                     self._plain_next[partial] = found
         return found
 
+    def continuations(self, words: set[str] | frozenset[str], partial: str) -> set[int]:
+        """Tokens (without a leading space) that extend the capitalised `partial` toward one of `words`, however the
+        rest of the word is split into tokens."""
+        ids: set[int] = set()
+        for word in words:
+            if len(word) > len(partial) and word.startswith(partial):
+                rest = word[len(partial):]
+                for end in range(1, len(rest) + 1):
+                    ids.update(self.glued.get(rest[:end], ()))
+        return ids
+
     def matching(self, words: set[str], prefixes: set[str]) -> torch.Tensor:
         """Which of `cap_words` spell one of `words` (followed by more) or one of `prefixes` (the whole token)."""
         found = torch.zeros(len(self.cap_words), dtype=torch.bool)

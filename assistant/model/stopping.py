@@ -34,6 +34,11 @@ def reply_end(text: str, markers: Sequence[str], max_sentences: int = 0) -> int 
     return min(cuts) if cuts else None
 
 
+def finished_sentences(text: str) -> int:
+    """How many sentences of `text` have ended (one ending the text counts: "Grand." is one)."""
+    return len(_SENTENCE_END.findall(text + " "))
+
+
 def _held_back(text: str, markers: Sequence[str]) -> int:
     """Characters at the end of `text` that may still turn into an end marker or a multi-byte character."""
     if text.endswith("\ufffd"):  # a character whose bytes are split across tokens

@@ -1,0 +1,53 @@
+"""The names a movie's critics share: a facts line for films no facts source knows."""
+from __future__ import annotations
+
+from assistant.data.critics_names import critics_names_document, shared_names
+from assistant.data.records import Review
+from assistant.model.prompts import format_context_item
+
+FAMILY_PLOT = [
+    "The last film of Alfred Hitchcock is a lark, and Bruce Dern is a delight.",
+    "A minor Hitchcock, but Karen Black and Bruce Dern make it sing.",
+    "Even lesser Alfred Hitchcock beats most thrillers; the Internet would call it a vibe.",
+    "A fake psychic chase with Dern and Black through The Birds country, for Family Plot fans.",
+    "Barbara Harris steals every scene from Hitchcock's leads.",
+]
+
+
+def test_names_two_critics_share_in_their_fullest_form_most_used_first():
+    names = shared_names(FAMILY_PLOT, "Family Plot")
+    assert names[:2] == ["Alfred Hitchcock", "Bruce Dern"]  # "Hitchcock" (3 reviews) in its fuller form
+    assert "Karen Black" in names
+    assert "Internet" not in names and "Barbara Harris" not in names  # one critic's capital is not the film's
+    assert not any("Birds" in n or "Family" in n for n in names)  # another film's title; this one's own
+
+
+def test_a_name_that_is_also_an_ordinary_word_or_an_acronym_is_not_one():
+    reviews = ["Love is all Love has, says the film, about love.", "Love again. Love wins with Love here.",
+               "It plays like a TV movie, pure TV filler.", "Hardly a TV event."]
+    assert shared_names(reviews, "Outlaw") == []
+
+
+def test_a_name_must_be_used_by_at_least_two_critics():
+    assert shared_names(FAMILY_PLOT[:1], "Family Plot") == []
+
+
+def test_the_store_gives_a_facts_line_for_a_movie_without_facts(tmp_path, embeddings):
+    from assistant.chat.retrieval import retrieve
+    from assistant.settings import Settings
+    from tests.test_store import REVIEWS, build
+
+    plot = [Review(text, "positive" if i % 2 else "negative", movie="Family Plot", critic=f"C{i}")
+            for i, text in enumerate(FAMILY_PLOT)]
+    store = build(Settings(index_dir=tmp_path / "index"), embeddings, records=REVIEWS + plot)
+    doc = critics_names_document(store, "family plot")
+    assert doc.metadata["kind"] == "movie" and doc.metadata["movie"] == "Family Plot"
+    assert doc.page_content.startswith("Its critics name Alfred Hitchcock, Bruce Dern")
+    line = format_context_item(doc.metadata, doc.page_content)
+    assert line.startswith("About Family Plot: Its critics name Alfred Hitchcock")
+    assert critics_names_document(store, "cats") is None  # one review: nothing shared
+    assert critics_names_document(store, None) is None
+    found = retrieve(store, sentiment="positive", movie="Family Plot", movie_key="family plot", k=2)
+    assert found.documents[0] == doc or found.documents[0].page_content == doc.page_content
+    assert found.sources[0].kind == "movie" and found.sources[0].similarity is None
+    assert all(d.metadata["kind"] == "review" for d in found.documents[1:])

@@ -1,0 +1,132 @@
+"""The named lead: a RAG reply that has named no one by its second sentence opens it with one of the film's names."""
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import LogitsProcessorList
+
+from assistant.data.details import WORD_RE, name_spans
+from assistant.model.guidance import guide_scores
+from assistant.model.named_lead import LeadNames, NamedLead, lead_names
+from assistant.model.prompts import ReviewRequest, build_prompt
+from assistant.model.scratch import TINY, build_model, train_tokenizer
+
+torch.set_num_threads(1)
+
+CONTEXT = ["About Alien: A 1979 film directed by Ridley Scott, starring Sigourney Weaver and John Hurt.",
+           'Ada Lumen (Evening Ledger), fresh: "The Nostromo crew never stood a chance, and Weaver is superb."',
+           'Bo Quill (Daily Lamp), rotten: "Scott lets the Nostromo drift, and the Internet hype oversold it."']
+REQUEST = ReviewRequest("negative", "Alien", None, CONTEXT)
+TEXTS = ["It is a grim film. The crew is dull. Weaver and Scott and the Nostromo, with Sigourney and Ridley.",
+         "Weaverly and Scottish words, the Internet, Tom Hanks and Keanu. It bores, it drags, it is slow."] * 30
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_tokenizer(TEXTS + CONTEXT * 10, vocab_size=400)
+
+
+def test_a_reply_leads_with_the_facts_names_and_names_the_quotes_share():
+    names = lead_names(REQUEST)
+    assert {"Ridley", "Scott", "Sigourney", "Weaver", "John", "Hurt", "Nostromo"} <= names.lead
+    assert "Internet" not in names.lead and "Internet" in names.known  # one quote's capital: no lead, yet specific
+    assert not {"Alien", "Ada", "Lumen", "Bo", "Quill"} & names.lead  # the title, the critics
+    starring_de_niro = ReviewRequest("positive", "Taxi Driver", None,
+                                     ["About Taxi Driver: A 1976 film starring Robert De Niro and Jodie Foster."])
+    assert "De" not in lead_names(starring_de_niro).lead and "Niro" in lead_names(starring_de_niro).lead
+    assert lead_names(ReviewRequest("negative", "Alien")) is None  # RAG off
+    only_one_quote = ReviewRequest("negative", "Alien", None, [CONTEXT[2]])
+    assert lead_names(only_one_quote) is None
+
+
+def lead_step(tokenizer, reply: str, sentence: int = 2) -> torch.Tensor | None:
+    """The lead's mask after `reply` (a one-token prompt goes first), or None where it does not apply."""
+    processor = NamedLead(tokenizer, [lead_names(REQUEST)], sentence=sentence)
+    ids = torch.tensor([tokenizer("Go " + reply, add_special_tokens=False)["input_ids"]])
+    scores = torch.zeros(1, len(tokenizer))
+    processor._setup(scores, width=len(tokenizer("Go", add_special_tokens=False)["input_ids"]))
+    return processor._masks(ids, scores)[0]
+
+
+def words_allowed(tokenizer, mask: torch.Tensor) -> set[str]:
+    return {tokenizer.decode([t]) for t in mask.nonzero().flatten().tolist()}
+
+
+def test_the_second_sentence_opens_with_a_name_when_the_first_named_no_one(tokenizer):
+    mask = lead_step(tokenizer, "It is a grim film.")
+    lead = lead_names(REQUEST).lead
+    allowed = words_allowed(tokenizer, mask)
+    assert allowed and all(any(name.startswith(t.strip()) for name in lead) for t in allowed)
+    weaver = tokenizer(" Weaver", add_special_tokens=False)["input_ids"][0]
+    assert mask[weaver] and not mask[tokenizer.eos_token_id or 0]
+    assert not mask[tokenizer(" The", add_special_tokens=False)["input_ids"][0]]
+    assert lead_step(tokenizer, "") is None  # the first sentence is the model's own
+    assert lead_step(tokenizer, "It is a grim") is None  # mid-sentence: nothing to do
+    assert lead_step(tokenizer, "Weaver is wasted.") is None  # already named someone
+    assert lead_step(tokenizer, "The Internet hype lied.") is None  # ... or a detail of the film
+    assert lead_step(tokenizer, "", sentence=1) is not None  # at 1 the reply itself opens with a name
+
+
+def test_a_lead_name_is_finished_whole_and_not_glued_to_more(tokenizer):
+    inside = words_allowed(tokenizer, lead_step(tokenizer, "It is a grim film. Sig"))
+    assert inside and all(("Sig" + t).startswith("Sigourney"[:len("Sig" + t)]) for t in inside)
+    whole = lead_step(tokenizer, "It is a grim film. Weaver")
+    glued = [t for t in range(len(tokenizer)) if tokenizer.decode([t])[:1].isalpha()]
+    assert not any(whole[t] for t in glued)  # no "Weaverly"
+    assert whole[tokenizer(",", add_special_tokens=False)["input_ids"][0]]
+    assert lead_step(tokenizer, "It is a grim film. Weaver is") is None  # the lead is done
+
+
+def test_the_lead_is_masked_before_guidance_so_the_plausibility_cut_cannot_drop_the_names(tokenizer):
+    processor = NamedLead(tokenizer, [lead_names(REQUEST)])
+    ids = torch.tensor([tokenizer("Go It is a grim film.", add_special_tokens=False)["input_ids"]])
+    processor(ids[:, :1], torch.zeros(1, len(tokenizer)))  # first call: the prompt is one token wide
+    the, weaver = (tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in (" The", " Weaver"))
+    asked = torch.full((1, len(tokenizer)), -10.0)
+    asked[0, the], asked[0, weaver] = 5.0, -5.0  # " Weaver" far under guidance's 0.1 plausibility cut
+    opposite = asked.clone()
+    cut = -2.302585
+    unmasked = guide_scores(asked, opposite, 3.0, cut)
+    assert processor(ids, unmasked)[0, weaver] == -float("inf")  # after the cut alone nothing can revive it
+    bias = processor.prior(ids, asked)
+    guided = processor(ids, guide_scores(asked + bias, opposite + bias, 3.0, cut))
+    chosen = guided[0].argmax().item()
+    assert torch.isfinite(guided[0, weaver]) and not torch.isfinite(guided[0, the])
+    assert any(name.startswith(tokenizer.decode([chosen]).strip()) for name in lead_names(REQUEST).lead)
+    assert processor.leads == 1
+
+
+def test_generation_with_the_lead_names_the_film_in_every_reply(tokenizer):
+    """The random tiny model writes gibberish; with the lead at sentence 1 every reply opens with a lead name."""
+    torch.manual_seed(0)
+    model = build_model(tokenizer, TINY).eval()
+    prompt = tokenizer([build_prompt(REQUEST, tokenizer)] * 6, return_tensors="pt", add_special_tokens=False)
+    lead = lead_names(REQUEST).lead
+
+    def openers(processors: list) -> list[str]:
+        torch.manual_seed(1)
+        out = model.generate(**prompt, do_sample=True, temperature=1.0, top_k=0, max_new_tokens=8,
+                             logits_processor=LogitsProcessorList(processors), pad_token_id=tokenizer.eos_token_id)
+        texts = tokenizer.batch_decode(out[:, prompt["input_ids"].shape[1]:], skip_special_tokens=True)
+        return [next(iter(WORD_RE.findall(text)), "") for text in texts]
+
+    assert not all(word in lead for word in openers([]))  # the control: unconstrained, it opens with anything
+    assert all(word in lead for word in openers([NamedLead(tokenizer, [lead_names(REQUEST)], sentence=1)]))
+    assert name_spans("So " + " ".join(openers([NamedLead(tokenizer, [lead_names(REQUEST)], sentence=1)])))
+
+
+def test_a_lead_sentence_counts_from_one(tokenizer):
+    with pytest.raises(ValueError, match="counts from 1"):
+        NamedLead(tokenizer, [LeadNames(frozenset({"Weaver"}), frozenset())], sentence=0)
+
+
+def test_prompt_processors_add_the_lead_only_when_asked_and_the_context_names_someone(tokenizer):
+    from assistant.model.faithful import ContextNames
+    from assistant.model.reply_rules import prompt_processors
+
+    prompt = build_prompt(REQUEST, tokenizer)
+    kinds = [type(p) for p in prompt_processors(tokenizer, lead_sentence=2)(prompt)]
+    assert kinds == [ContextNames, NamedLead]
+    assert [type(p) for p in prompt_processors(tokenizer)(prompt)] == [ContextNames]
+    assert prompt_processors(tokenizer, enabled=False, lead_sentence=2)(
+        build_prompt(ReviewRequest("negative", "Alien"), tokenizer)) == []
