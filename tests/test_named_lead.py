@@ -5,7 +5,6 @@ import pytest
 import torch
 from transformers import LogitsProcessorList
 
-from assistant.data.details import WORD_RE, name_spans
 from assistant.model.guidance import guide_scores
 from assistant.model.named_lead import LeadNames, NamedLead, lead_names
 from assistant.model.prompts import ReviewRequest, build_prompt
@@ -28,12 +27,14 @@ def tokenizer():
 
 def test_a_reply_leads_with_the_facts_names_and_names_the_quotes_share():
     names = lead_names(REQUEST)
-    assert {"Ridley", "Scott", "Sigourney", "Weaver", "John", "Hurt", "Nostromo"} <= names.lead
+    assert {"Ridley Scott", "Scott", "Sigourney Weaver", "Weaver", "John Hurt", "Hurt", "Nostromo"} <= names.lead
+    assert not {"Ridley", "Sigourney", "John"} & names.lead  # a first name alone: the model loses the rest
     assert "Internet" not in names.lead and "Internet" in names.known  # one quote's capital: no lead, yet specific
     assert not {"Alien", "Ada", "Lumen", "Bo", "Quill"} & names.lead  # the title, the critics
     starring_de_niro = ReviewRequest("positive", "Taxi Driver", None,
                                      ["About Taxi Driver: A 1976 film starring Robert De Niro and Jodie Foster."])
-    assert "De" not in lead_names(starring_de_niro).lead and "Niro" in lead_names(starring_de_niro).lead
+    assert {"Robert De Niro", "De Niro"} <= lead_names(starring_de_niro).lead
+    assert not {"Niro", "De", "Robert"} & lead_names(starring_de_niro).lead
     assert lead_names(ReviewRequest("negative", "Alien")) is None  # RAG off
     only_one_quote = ReviewRequest("negative", "Alien", None, [CONTEXT[2]])
     assert lead_names(only_one_quote) is None
@@ -56,7 +57,7 @@ def test_the_second_sentence_opens_with_a_name_when_the_first_named_no_one(token
     mask = lead_step(tokenizer, "It is a grim film.")
     lead = lead_names(REQUEST).lead
     allowed = words_allowed(tokenizer, mask)
-    assert allowed and all(any(name.startswith(t.strip()) for name in lead) for t in allowed)
+    assert allowed and all(any(name.startswith(t.lstrip()) for name in lead) for t in allowed)
     weaver = tokenizer(" Weaver", add_special_tokens=False)["input_ids"][0]
     assert mask[weaver] and not mask[tokenizer.eos_token_id or 0]
     assert not mask[tokenizer(" The", add_special_tokens=False)["input_ids"][0]]
@@ -69,7 +70,9 @@ def test_the_second_sentence_opens_with_a_name_when_the_first_named_no_one(token
 
 def test_a_lead_name_is_finished_whole_and_not_glued_to_more(tokenizer):
     inside = words_allowed(tokenizer, lead_step(tokenizer, "It is a grim film. Sig"))
-    assert inside and all(("Sig" + t).startswith("Sigourney"[:len("Sig" + t)]) for t in inside)
+    assert inside and all("Sigourney Weaver".startswith("Sig" + t) for t in inside)
+    first_name = words_allowed(tokenizer, lead_step(tokenizer, "It is a grim film. Sigourney"))
+    assert first_name and all(" Weaver".startswith(t) for t in first_name)  # the surname must follow
     whole = lead_step(tokenizer, "It is a grim film. Weaver")
     glued = [t for t in range(len(tokenizer)) if tokenizer.decode([t])[:1].isalpha()]
     assert not any(whole[t] for t in glued)  # no "Weaverly"
@@ -105,14 +108,16 @@ def test_generation_with_the_lead_names_the_film_in_every_reply(tokenizer):
 
     def openers(processors: list) -> list[str]:
         torch.manual_seed(1)
-        out = model.generate(**prompt, do_sample=True, temperature=1.0, top_k=0, max_new_tokens=8,
+        out = model.generate(**prompt, do_sample=True, temperature=1.0, top_k=0, max_new_tokens=16,
                              logits_processor=LogitsProcessorList(processors), pad_token_id=tokenizer.eos_token_id)
         texts = tokenizer.batch_decode(out[:, prompt["input_ids"].shape[1]:], skip_special_tokens=True)
-        return [next(iter(WORD_RE.findall(text)), "") for text in texts]
+        return [text.lstrip() for text in texts]
 
-    assert not all(word in lead for word in openers([]))  # the control: unconstrained, it opens with anything
-    assert all(word in lead for word in openers([NamedLead(tokenizer, [lead_names(REQUEST)], sentence=1)]))
-    assert name_spans("So " + " ".join(openers([NamedLead(tokenizer, [lead_names(REQUEST)], sentence=1)])))
+    def led(text: str) -> bool:
+        return any(text.startswith(p) and not text[len(p):len(p) + 1].isalpha() for p in lead)
+
+    assert not all(led(text) for text in openers([]))  # the control: unconstrained, it opens with anything
+    assert all(led(text) for text in openers([NamedLead(tokenizer, [lead_names(REQUEST)], sentence=1)]))
 
 
 def test_a_lead_sentence_counts_from_one(tokenizer):

@@ -17,36 +17,21 @@ from typing import Any
 from langchain_core.documents import Document
 
 from assistant.data.details import (
-    COMMON_CAPITALIZED,
     WORD_RE,
     name_spans,
+    name_words,
     strip_possessive,
 )
 
 MIN_REVIEWS = 2  # critics who must use a name for it to count as the film's
 MAX_NAMES = 6  # the line stays short: the context's room is for the reviews
 SOURCE = "its critics' reviews"
-_ARTICLES = frozenset({"The", "A", "An"})
 
 
 def _fold(word: str) -> str:
     """Lower case without accents or a possessive: "Carné's" and "Carne" are one name."""
     plain = unicodedata.normalize("NFKD", strip_possessive(word))
     return "".join(c for c in plain if not unicodedata.combining(c)).lower()
-
-
-def _name_words(span: str) -> list[str]:
-    """A name span as a person's name: cut after a possessive ("Ridley Scott's Alien" -> Ridley Scott), without
-    common capitals; empty for what reads as a title ("The Matrix") or an acronym ("E-Z")."""
-    words: list[str] = []
-    for word in span.split():
-        words.append(strip_possessive(word))
-        if words[-1] != word:
-            break
-    words = [w for w in words if w and w not in COMMON_CAPITALIZED]
-    if not words or words[0] in _ARTICLES or len(words) > 3 or any(w.isupper() for w in words):
-        return []
-    return words
 
 
 def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int = MIN_REVIEWS,
@@ -61,7 +46,7 @@ def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int 
         lower.update(w for w in WORD_RE.findall(text) if w.islower())
         seen: set[str] = set()
         for span in name_spans(text):
-            words = _name_words(span)
+            words = name_words(span)
             if not words or all(part in title_words for w in words for part in _fold(w).split("-")):
                 continue
             key = _fold(words[-1])

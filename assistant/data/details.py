@@ -76,6 +76,23 @@ def name_spans(text: str) -> list[str]:
     return spans
 
 
+_ARTICLES = frozenset({"The", "A", "An"})
+
+
+def name_words(span: str) -> list[str]:
+    """A name span as a person's name: cut after a possessive ("Ridley Scott's Alien" -> Ridley Scott), without
+    common capitals; empty for what reads as a title ("The Matrix") or an acronym ("E-Z")."""
+    words: list[str] = []
+    for word in span.split():
+        words.append(strip_possessive(word))
+        if words[-1] != word:
+            break
+    words = [w for w in words if w and w not in COMMON_CAPITALIZED]
+    if not words or words[0] in _ARTICLES or len(words) > 3 or any(w.isupper() for w in words):
+        return []
+    return words
+
+
 def fold(word: str) -> str:
     return strip_possessive(word).lower()
 

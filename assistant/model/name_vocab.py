@@ -39,6 +39,7 @@ class TokenWords:
     _plain_next: dict[str, torch.Tensor] = field(default_factory=dict)  # lower-case partial word -> its continuations
     _plain_lock: threading.Lock = field(default_factory=threading.Lock)
     _glued_words: list[tuple[str, bool, list[int]]] = field(default_factory=list)
+    by_text: dict[str, list[int]] = field(default_factory=dict)  # every token's text -> ids (spelling a phrase)
 
     def __post_init__(self) -> None:
         """Indexes from the text a capitalised token spells to its positions in `cap_words`, so a request's rule
@@ -123,10 +124,12 @@ def _analyse(tokenizer: Any, size: int) -> TokenWords:
     cap, lead, cont = (torch.zeros(size, dtype=torch.bool) for _ in range(3))
     cap_words: list[tuple[int, str, bool, bool]] = []
     glued: dict[str, list[int]] = {}
+    by_text: dict[str, list[int]] = {}
     plain: set[str] = set()
     for i, text in enumerate(texts):
         if i in special or not text:
             continue
+        by_text.setdefault(text, []).append(i)
         core = text.lstrip()
         lead[i] = core != text
         if lead[i] and core.isalpha() and core.islower():
@@ -139,4 +142,5 @@ def _analyse(tokenizer: Any, size: int) -> TokenWords:
             cont[i] = text[:1].isalpha()
             glued.setdefault(text, []).append(i)
     closers = [i for m in (",", ".") for i in glued.get(m, [])][:2]
-    return TokenWords(size, cap, lead, cont, cap_words, glued, closers, plain_words=frozenset(plain))
+    return TokenWords(size, cap, lead, cont, cap_words, glued, closers, plain_words=frozenset(plain),
+                      by_text=by_text)

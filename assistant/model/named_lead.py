@@ -19,6 +19,7 @@ guidance's plausibility cut cannot leave the names out) and after it (`__call__`
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,93 +28,128 @@ from typing import Any
 import torch
 
 from assistant.data.details import (
-    COMMON_CAPITALIZED,
     WORD_RE,
-    capitalised,
     is_sentence_start,
     name_spans,
+    name_words,
     strip_possessive,
 )
-from assistant.model.faithful import WORD_TAIL_RE, context_part, request_words
+from assistant.model.faithful import context_part, request_words
 from assistant.model.name_vocab import TokenWords, token_words
 from assistant.model.stopping import finished_sentences
 
 
 @dataclass(frozen=True)
 class LeadNames:
-    """One request's names to lead with (`lead`), and every name whose use already makes the reply specific
-    (`known`: the film's names anywhere in the context, `faithful.Allowed.details`)."""
+    """One request's names to lead with (`lead`: "George Romero", "Romero"), and every name word whose use already
+    makes the reply specific (`known`: the film's names anywhere in the context, `faithful.Allowed.details`)."""
 
     lead: frozenset[str]
     known: frozenset[str]
 
 
+_PARTICLES = frozenset({"De", "Da", "Di", "Del", "Della", "Van", "Von", "Le", "La", "Du", "Mac"})
+
+
+def lead_phrases(words: list[str]) -> set[str]:
+    """How a critic opens a sentence with this name: whole ("George Romero") or by surname ("Romero", "De Niro");
+    never by a first name alone, after which a small model loses the rest ("George rombre")."""
+    if not words:
+        return set()
+    surname = words[-2:] if len(words) > 2 and words[-2] in _PARTICLES else words[-1:]
+    return {" ".join(words), " ".join(surname)}
+
+
 def lead_names(request: Any) -> LeadNames | None:
-    """The names a reply to this request (prompts.ReviewRequest) may lead with: the facts card's people and places,
-    and those the critics' quotes share (a capitalised word in one quote is as often "Internet" or "Nine" as a
-    name); from each name only its first and last word ("Robert" and "Niro" of "Robert De Niro", never "De").
-    None when the context has none, or no context."""
+    """The names a reply to this request (prompts.ReviewRequest) may lead with: the facts lines' people and places
+    (a facts card, or the names its critics share: assistant/data/critics_names.py), and those two of the critics'
+    quotes share (a capitalised word in one quote is as often "Internet" or "Nine" as a name). None when the context
+    has none, or no context."""
     rule = request_words(request)
     if rule is None or not rule.details:
         return None
-    title = set(WORD_RE.findall(request.movie or ""))
+    title = {w.lower() for w in WORD_RE.findall(request.movie or "")}
     in_facts: set[str] = set()
     in_quotes: Counter = Counter()
     for line in request.context:
         kind, body = context_part(line)
-        words = {strip_possessive(w) for span in name_spans(body) for w in (span.split()[0], span.split()[-1])}
-        words = {w for w in words if len(w) > 2 and not w.isupper()} - title - COMMON_CAPITALIZED
+        phrases = set()
+        for span in name_spans(body):
+            words = name_words(span)
+            if words and not all(w.lower() in title for w in words):
+                phrases |= {p for p in lead_phrases(words) if len(p) > 2}
         if kind == "facts":
-            in_facts |= words
+            in_facts |= phrases
         else:
-            in_quotes.update(words)
-    lead = in_facts | {w for w, lines in in_quotes.items() if lines >= 2}
+            in_quotes.update(phrases)
+    lead = in_facts | {p for p, lines in in_quotes.items() if lines >= 2}
     return LeadNames(frozenset(lead), frozenset(rule.details | lead)) if lead else None
 
 
+_SENTENCE_BREAK = re.compile(r"[.!?\u2026:\n][\"'\u201d\u2019)\]]*\s+")
+
+
 class _Lead:
-    """One request's names to lead with and the tokens that spell them, built once."""
+    """One request's lead phrases and the tokens that spell them, built once. The lead is followed as text, not
+    words: after "George" only " Romero" (or its first tokens) may come; after the whole name, anything but more
+    letters glued to it ("Romero's", "Romero,", "Romero brings", never "Romerolike")."""
 
     def __init__(self, names: LeadNames, vocab: TokenWords, sentence: int, device: torch.device) -> None:
-        # a name that is also a plain word ("Love", "Guy" of "Guy Pearce") would open a sentence as that word
-        self.details = frozenset(w for w in names.lead if w.lower() not in vocab.plain_words)
+        # a one-word name that is also a plain word ("Love", "Guy") would open a sentence as that word
+        self.phrases = frozenset(p for p in names.lead if " " in p or p.lower() not in vocab.plain_words)
         self.known = {strip_possessive(w) for w in names.known}
         self.vocab, self.sentence, self.device = vocab, sentence, device
-        self.prefixes = {w[:i] for w in self.details for i in range(1, len(w) + 1)}
-        found = vocab.matching(set(self.details), self.prefixes)
-        self.starts = torch.zeros(vocab.size, dtype=torch.bool)
-        self.starts[vocab.cap_ids[found]] = True
-        self.starts = self.starts.to(device)
-        self.word_ends = (~vocab.letter_cont).to(device)  # a whole name goes on with anything but more letters
+        self.starts = self._starts()
+        self.word_ends = (~vocab.letter_cont).to(device)
         self._continuations: dict[str, torch.Tensor] = {}
+
+    def _starts(self) -> torch.Tensor:
+        """The tokens that open a lead phrase: a start of one, with or without a leading space."""
+        ids: set[int] = set()
+        for phrase in self.phrases:
+            for end in range(1, len(phrase) + 1):
+                ids.update(self.vocab.by_text.get(phrase[:end], ()))
+                ids.update(self.vocab.by_text.get(" " + phrase[:end], ()))
+        found = torch.zeros(self.vocab.size, dtype=torch.bool)
+        found[list(ids)] = True
+        return found.to(self.device)
 
     def _named_before(self, text: str) -> bool:
         return any(strip_possessive(w) in self.known for w in WORD_RE.findall(text))
 
-    def _due(self, before: str) -> bool:
-        """Whether a sentence opening after `before` must open with a name."""
-        return (is_sentence_start(before) and finished_sentences(before) >= self.sentence - 1
-                and not self._named_before(before))
-
     def _continuation(self, partial: str) -> torch.Tensor:
+        """Tokens that take `partial` (a start of some lead phrase) further along one of them."""
         found = self._continuations.get(partial)
         if found is None:
+            ids: set[int] = set()
+            for phrase in self.phrases:
+                if len(phrase) > len(partial) and phrase.startswith(partial):
+                    rest = phrase[len(partial):]
+                    for end in range(1, len(rest) + 1):
+                        ids.update(self.vocab.by_text.get(rest[:end], ()))
             found = torch.zeros(self.vocab.size, dtype=torch.bool)
-            found[list(self.vocab.continuations(self.details, partial))] = True
+            found[list(ids)] = True
             found = self._continuations[partial] = found.to(self.device)
         return found
 
     def mask(self, reply: str) -> torch.Tensor | None:
         """The tokens that may come next under the rule, or None where it does not apply."""
-        tail = WORD_TAIL_RE.search(reply)
-        if tail is None:
-            return self.starts if self._due(reply) else None
-        word, before = tail[0], reply[:tail.start()]
-        if not capitalised(word) or word not in self.prefixes or not self._due(before):
-            return None  # not a lead (a name already whole may go on as "Scott's" or "Scott,")
-        if word in self.details:  # whole: it ends here ("Scott's", "Scott,") or goes on to a longer name
-            return self._continuation(word) | self.word_ends
-        return self._continuation(word)
+        if is_sentence_start(reply):
+            before, current = reply, ""
+        else:
+            breaks = list(_SENTENCE_BREAK.finditer(reply))
+            start = breaks[-1].end() if breaks else len(reply) - len(reply.lstrip())
+            before, current = reply[:start], reply[start:]
+        if not is_sentence_start(before) or finished_sentences(before) < self.sentence - 1:
+            return None
+        if self._named_before(before):
+            return None
+        if not current:
+            return self.starts
+        if not any(p.startswith(current) for p in self.phrases):
+            return None  # not a lead, or the lead is done
+        going_on = self._continuation(current)
+        return going_on | self.word_ends if current in self.phrases else going_on
 
 
 class NamedLead:
