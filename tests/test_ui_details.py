@@ -24,6 +24,15 @@ def test_chips_name_each_detail_and_every_source_that_gives_it():
     assert used_details("Tom Hanks is great.", [FACTS, REVIEW]) == []  # a name no source gives: no chip
 
 
+def test_a_name_from_the_critics_shared_names_line_gets_its_chip():
+    names = {"kind": "movie", "movie": "Family Plot", "text": "Its critics name Alfred Hitchcock and Bruce Dern."}
+    review = {"kind": "review", "critic": "Bo Quill", "text": "A lark, and Bruce Dern is a delight."}
+    chips = {d.value: d for d in used_details("Dern is wasted. Hitchcock knew better.", [names, review])}
+    assert chips["Alfred Hitchcock"].label == "name: Alfred Hitchcock · from its critics' reviews"
+    assert chips["Bruce Dern"].sources == ["its critics' reviews", "Bo Quill's review"]
+    assert "Its" not in chips and used_details("A lark.", [names, review]) == []
+
+
 def test_chips_and_facts_are_escaped():
     evil = Detail("name", "[click](http://x.example) **bold** :red[x]", ["a critic's review"])
     markdown = chip_markdown(evil)

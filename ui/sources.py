@@ -12,6 +12,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from assistant.data.critics_names import SOURCE as CRITICS_NAMES_SOURCE
 from assistant.data.details import (
     COMMON_CAPITALIZED,
     WORD_RE,
@@ -149,6 +150,13 @@ def used_details(reply: str, sources: list[Any]) -> list[Detail]:
             if re.search(rf"\b{re.escape(value['value'])}\b", reply or ""):
                 add("year", value["value"], list(value.get("sources") or []), [value["value"]])
     covered = {w for d in found.values() for w in words_of([d.value])}
+    for source in sources:  # a film no facts source knows: the names its critics share (critics_names.py)
+        if _get(source, "kind") == "movie" and not _get(source, "facts"):
+            for span in name_spans(_get(source, "text") or ""):
+                words = [fold(w) for w in span.split()]
+                if words[-1] in written and words[-1] not in covered:
+                    add("name", span, [CRITICS_NAMES_SOURCE], words[-1:])
+                    covered.add(words[-1])
     for source, _ in reviews:
         for span in name_spans(_get(source, "text") or ""):
             words = [fold(w) for w in span.split()]
