@@ -104,7 +104,9 @@ class Sampling(BaseModel):
         description="With retrieval on: the sentence that opens with one of the film's names from the context "
                     "(director, cast, characters; never the title or a critic) when the reply has named none by "
                     "then; 2 = the second, so a reply that would end after one generic sentence goes on to one "
-                    "that names someone; 0 = off (assistant/model/named_lead.py).",
+                    "that names someone; 1 = the first; 0 = off (assistant/model/named_lead.py). On 100 held-out "
+                    "RAG requests (seed 77) replies using a name or detail of the film went from 0.26 to 0.60 with "
+                    "it and the critics' shared names, names in the context 1.00 / 0.99 (README, Results).",
     )
     drafts: int = Field(
         default=1, ge=1, le=MAX_DRAFTS,

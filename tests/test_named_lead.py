@@ -40,6 +40,14 @@ def test_a_reply_leads_with_the_facts_names_and_names_the_quotes_share():
     assert lead_names(only_one_quote) is None
 
 
+def test_a_film_the_data_does_not_know_is_never_led_with_another_films_names():
+    """The context of an unknown film is other films' reviews: their shared names are not this film's."""
+    others = ['Ann Lee (Daily) on Jaws, fresh: "Spielberg and Scheider make it sing."',
+              'Bo Quill (Lamp) on Duel, fresh: "Early Spielberg, lean as Scheider never was."']
+    assert lead_names(ReviewRequest("positive", "Zorblax", None, others)) is None
+    assert "Scheider" in lead_names(ReviewRequest("positive", "Jaws", None, others[:1] * 2)).lead
+
+
 def lead_step(tokenizer, reply: str, sentence: int = 2) -> torch.Tensor | None:
     """The lead's mask after `reply` (a one-token prompt goes first), or None where it does not apply."""
     processor = NamedLead(tokenizer, [lead_names(REQUEST)], sentence=sentence)

@@ -73,6 +73,8 @@ def lead_names(request: Any) -> LeadNames | None:
     in_quotes: Counter = Counter()
     for line in request.context:
         kind, body = context_part(line)
+        if kind == "quote" and _about_another_film(line, request.movie):
+            continue  # its names are another film's: leading with them would invent a fact about this one
         phrases = set()
         for span in name_spans(body):
             words = name_words(span)
@@ -84,6 +86,15 @@ def lead_names(request: Any) -> LeadNames | None:
             in_quotes.update(phrases)
     lead = in_facts | {p for p, lines in in_quotes.items() if lines >= 2}
     return LeadNames(frozenset(lead), frozenset(rule.details | lead)) if lead else None
+
+
+# A quote's attribution names its film when that is not the requested one (prompts.format_context_item)
+_OTHER_FILM_RE = re.compile(r'^[^"]*? on (?P<movie>[^"]+?)(?:, (?:fresh|rotten))?:\s*"')
+
+
+def _about_another_film(line: str, movie: str | None) -> bool:
+    match = _OTHER_FILM_RE.match(line)
+    return match is not None and match["movie"].strip().lower() != (movie or "").strip().lower()
 
 
 _SENTENCE_BREAK = re.compile(r"[.!?\u2026:\n][\"'\u201d\u2019)\]]*\s+")
