@@ -174,6 +174,7 @@ class NamedLead:
         self.tokenizer, self.rules, self.sentence = tokenizer, list(rules), sentence
         self._leads: list[_Lead | None] | None = None
         self._prompt_width: int | None = None
+        self._step: tuple[int, list[torch.Tensor | None]] | None = None  # (ids' length, its masks): one per step
         self.leads = 0  # steps where a lead was enforced (a name's first token and its continuations)
 
     def _setup(self, scores: torch.Tensor, width: int) -> None:
@@ -191,6 +192,8 @@ class NamedLead:
     def _masks(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> list[torch.Tensor | None]:
         if self._leads is None:
             self._setup(scores, input_ids.shape[1])
+        if self._step is not None and self._step[0] == input_ids.shape[1]:
+            return self._step[1]  # the prior step's masks, worked out for these ids before guidance
         masks: list[torch.Tensor | None] = []
         for row, lead in enumerate(self._leads):
             if lead is None:
@@ -198,6 +201,7 @@ class NamedLead:
                 continue
             reply = self.tokenizer.decode(input_ids[row, self._prompt_width:], skip_special_tokens=True)
             masks.append(lead.mask(reply))
+        self._step = (input_ids.shape[1], masks)
         return masks
 
     def prior(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.Tensor | None:
