@@ -41,7 +41,7 @@ from assistant.model.name_vocab import TokenWords, token_words
 
 log = logging.getLogger(__name__)
 
-WORD_TAIL_RE = re.compile(r"[^\W\d_](?:[^\W\d_]|['\u2019\-])*$")  # the word being written (may end in ' or -)
+_TAIL_RE = re.compile(r"[^\W\d_](?:[^\W\d_]|['\u2019\-])*$")  # the word being written (may end in ' or -)
 
 
 def allowed_words(texts: Iterable[str]) -> set[str]:
@@ -142,7 +142,7 @@ class _Row:
 
         A sentence's first word may be an allowed word or a plain one ("Despite"), never a name the context lacks
         ("Jarmanush"): see name_vocab."""
-        tail = WORD_TAIL_RE.search(text)
+        tail = _TAIL_RE.search(text)
         if tail is None:
             return (self.banned_at_opener if is_sentence_start(text) else self.banned_after_space), None
         word, before = tail[0], text[:tail.start()]
@@ -168,11 +168,11 @@ class _Row:
 
     def opens_sentence(self, text: str) -> bool:
         """Whether the next token starts the reply's first word or a new sentence's."""
-        return WORD_TAIL_RE.search(text) is None and is_sentence_start(text)
+        return _TAIL_RE.search(text) is None and is_sentence_start(text)
 
     def in_opener(self, text: str) -> bool:
         """Whether the next token starts or continues a sentence's first word."""
-        tail = WORD_TAIL_RE.search(text)
+        tail = _TAIL_RE.search(text)
         return is_sentence_start(text if tail is None else text[:tail.start()])
 
     def allowed(self, text: str) -> tuple[torch.Tensor, bool]:

@@ -6,9 +6,9 @@ held-out movies only a quarter to a third of RAG replies named anyone: a small m
 `name_prior_boost`). Critics name someone in most sentences they write ("Scorsese's vision", "De Niro gives").
 
 `NamedLead` makes that happen once per reply: when the reply reaches its `sentence`-th sentence without having
-named any of the film's own people, places or characters from the context (`faithful.Allowed.details`: the facts
-card's director and cast, the names the critics' quotes use; never the title, never the critics), that sentence
-opens with one of them. The model picks which name by its own probabilities among them, and writes the rest
+named any of the film's own people, places or characters from the context, that sentence opens with one of them
+(`lead_names`: the facts line's names, a facts card's or the critics' shared ones, and names two quotes share;
+never the title, a critic, or another film's quote). The model picks which name by its own probabilities among them, and writes the rest
 of the sentence freely (sentiment guidance included). With `sentence` 2 the reply's first sentence is the model's
 own, and a reply that would end after it without naming anyone goes on to a second one that does.
 
