@@ -38,12 +38,16 @@ def test_a_reply_leads_with_the_facts_names_and_names_the_quotes_share():
     assert lead_names(ReviewRequest("negative", "Alien")) is None  # RAG off
     only_one_quote = ReviewRequest("negative", "Alien", None, [CONTEXT[2]])
     assert lead_names(only_one_quote) is None
+    a_full_name = ReviewRequest("negative", "Alien", None, ["Bo (Lamp), rotten: \"Alas, poor Yaphet Kotto's crew.\""])
+    assert lead_names(a_full_name).lead == {"Yaphet Kotto", "Kotto"}  # two words in one quote: a person
 
 
 def test_a_film_the_data_does_not_know_is_never_led_with_another_films_names():
     """The context of an unknown film is other films' reviews: their shared names are not this film's."""
     others = ['Ann Lee (Daily) on Jaws, fresh: "Spielberg and Scheider make it sing."',
               'Bo Quill (Lamp) on Duel, fresh: "Early Spielberg, lean as Scheider never was."']
+    assert lead_names(ReviewRequest("positive", "Zorblax", None, others)) is None
+    others.append('Cy Dee (Post) on Jaws, rotten: "A soggy Roy Scheider vehicle."')
     assert lead_names(ReviewRequest("positive", "Zorblax", None, others)) is None
     assert "Scheider" in lead_names(ReviewRequest("positive", "Jaws", None, others[:1] * 2)).lead
 

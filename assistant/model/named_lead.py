@@ -56,7 +56,7 @@ def lead_phrases(words: list[str]) -> set[str]:
     never by a first name alone, after which a small model loses the rest ("George rombre")."""
     if not words:
         return set()
-    surname = words[-2:] if len(words) > 2 and words[-2] in _PARTICLES else words[-1:]
+    surname = words[-2:] if len(words) >= 2 and words[-2] in _PARTICLES else words[-1:]
     return {" ".join(words), " ".join(surname)}
 
 
@@ -84,7 +84,9 @@ def lead_names(request: Any) -> LeadNames | None:
             in_facts |= phrases
         else:
             in_quotes.update(phrases)
-    lead = in_facts | {p for p, lines in in_quotes.items() if lines >= 2}
+    # a name of two or three words in one quote is as a rule a person or a place ("Chevy Chase", "Hong Kong")
+    lead = in_facts | {p for p, lines in in_quotes.items() if lines >= 2 or " " in p}
+    lead |= {q for p in lead if " " in p for q in lead_phrases(p.split())}  # ... and so is its surname
     return LeadNames(frozenset(lead), frozenset(rule.details | lead)) if lead else None
 
 
