@@ -84,9 +84,9 @@ def lead_names(request: Any) -> LeadNames | None:
             in_facts |= phrases
         else:
             in_quotes.update(phrases)
-    # a name of two or three words in one quote is as a rule a person or a place ("Chevy Chase", "Hong Kong")
-    lead = in_facts | {p for p, lines in in_quotes.items() if lines >= 2 or " " in p}
-    lead |= {q for p in lead if " " in p for q in lead_phrases(p.split())}  # ... and so is its surname
+    # Not a name of one quote, even of two or three words: as often a phrase ("How Not To", "Outer Space", "Secret
+    # Service") as a person; on 100 held-out requests it led 21 more replies and took the details from 0.60 to 0.56.
+    lead = in_facts | {p for p, lines in in_quotes.items() if lines >= 2}
     return LeadNames(frozenset(lead), frozenset(rule.details | lead)) if lead else None
 
 
