@@ -163,7 +163,7 @@ def main() -> int:
     p.add_argument("--n", type=int, default=20, help="requests per model and guidance setting")
     p.add_argument("--baseline-n", type=int, default=6, help="of those, rewritten by the plain float32 paths")
     p.add_argument("--models", nargs="+", choices=("tuned", "base"), default=["tuned", "base"])
-    p.add_argument("--max-new-tokens", type=int, default=60)
+    p.add_argument("--max-new-tokens", type=int, default=None, help="default: the chat's (settings.sampling)")
     p.add_argument("--guidance", type=float, default=None, help="default: the chat's (settings.sampling.guidance)")
     p.add_argument("--no-memory", action="store_true", help="skip the two peak-memory child processes")
     p.add_argument("--memory-probe", choices=("fast", "plain"), help=argparse.SUPPRESS)
@@ -174,6 +174,8 @@ def main() -> int:
     setup_logging()
     if args.guidance is None:
         args.guidance = get_settings().sampling.guidance
+    if args.max_new_tokens is None:
+        args.max_new_tokens = get_settings().sampling.max_new_tokens
     report: dict[str, Any] = {"load_average_start": os.getloadavg(), "torch_threads": torch.get_num_threads(),
                               "cpus": os.cpu_count(), "n": args.n, "max_new_tokens": args.max_new_tokens,
                               "guidance": args.guidance, "models": {}}
