@@ -18,7 +18,7 @@ TITLES = TitleIndex({
     "jaws": ("Jaws", 5), "it": ("It", 4), "up": ("Up", 4), "horror": ("Horror", 2), "fresh": ("Fresh", 2),
     "jurassic park": ("Jurassic Park", 6), "park": ("Park", 1), "ring": ("The Ring", 3), "m": ("M", 2),
     "dark knight": ("The Dark Knight", 9), "bats": ("Bats", 1), "good will hunting":
-    ("Good Will Hunting", 3),
+    ("Good Will Hunting", 3), "family plot": ("Family Plot", 4),
 })
 
 
@@ -42,6 +42,9 @@ CASES = [
     ("a positive review of Good Will Hunting", None, dict(sentiment="positive", movie_key="good will hunting")),
     ('a positive review of "Up"', None, dict(sentiment="positive", movie_key="up")),
     ('what do critics think of "Horror"?', None, dict(kind="opinion", movie_key="horror")),
+    # a title of ordinary words is a title when written as one, a topic when written as a phrase
+    ("Write a negative review of Family Plot", None, dict(movie_key="family plot", topic=None)),
+    ("write a negative review of a family plot", None, dict(movie_key=None, topic="a family plot")),
     ("write a negative review of toy story focusing on the animation", None,
      dict(sentiment="negative", movie_key="toy story", topic="the animation")),
     ("Écris une critique positive de Toy Story", None, dict(kind="review", sentiment="positive",

@@ -191,8 +191,9 @@ def find_title(text: str, titles: TitleIndex | None, min_score: float = 85.0) ->
                 hit = titles.match(phrase, min_score)
                 if hit is None:
                     continue
-                if all(w in vocab.VOCABULARY for w in hit.key.split()) and not _quoted(text, phrase):
-                    continue  # "a horror movie" is not the film "Horror"; quoting the title says it is
+                if (all(w in vocab.VOCABULARY for w in hit.key.split()) and not _quoted(text, phrase)
+                        and not _title_cased(phrase)):
+                    continue  # "a horror movie" is not the film "Horror"; quoting or capitalising it says it is
                 rank = (hit.score, size)
                 if best is None or rank > best[:2]:
                     best = (hit.score, size, hit, phrase)
@@ -208,6 +209,15 @@ def find_title(text: str, titles: TitleIndex | None, min_score: float = 85.0) ->
             found.unknown = found.phrase = safe_phrase(phrase, MAX_TITLE_WORDS)
             break
     return found
+
+
+_SMALL_TITLE_WORDS = frozenset("a an and at by for in of on or the to with".split())
+
+
+def _title_cased(phrase: str) -> bool:
+    """Written as a title of two or more words ("Family Plot", "The Dark Knight"), not as a phrase ("family plot")."""
+    words = [w for w in phrase.split() if w.lower() not in _SMALL_TITLE_WORDS]
+    return len(phrase.split()) > 1 and len(words) > 0 and all(w[:1].isupper() for w in words)
 
 
 def _quoted(text: str, phrase: str) -> bool:
