@@ -75,15 +75,17 @@ class TokenWords:
                     self._plain_next[partial] = found
         return found
 
-    def continuations(self, words: set[str] | frozenset[str], partial: str) -> set[int]:
-        """Tokens (without a leading space) that extend the capitalised `partial` toward one of `words`, however the
-        rest of the word is split into tokens."""
+    def continuations(self, words: set[str] | frozenset[str], partial: str,
+                      texts: dict[str, list[int]] | None = None) -> set[int]:
+        """Tokens that extend `partial` toward one of `words`, however the rest is split into tokens: by default the
+        tokens without a leading space (`glued`); `texts=by_text` takes every token (a phrase's spaces included)."""
+        texts = self.glued if texts is None else texts
         ids: set[int] = set()
         for word in words:
             if len(word) > len(partial) and word.startswith(partial):
                 rest = word[len(partial):]
                 for end in range(1, len(rest) + 1):
-                    ids.update(self.glued.get(rest[:end], ()))
+                    ids.update(texts.get(rest[:end], ()))
         return ids
 
     def matching(self, words: set[str], prefixes: set[str]) -> torch.Tensor:

@@ -34,7 +34,7 @@ from assistant.data.details import (
     name_words,
     strip_possessive,
 )
-from assistant.model.faithful import context_part, request_words
+from assistant.model.faithful import Allowed, context_part, request_words
 from assistant.model.name_vocab import TokenWords, token_words
 from assistant.model.stopping import finished_sentences
 
@@ -60,12 +60,12 @@ def lead_phrases(words: list[str]) -> set[str]:
     return {" ".join(words), " ".join(surname)}
 
 
-def lead_names(request: Any) -> LeadNames | None:
+def lead_names(request: Any, rule: Allowed | None = None) -> LeadNames | None:
     """The names a reply to this request (prompts.ReviewRequest) may lead with: the facts lines' people and places
     (a facts card, or the names its critics share: assistant/data/critics_names.py), and those two of the critics'
     quotes share (a capitalised word in one quote is as often "Internet" or "Nine" as a name). None when the context
-    has none, or no context."""
-    rule = request_words(request)
+    has none, or no context. `rule` is the request's `faithful.request_words`, when the caller has it already."""
+    rule = rule or request_words(request)
     if rule is None or not rule.details:
         return None
     title = {w.lower() for w in WORD_RE.findall(request.movie or "")}
@@ -116,16 +116,16 @@ class _Lead:
         self.word_ends = (~vocab.letter_cont).to(device)
         self._continuations: dict[str, torch.Tensor] = {}
 
-    def _starts(self) -> torch.Tensor:
-        """The tokens that open a lead phrase: a start of one, with or without a leading space."""
-        ids: set[int] = set()
-        for phrase in self.phrases:
-            for end in range(1, len(phrase) + 1):
-                ids.update(self.vocab.by_text.get(phrase[:end], ()))
-                ids.update(self.vocab.by_text.get(" " + phrase[:end], ()))
+    def _tokens(self, ids: set[int]) -> torch.Tensor:
         found = torch.zeros(self.vocab.size, dtype=torch.bool)
         found[list(ids)] = True
         return found.to(self.device)
+
+    def _starts(self) -> torch.Tensor:
+        """The tokens that open a lead phrase: a start of one, with or without a leading space."""
+        spaced = {" " + p for p in self.phrases}
+        ids = self.vocab.continuations(self.phrases | spaced, "", self.vocab.by_text)
+        return self._tokens(ids - set(self.vocab.by_text.get(" ", ())))  # a bare space opens nothing
 
     def _named_before(self, text: str) -> bool:
         return any(strip_possessive(w) in self.known for w in WORD_RE.findall(text))
@@ -134,15 +134,8 @@ class _Lead:
         """Tokens that take `partial` (a start of some lead phrase) further along one of them."""
         found = self._continuations.get(partial)
         if found is None:
-            ids: set[int] = set()
-            for phrase in self.phrases:
-                if len(phrase) > len(partial) and phrase.startswith(partial):
-                    rest = phrase[len(partial):]
-                    for end in range(1, len(rest) + 1):
-                        ids.update(self.vocab.by_text.get(rest[:end], ()))
-            found = torch.zeros(self.vocab.size, dtype=torch.bool)
-            found[list(ids)] = True
-            found = self._continuations[partial] = found.to(self.device)
+            found = self._continuations[partial] = self._tokens(
+                self.vocab.continuations(self.phrases, partial, self.vocab.by_text))
         return found
 
     def mask(self, reply: str) -> torch.Tensor | None:

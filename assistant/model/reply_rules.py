@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from assistant.model.faithful import context_names_processor
+from assistant.model.faithful import ContextNames, request_words
 from assistant.model.name_vocab import token_words
 from assistant.model.named_lead import NamedLead, lead_names
 from assistant.model.prompts import parse_prompt
@@ -29,12 +29,14 @@ def prompt_processors(tokenizer: Any, *, enabled: bool = True, transfer: bool = 
             request = parse_prompt(prompt)
         except ValueError:  # not one of our review prompts: nothing to keep it to
             return []
+        rule = request_words(request)  # read once: both processors start from it
+        if rule is None:
+            return []
         processors: list[Any] = []
         if enabled:
-            names = context_names_processor(tokenizer, [request], transfer=transfer, boost=boost,
-                                            opening_boost=opening_boost, prior_boost=prior_boost)
-            processors += [names] if names is not None else []
-        leads = lead_names(request) if lead_sentence else None
+            processors.append(ContextNames(tokenizer, [rule], transfer=transfer, boost=boost,
+                                           opening_boost=opening_boost, prior_boost=prior_boost))
+        leads = lead_names(request, rule) if lead_sentence else None
         if leads is not None:
             processors.append(NamedLead(tokenizer, [leads], sentence=lead_sentence))
         return processors
