@@ -68,7 +68,10 @@ def test_quick_cli_on_tiny_fixtures_writes_the_reports(tiny, tmp_path, embedding
             assert cell["n"] == 3 and cell["ci95"][0] <= cell["accuracy"] <= cell["ci95"][1]
     assert result["counts"]["generations"] == 12
     assert result["rag"]["sources"]["movie_match"] is not None
-    assert _rate(result["judge"]["accuracy"])
+    judge = result["judge"]
+    assert judge["kind"] == "panel" and _rate(judge["accuracy"]) and _rate(judge["words_accuracy"])
+    for key in ("rag", "no_rag"):  # the words-only half's verdicts, per direction, beside the panel's
+        assert {d: c["n"] for d, c in result[key]["sentiment_words_judge"].items()} == {"positive": 3, "negative": 3}
     retrieval = result["retrieval"]
     assert retrieval["queries"] > 0 and _rate(retrieval["recall@4"]) and _rate(retrieval["mrr@10"])
     assert retrieval["sentiment_filter_precision"] == 1.0 and retrieval["movie_filter_precision"] == 1.0
@@ -76,6 +79,7 @@ def test_quick_cli_on_tiny_fixtures_writes_the_reports(tiny, tmp_path, embedding
     for name in result["charts"].values():
         assert (out / name).read_bytes()[:8] == PNG_MAGIC
     md = (out / MD_NAME).read_text()
+    assert "panel of two classifiers" in md and "words-only judge: positive / negative" in md
     assert "| fine-tuning alone | tuned | off |" in md and "| both | tuned | on |" in md and "| neither |" not in md
     replies = (out / "eval_replies.jsonl").read_text().splitlines()
     assert len(replies) == 12 and {json.loads(r)["arm"] for r in replies} == {"rag", "no_rag"}

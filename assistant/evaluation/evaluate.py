@@ -179,7 +179,7 @@ def run_evaluation(settings: Any, options: EvalOptions, *, retrieval_only: bool 
                                "from_model_card": bool(card and card.get("data_config"))}
             if card is None:
                 notes.append("No fine-tuned model: only the base model's arms were run; the split is the default one.")
-            judge, card_judge, result["judge"] = load_judge(settings, card, split, options.seed)
+            judge, card_judge, result["judge"] = load_judge(settings, card, split, options.seed, store)
             requests = build_request_set(titles, {d.metadata.get("movie_key") for d in split.train},
                                          split.val_movies, options.n_requests, options.seed, groups=options.groups)
             notes += requests.notes

@@ -185,10 +185,7 @@ def render_markdown(result: dict[str, Any]) -> str:
                   "every request of the arm. See \"How each number is measured\" below.", "",
                   *side_by_side(result), "",
                   "## More measures", "", *results_table(result), "",
-                  f"Sentiment accuracy is judged by a TF-IDF + logistic-regression classifier "
-                  f"{judge.get('source', '')}, {judge.get('train_reviews', 0):,} reviews; its own accuracy is "
-                  f"**{fmt(judge.get('accuracy'))}**{_judge_test(judge)}. Chance levels in brackets. "
-                  f"Regenerate with `python -m assistant.evaluate`.", "",
+                  *_judge_lines(judge),
                   *_machine_line(result), "## The 2x2", "", *grid(result), "", *_group_table(result), ""]
     else:
         lines += ["No language-model arm was run.", ""]
@@ -206,6 +203,21 @@ def _judge_test(judge: dict[str, Any]) -> str:
     return f" on {n:,} training-split reviews (other movies, unseen by the judge)" if n else ""
 
 
+def _judge_lines(judge: dict[str, Any]) -> list[str]:
+    """Which judge read the sentiment, trained on what, and how often it is right."""
+    trained = f"{judge.get('source', '')}, {judge.get('train_reviews', 0):,} reviews"
+    if judge.get("kind") != "panel":  # reports written before the panel
+        return [f"Sentiment accuracy is judged by a TF-IDF + logistic-regression classifier {trained}; its own "
+                f"accuracy is **{fmt(judge.get('accuracy'))}**{_judge_test(judge)}. Chance levels in brackets. "
+                "Regenerate with `python -m assistant.evaluate`.", ""]
+    return [f"Sentiment is judged by a panel of two classifiers {trained}: TF-IDF + logistic regression on the words "
+            f"and a logistic-regression probe on the MiniLM embedding, their probabilities averaged. Its accuracy is "
+            f"**{fmt(judge.get('accuracy'))}**{_judge_test(judge)}; the words alone "
+            f"{fmt(judge.get('words_accuracy'))}, the embedding alone {fmt(judge.get('meaning_accuracy'))} "
+            "(Rotten Tomatoes' fresh/rotten is a noisy label for a one-line quote). The words-only judge's verdicts "
+            "are in the table below. Chance levels in brackets. Regenerate with `python -m assistant.evaluate`.", ""]
+
+
 def _machine_line(result: dict[str, Any]) -> list[str]:
     m = result.get("machine") or {}
     if not m:
@@ -218,14 +230,16 @@ def _machine_line(result: dict[str, Any]) -> list[str]:
 
 def _group_table(result: dict[str, Any]) -> list[str]:
     lines = ["Sentiment accuracy by request group (movies the model trained on, movies held out of training, "
-             "topic only), by the model card's judge as a cross-check, and how often the chat read the request "
-             "as asked:", "",
-             "| arm | seen movies | held-out movies | topic only | card judge | request understood |",
-             "|---|---|---|---|---|---|"]
+             "topic only), per direction by the panel's words-only half, by the model card's judge as a "
+             "cross-check, and how often the chat read the request as asked:", "",
+             "| arm | seen movies | held-out movies | topic only | words-only judge: positive / negative | card judge "
+             "| request understood |", "|---|---|---|---|---|---|---|"]
     for _, arm in _arms(result):
         g = arm["sentiment_accuracy_by_group"]
+        words = arm.get("sentiment_words_judge") or {}
         lines.append(f"| {arm['label']} | {fmt(g.get('seen'))} | {fmt(g.get('held_out'))} | {fmt(g.get('topic'))} | "
-                     f"{fmt(arm.get('sentiment_accuracy_card_judge'))} | {fmt(arm.get('request_understood'))} |")
+                     f"{_pair((words.get('positive') or {}).get('accuracy'), (words.get('negative') or {}).get('accuracy'))}"
+                     f" | {fmt(arm.get('sentiment_accuracy_card_judge'))} | {fmt(arm.get('request_understood'))} |")
     return lines
 
 
@@ -264,8 +278,8 @@ DEFINITIONS = [
     "retrieved for them (the facts card included; for arms without retrieval, those the paired RAG arm retrieved).",
     "- **Judged positive / negative**: sentiment accuracy per asked direction, with a 95% Wilson interval.",
     "- **Sentiment accuracy**: share of replies the judge reads as the requested sentiment (an empty reply is a "
-    "miss). The judge is trained on the held-out movies' reviews, so it cannot favour phrases the fine-tuned model "
-    "learned from its training reviews.",
+    "miss). The judge (words and embedding, averaged) is trained on the held-out movies' reviews, so it cannot favour "
+    "phrases the fine-tuned model learned from its training reviews.",
     "- **Movie relevance** (requests naming a movie): cosine margin = mean embedding cosine of the reply to that "
     "movie's reviews minus to a fixed sample of other movies' reviews (all-MiniLM-L6-v2); uses names/details = share "
     "of replies using a capitalized name or a rare word (in under 0.5% of a 3,000-review sample) from that movie's "

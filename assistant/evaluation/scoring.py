@@ -27,6 +27,7 @@ class Scorer:
     def __init__(self, store: Any, judge: Any, train_texts: Sequence[str], background: Sequence[Any],
                  seed: int, n_other: int = 2000, card_judge: Any = None) -> None:
         self.store, self.judge, self.card_judge = store, judge, card_judge
+        self._words_judge = getattr(judge, "words", judge)  # the panel's TF-IDF half, reported on its own too
         started = time.perf_counter()
         self.copy_index = NgramIndex(train_texts, n=8)
         self.background = [d.page_content for d in background]
@@ -86,6 +87,7 @@ class Scorer:
             "faithfulness": self.faithfulness(spec, turns, requests, focus),
             "retrieved_copy": _retrieved_copy(turns, requests, retrieved or {}, context_from),
             "sentiment": em.sentiment_by_direction(texts, wanted, self.judge.predict),
+            "sentiment_words_judge": em.sentiment_by_direction(texts, wanted, self._words_judge.predict),
             "empty": len(texts) - len(nonempty), "errors": sum(t.error is not None for t in turns),
             "mean_words": em.rounded(float(np.mean([len(tokenize(t)) for t in texts])) if texts else None),
             "modes": dict(Counter(str(t.mode) for t in turns)),
@@ -265,18 +267,21 @@ def load_split(store: Any, card: dict | None) -> tuple[Any, Any]:
     return data, split_by_movie(review_docs(store.iter_documents(kind="review"), data), data)
 
 
-def load_judge(settings: Any, card: dict | None, split: Any, seed: int,
+def load_judge(settings: Any, card: dict | None, split: Any, seed: int, store: Any,
                n_test: int = 5000) -> tuple[Any, Any, dict[str, Any]]:
     """(judge, card judge or None, info): the judge is trained on reviews the fine-tuned model never saw.
 
     Those are the held-out movies' reviews. A judge trained on the fine-tuning data could reward a model
     for echoing phrases it memorized with it, favouring the fine-tuned arms. Its accuracy is measured on
-    training-split reviews: other movies, and texts the judge never saw. The model card's judge (trained on
-    the training split) is kept as a cross-check.
+    training-split reviews: other movies, and texts the judge never saw. The judge is a panel (TF-IDF words and
+    an embedding probe on the store's stored vectors, `judge_panel.JudgePanel`); its words-only half is kept
+    for a column of its own. The model card's judge (trained on the training split) is kept as a cross-check.
     """
     from assistant.evaluation.judge import SentimentJudge
+    from assistant.evaluation.judge_panel import JudgePanel
     from assistant.evaluation.sentiment_control import JUDGE_BASENAME
     from assistant.model.bases import tuned_dir
+    from assistant.model.sentiment_probe import SentimentProbe
 
     test_docs = random.Random(seed).sample(split.train, k=min(n_test, len(split.train)))
     train_docs, source = split.val, "trained here on the held-out movies' reviews (never seen in fine-tuning)"
@@ -284,15 +289,30 @@ def load_judge(settings: Any, card: dict | None, split: Any, seed: int,
         train_docs, test_docs = split.train, []  # a toy store: no usable held-out movies
         source = "trained here on the training split (too few held-out reviews); accuracy on a 10% holdout"
     started = time.perf_counter()
-    judge = SentimentJudge.train([d.page_content for d in train_docs], [d.metadata["sentiment"] for d in train_docs],
-                                 eval_texts=[d.page_content for d in test_docs] or None,
-                                 eval_labels=[d.metadata["sentiment"] for d in test_docs] or None, seed=seed)
-    info: dict[str, Any] = {"source": source, "accuracy": em.rounded(judge.accuracy), "train_reviews": len(train_docs),
-                            "test_reviews": len(test_docs), "train_seconds": round(time.perf_counter() - started, 1),
-                            "card_accuracy": None}
+    texts, labels = [d.page_content for d in train_docs], [d.metadata["sentiment"] for d in train_docs]
+    test_texts, test_labels = [d.page_content for d in test_docs], [d.metadata["sentiment"] for d in test_docs]
+    words = SentimentJudge.train(texts, labels, eval_texts=test_texts or None, eval_labels=test_labels or None,
+                                 seed=seed)
+    test_vectors = _stored_vectors(store, test_docs)
+    meaning = SentimentProbe.train(_stored_vectors(store, train_docs), labels,
+                                   eval_vectors=test_vectors if test_docs else None, eval_labels=test_labels or None)
+    judge = JudgePanel(words, meaning, store.embeddings.embed_documents)
+    if test_docs:
+        judge.accuracy = judge.score(test_texts, test_labels, vectors=test_vectors)
+    info: dict[str, Any] = {"source": source, "kind": "panel", "accuracy": em.rounded(judge.accuracy),
+                            "words_accuracy": em.rounded(words.accuracy), "meaning_accuracy": em.rounded(meaning.accuracy),
+                            "train_reviews": len(train_docs), "test_reviews": len(test_docs),
+                            "train_seconds": round(time.perf_counter() - started, 1), "card_accuracy": None}
     card_judge = None
     path = tuned_dir(settings) / JUDGE_BASENAME
     if card is not None and path.with_suffix(".json").exists():
         card_judge = SentimentJudge.load(path)
         info["card_accuracy"] = em.rounded(card_judge.accuracy)  # its own number: on the held-out movies
     return judge, card_judge, info
+
+
+def _stored_vectors(store: Any, docs: Sequence[Any]) -> np.ndarray:
+    """The store's own vectors of these reviews (first chunk each): no re-embedding of thousands of texts."""
+    if not docs:
+        return np.zeros((0, store.dim), dtype=np.float32)
+    return np.asarray(store.vectors_for([d.metadata["doc_id"] for d in docs]), dtype=np.float32)
