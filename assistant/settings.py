@@ -185,6 +185,11 @@ class Settings(BaseSettings):
     mmr_lambda: float = 0.6
     min_similarity: float = Field(default=0.15, description="Below this, hits from other movies are dropped.")
     context_facts: bool = Field(default=True, description="Lead the context with the movie's facts, as in training.")
+    clear_context: bool = Field(
+        default=True,
+        description="For a negative review, the retrieved reviews the sentiment probe reads as negative come first, "
+                    "so lukewarm 'rotten' quotes do not set a pan's tone (assistant/chat/retrieval.py, `clearest`).",
+    )
     fuzzy_min_score: float = Field(default=85.0, description="rapidfuzz score (0-100) for a title to count as named.")
     history_messages: int = Field(default=12, description="Recent messages read to resolve follow-ups.")
     max_message_chars: int = Field(default=2000, description="Longer messages are read up to here.")

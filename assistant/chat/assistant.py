@@ -169,7 +169,7 @@ class Assistant:
             return None
         if slot.chain is None:
             self.ensure_embeddings()
-            retrieval = ReviewRetrieval(store=self.store, settings=self.settings, titles=self.titles)
+            retrieval = ReviewRetrieval(store=self.store, settings=self.settings, titles=self.titles, probe=self.probe)
             tokenizer = getattr(slot.prompt, "tokenizer", None)
             slot.chain = build_review_chain(llm, slot.prompt, retrieval,
                                             stop=stop_sequences(tokenizer) if tokenizer is not None else None)

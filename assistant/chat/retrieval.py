@@ -145,11 +145,35 @@ def _dedupe(hits: Iterable[tuple[Document, float]], k: int) -> list[tuple[Docume
     return out
 
 
+def clearest(store: Any, probe: Any, sentiment: str, hits: list[tuple[Document, float]], k: int
+             ) -> list[tuple[Document, float]]:
+    """The first k hits; for a pan, those whose text reads as negative first, order otherwise kept.
+
+    A "rotten" quote is often lukewarm ("while it has its moments, ..."): the sentiment probe (MiniLM, on the
+    store's own vectors, so no re-embedding) reads 33% of rotten reviews as positive against 18% of fresh ones as
+    negative (20,000 stored reviews, 2026-12-02), and the model writes in the tone of its context. On 200 held-out
+    RAG requests, reordering for pans took negative replies judged negative from 0.93 to 0.95 (words-only judge
+    0.86 to 0.91); reordering praise too moved positive ones from 0.98 to 0.94 (0.85 to 0.83), so praise keeps the
+    retriever's order. Without a usable probe the hits keep their order too."""
+    dim = getattr(getattr(probe, "coef", None), "shape", (None,))[0]
+    if probe is None or len(hits) <= k or sentiment != "negative" or dim != getattr(store, "dim", None):
+        return hits[:k]
+    try:
+        vectors = store.vectors_for([d.metadata.get("doc_id") or d.id for d, _ in hits])
+    except KeyError:  # a hit the store cannot place: keep the retriever's order
+        return hits[:k]
+    positive = probe.positive_probability(vectors)
+    reads_as_asked = [p < 0.5 for p in positive]
+    ranked = [h for h, ok in zip(hits, reads_as_asked) if ok] + [h for h, ok in zip(hits, reads_as_asked) if not ok]
+    return ranked[:k]
+
+
 def retrieve(store: Any, *, sentiment: str, movie: str | None = None, movie_key: str | None = None,
              topic: str | None = None, tone: str | None = None, k: int = 4, exclude_ids: Iterable[str] = (),
              mmr: bool = True, fetch_k: int = 20, lambda_mult: float = 0.6, min_similarity: float = 0.15,
-             facts: bool = True, config: RunnableConfig | None = None) -> Retrieval:
-    """Reviews for one request, narrowing by movie and sentiment and saying so whenever it has to widen."""
+             facts: bool = True, probe: Any = None, config: RunnableConfig | None = None) -> Retrieval:
+    """Reviews for one request, narrowing by movie and sentiment and saying so whenever it has to widen; with a
+    sentiment probe, a pan's reviews that read as negative first (`clearest`)."""
     started = time.perf_counter()
     query = build_query(sentiment, movie, topic, tone)
     result = Retrieval(query=query, movie_key=movie_key)
@@ -164,7 +188,7 @@ def retrieve(store: Any, *, sentiment: str, movie: str | None = None, movie_key:
         hits = find({"doc_id": {"$nin": excluded}}) if excluded else find({})
         if not hits and excluded:  # "another" ran out of unseen reviews: seen ones beat none
             hits = find({})
-        return _dedupe(hits, k)
+        return clearest(store, probe, sentiment, _dedupe(hits, 2 * k), k)
 
     hits: list[tuple[Document, float]] = []
     if movie_key:
@@ -213,6 +237,7 @@ class ReviewRetrieval(RunnableSerializable[dict, Retrieval]):
     store: Any
     settings: Any
     titles: Any = None
+    probe: Any = None  # the sentiment probe: a pan's reviews that read as negative lead (`clearest`)
 
     def invoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> Retrieval:
         return self._call_with_config(self._retrieve, input, config, run_type="chain")
@@ -228,7 +253,8 @@ class ReviewRetrieval(RunnableSerializable[dict, Retrieval]):
                             topic=ask.get("topic"), tone=ask.get("tone"), k=int(ask.get("k") or settings.top_k),
                             exclude_ids=ask.get("exclude_ids") or (), mmr=settings.mmr, fetch_k=settings.mmr_fetch_k,
                             lambda_mult=settings.mmr_lambda, min_similarity=settings.min_similarity,
-                            facts=settings.context_facts, config=config)
+                            facts=settings.context_facts,
+                            probe=self.probe if settings.clear_context else None, config=config)
         except Exception as exc:  # any failure of the lookup is said in the reply
             log.exception("retrieval failed")
             return Retrieval(movie_key=movie_key, failed=True, notes=[
