@@ -51,3 +51,16 @@ def test_the_store_gives_a_facts_line_for_a_movie_without_facts(tmp_path, embedd
     assert found.documents[0] == doc or found.documents[0].page_content == doc.page_content
     assert found.sources[0].kind == "movie" and found.sources[0].similarity is None
     assert all(d.metadata["kind"] == "review" for d in found.documents[1:])
+
+
+def test_a_sentence_opening_name_counts_once_a_critic_writes_it_mid_sentence():
+    rambo = ["Stallone scripts the wall-to-wall explosions too haphazardly.",
+             "Always at ground zero in the chaos is Rambo, whose character is inhabited by Stallone with menace.",
+             "Saturday Morning Picture Club stuff. Explosions galore."]
+    assert shared_names(rambo, "Rambo III") == ["Stallone"]  # one critic opens with it, one writes it mid-sentence
+    stripes = ["Mr. Murray hasn't yet reached the point of carrying a film.", "The star, Murray, coasts."]
+    assert shared_names(stripes, "Stripes") == ["Murray"]  # the period of "Mr." ends no sentence
+    openers_only = ["Stallone scripts the explosions.", "Stallone again. It is loud."]
+    assert shared_names(openers_only, "Rambo III") == []  # never written mid-sentence: could be any opener
+    quoted = ["A critic saying, 'This is war' misses it.", "This is the war film of the decade."]
+    assert shared_names(quoted, "Platoon") == []  # a quoted sentence's first word is no name

@@ -17,7 +17,9 @@ from typing import Any
 from langchain_core.documents import Document
 
 from assistant.data.details import (
+    STOPWORDS,
     WORD_RE,
+    is_sentence_start,
     name_spans,
     name_words,
     strip_possessive,
@@ -42,8 +44,11 @@ def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int 
     reviews_using: Counter = Counter()  # a name's last word, folded ("hitchcock") -> reviews that use it
     forms: dict[str, Counter] = defaultdict(Counter)  # ... -> how it is written
     lower: set[str] = set()  # words the reviews also write in lower case: "love", "state", not "sandler"
+    openers: list[set[str]] = []  # per review: its sentences' first words, folded ("Stallone scripts ...")
     for text in reviews:
         lower.update(w for w in WORD_RE.findall(text) if w.islower())
+        openers.append({_fold(m[0]) for m in WORD_RE.finditer(text)
+                        if m[0][:1].isupper() and is_sentence_start(text[:m.start()])})
         seen: set[str] = set()
         for span in name_spans(text):
             words = name_words(span)
@@ -53,6 +58,11 @@ def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int 
             forms[key][" ".join(words)] += 1
             seen.add(key)
         reviews_using.update(seen)
+        openers[-1] -= seen
+    # A sentence's first word may be a name or an ordinary opener; once some critic writes it mid-sentence as a
+    # name, a critic opening a sentence with it uses the name too ("Stallone scripts ...", "... by Stallone").
+    for opened in openers:
+        reviews_using.update(key for key in opened if key in forms)
     ranked = sorted((k for k, n in reviews_using.items() if n >= min_reviews), key=lambda k: (-reviews_using[k], k))
     names: list[str] = []
     for key in ranked:
@@ -61,7 +71,7 @@ def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int 
         name = max(common, key=len) if common else forms[key].most_common(1)[0][0]
         if any(set(name.split()) <= set(kept.split()) for kept in names):  # "Denzel" of "Denzel Washington"
             continue
-        if " " not in name and name.lower() in lower:  # one word that is also an ordinary one: "Love", "Enemy"
+        if " " not in name and (name.lower() in lower or name.lower() in STOPWORDS):  # ordinary: "Love", "This"
             continue
         names.append(name)
         if len(names) == limit:

@@ -35,7 +35,8 @@ COMMON_NAME_SHARE = 0.02  # a capitalised word in more than this share ("Hollywo
 
 WORD = r"[^\W\d_](?:[^\W\d_]|['\u2019\-](?=[^\W\d_]))*"  # letters, with inner apostrophes and hyphens
 WORD_RE = re.compile(WORD)
-_SENTENCE_START = re.compile(r"(?:^|[.!?:\n])[\s\"'\u201c\u2018(\[*-]*$")
+# "Mr. Stallone" is not a sentence start: the period after a title does not end one.
+_SENTENCE_START = re.compile(r"(?:^|(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!\bSt)[.!?:\n])[\s\"'\u201c\u2018(\[*-]*$")
 
 
 def is_sentence_start(before: str) -> bool:
