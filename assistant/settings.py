@@ -108,6 +108,11 @@ class Sampling(BaseModel):
                     "RAG requests (seed 77) replies using a name or detail of the film went from 0.26 to 0.60 with "
                     "it and the critics' shared names, names in the context 1.00 / 0.99 (README, Results).",
     )
+    verdict_first: bool = Field(
+        default=True,
+        description="A review's first word is no concession ('While', 'Although', 'Despite' ...): lukewarm 'rotten' "
+                    "quotes taught the model to open pans with praise (assistant/model/verdict_first.py).",
+    )
     drafts: int = Field(
         default=1, ge=1, le=MAX_DRAFTS,
         description="Drafts sampled per review; with more than 1 the one whose sentiment the embedding probe reads "

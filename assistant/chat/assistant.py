@@ -156,7 +156,8 @@ class Assistant:
                                               boost=self.settings.sampling.name_boost,
                                               opening_boost=self.settings.sampling.opening_boost,
                                               prior_boost=self.settings.sampling.name_prior_boost,
-                                              lead_sentence=self.settings.sampling.name_lead)
+                                              lead_sentence=self.settings.sampling.name_lead,
+                                              verdict_first=self.settings.sampling.verdict_first)
                     slot.llm = ReviewLLM.from_sampling(slot.generator, self.settings.sampling,
                                                        draft_scorer=self._score_drafts, logits_processors=names)
         return slot.llm

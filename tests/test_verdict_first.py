@@ -1,0 +1,88 @@
+"""A review's first word is no concession: `VerdictFirst` on a tiny tokenizer and model."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from transformers import LogitsProcessorList
+
+from assistant.model.guidance import guide_scores
+from assistant.model.prompts import ReviewRequest, build_prompt
+from assistant.model.scratch import TINY, build_model, train_tokenizer
+from assistant.model.verdict_first import VerdictFirst
+
+torch.set_num_threads(1)
+
+TEXTS = ["While it has charm, it drags. Although it looks fine, it is dull. Though pretty, it bores. Although",
+         "Despite the cast, it fails. A dull film. While away the hours elsewhere. The plot is thin. Though"] * 40
+REQUEST = ReviewRequest("negative", "Alien", None, ['Bo Quill (Lamp), rotten: "While handsome, it drifts."'])
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_tokenizer(TEXTS, vocab_size=600)
+
+
+def _ids(tokenizer, word: str) -> set[int]:
+    """The tokens spelling the whole word, with and without a leading space."""
+    spelled = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in (word, " " + word)]
+    return {ids[0] for ids in spelled if len(ids) == 1}
+
+
+def test_only_the_first_step_loses_the_concessions(tokenizer):
+    banned = set().union(*(_ids(tokenizer, w) for w in ("While", "Although", "Though", "Despite")))
+    assert len(banned) >= 4  # else the case shows nothing
+    processor = VerdictFirst(tokenizer)
+    prompt = torch.tensor([[1, 2, 3]])
+    first = processor(prompt, torch.zeros(1, len(tokenizer)))
+    assert all(first[0, i] == -math.inf for i in banned)
+    assert int(torch.isfinite(first[0]).sum()) == len(tokenizer) - len(banned)
+    later = processor(torch.tensor([[1, 2, 3, 4]]), torch.zeros(1, len(tokenizer)))
+    assert bool(torch.isfinite(later).all())  # "... it is fine. While ..." later on is the model's own
+    only_concessions = torch.full((1, len(tokenizer)), -math.inf)
+    only_concessions[0, sorted(banned)] = 0.0
+    assert torch.equal(VerdictFirst(tokenizer)(prompt, only_concessions), only_concessions)  # nothing else: kept
+
+
+def test_it_masks_before_guidance_so_the_plausibility_cut_picks_among_the_rest(tokenizer):
+    processor, prompt = VerdictFirst(tokenizer), torch.tensor([[1, 2, 3]])
+    while_id = min(_ids(tokenizer, "While"))
+    scores, negative = torch.zeros(1, len(tokenizer)), torch.zeros(1, len(tokenizer))
+    scores[0, while_id] = 10.0  # the model is sure: "While"; after guidance's cut nothing else would be left
+    bias = processor.prior(prompt, scores)
+    guided = guide_scores(scores + bias, negative + bias, 3.0, math.log(0.1))
+    assert guided[0, while_id] == -math.inf and bool(torch.isfinite(guided).any())
+    assert processor.prior(torch.tensor([[1, 2, 3, 4]]), scores) is None
+
+
+def test_generation_never_opens_with_a_concession(tokenizer):
+    torch.manual_seed(0)
+    model = build_model(tokenizer, TINY).eval()
+    prompt = tokenizer([build_prompt(REQUEST, tokenizer)] * 8, return_tensors="pt", add_special_tokens=False)
+    banned = set().union(*(_ids(tokenizer, w) for w in ("While", "Although", "Though", "Despite")))
+
+    class Wants:  # the untrained model made to want to concede
+        def __call__(self, input_ids, scores):
+            return scores + (50.0 * torch.isin(torch.arange(scores.shape[-1]), torch.tensor(sorted(banned))))
+
+    def first_tokens(processors: list) -> list[int]:
+        torch.manual_seed(1)
+        out = model.generate(**prompt, do_sample=True, temperature=1.0, top_k=0, max_new_tokens=2,
+                             logits_processor=LogitsProcessorList([Wants(), *processors]),
+                             pad_token_id=tokenizer.eos_token_id)
+        return out[:, prompt["input_ids"].shape[1]].tolist()
+
+    assert all(t in banned for t in first_tokens([]))  # the control: it concedes whenever it can
+    assert not any(t in banned for t in first_tokens([VerdictFirst(tokenizer)]))
+
+
+def test_prompt_processors_add_it_to_every_review_prompt_when_asked(tokenizer):
+    from assistant.model.reply_rules import prompt_processors
+
+    no_context = build_prompt(ReviewRequest("negative", "Alien"), tokenizer)
+    assert [type(p) for p in prompt_processors(tokenizer, enabled=False, verdict_first=True)(no_context)] == [
+        VerdictFirst]
+    assert prompt_processors(tokenizer, enabled=False)(no_context) == []
+    kinds = [type(p).__name__ for p in prompt_processors(tokenizer, verdict_first=True)(build_prompt(REQUEST, tokenizer))]
+    assert kinds == ["VerdictFirst", "ContextNames"]
