@@ -234,21 +234,24 @@ def test_the_chat_keeps_names_to_the_context_only_with_retrieval(tiny_chat, tiny
     from assistant.chat.memory import ChatMemory
     from assistant.model.faithful import ContextNames
     from assistant.model.named_lead import NamedLead
+    from assistant.model.verdict_first import VerdictFirst
 
     rag = tiny_chat.reply("names", "Write a positive review of Toy Story", rag=True, max_new_tokens=4, remember=False)
     bare = tiny_chat.reply("names", "Write a positive review of Toy Story", rag=False, max_new_tokens=4,
                            remember=False)
     assert rag.sources and not bare.sources
     rules = tiny_chat.llm("tuned").logits_processors
-    rule, *lead = rules(rag.prompt)
-    assert isinstance(rule, ContextNames) and all(isinstance(p, NamedLead) for p in lead)
-    assert rules(bare.prompt) == []  # the model alone is what a reply without retrieval shows
+    verdict, rule, *lead = rules(rag.prompt)
+    assert isinstance(verdict, VerdictFirst) and isinstance(rule, ContextNames)
+    assert all(isinstance(p, NamedLead) for p in lead)
+    # without retrieval no names rule: only the verdict-first rule, which every review gets
+    assert [type(p) for p in rules(bare.prompt)] == [VerdictFirst]
     assert rule.boost == tiny_chat.settings.sampling.name_boost
     boosted = tiny_chat.settings.model_copy(update={"sampling": tiny_chat.settings.sampling.merged(name_boost=5.0)})
     memory = ChatMemory(tmp_path / "boost.sqlite")
     nudged = Assistant(boosted, store=tiny_loaded.store, titles=tiny_loaded.titles, memory=memory,
                        generators={"tuned": tiny_loaded.generator("tuned"), "base": None})
-    assert nudged.llm("tuned").logits_processors(rag.prompt)[0].boost == 5.0
+    assert nudged.llm("tuned").logits_processors(rag.prompt)[1].boost == 5.0
     memory.close()
     settings = tiny_chat.settings.model_copy(update={"sampling": tiny_chat.settings.sampling.merged(
         context_names=False)})
@@ -262,4 +265,11 @@ def test_the_chat_keeps_names_to_the_context_only_with_retrieval(tiny_chat, tiny
     plain = Assistant(unled, store=tiny_loaded.store, titles=tiny_loaded.titles, memory=memory,
                       generators={"tuned": tiny_loaded.generator("tuned"), "base": None})
     assert not any(isinstance(p, NamedLead) for p in plain.llm("tuned").logits_processors(rag.prompt))
+    memory.close()
+    conceding = tiny_chat.settings.model_copy(update={"sampling": tiny_chat.settings.sampling.merged(
+        verdict_first=False)})
+    memory = ChatMemory(tmp_path / "conceding.sqlite")
+    free = Assistant(conceding, store=tiny_loaded.store, titles=tiny_loaded.titles, memory=memory,
+                     generators={"tuned": tiny_loaded.generator("tuned"), "base": None})
+    assert free.llm("tuned").logits_processors(bare.prompt) == []
     memory.close()
