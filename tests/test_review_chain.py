@@ -247,29 +247,19 @@ def test_the_chat_keeps_names_to_the_context_only_with_retrieval(tiny_chat, tiny
     # without retrieval no names rule: only the verdict-first rule, which every review gets
     assert [type(p) for p in rules(bare.prompt)] == [VerdictFirst]
     assert rule.boost == tiny_chat.settings.sampling.name_boost
-    boosted = tiny_chat.settings.model_copy(update={"sampling": tiny_chat.settings.sampling.merged(name_boost=5.0)})
-    memory = ChatMemory(tmp_path / "boost.sqlite")
-    nudged = Assistant(boosted, store=tiny_loaded.store, titles=tiny_loaded.titles, memory=memory,
-                       generators={"tuned": tiny_loaded.generator("tuned"), "base": None})
-    assert nudged.llm("tuned").logits_processors(rag.prompt)[1].boost == 5.0
-    memory.close()
-    settings = tiny_chat.settings.model_copy(update={"sampling": tiny_chat.settings.sampling.merged(
-        context_names=False)})
-    memory = ChatMemory(tmp_path / "off.sqlite")
-    off = Assistant(settings, store=tiny_loaded.store, titles=tiny_loaded.titles, memory=memory,
-                    generators={"tuned": tiny_loaded.generator("tuned"), "base": None})
-    assert not any(isinstance(p, ContextNames) for p in off.llm("tuned").logits_processors(rag.prompt))
-    memory.close()
-    unled = tiny_chat.settings.model_copy(update={"sampling": tiny_chat.settings.sampling.merged(name_lead=0)})
-    memory = ChatMemory(tmp_path / "unled.sqlite")
-    plain = Assistant(unled, store=tiny_loaded.store, titles=tiny_loaded.titles, memory=memory,
-                      generators={"tuned": tiny_loaded.generator("tuned"), "base": None})
-    assert not any(isinstance(p, NamedLead) for p in plain.llm("tuned").logits_processors(rag.prompt))
-    memory.close()
-    conceding = tiny_chat.settings.model_copy(update={"sampling": tiny_chat.settings.sampling.merged(
-        verdict_first=False)})
-    memory = ChatMemory(tmp_path / "conceding.sqlite")
-    free = Assistant(conceding, store=tiny_loaded.store, titles=tiny_loaded.titles, memory=memory,
-                     generators={"tuned": tiny_loaded.generator("tuned"), "base": None})
-    assert free.llm("tuned").logits_processors(bare.prompt) == []
-    memory.close()
+
+    def processors_with(prompt: str, **sampling) -> list:
+        """The processors the chat gives `prompt` when its sampling settings are changed as given."""
+        settings = tiny_chat.settings.model_copy(update={"sampling": tiny_chat.settings.sampling.merged(**sampling)})
+        memory = ChatMemory(tmp_path / f"{'-'.join(sampling)}.sqlite")
+        chat = Assistant(settings, store=tiny_loaded.store, titles=tiny_loaded.titles, memory=memory,
+                         generators={"tuned": tiny_loaded.generator("tuned"), "base": None})
+        try:
+            return list(chat.llm("tuned").logits_processors(prompt))
+        finally:
+            memory.close()
+
+    assert processors_with(rag.prompt, name_boost=5.0)[1].boost == 5.0
+    assert not any(isinstance(p, ContextNames) for p in processors_with(rag.prompt, context_names=False))
+    assert not any(isinstance(p, NamedLead) for p in processors_with(rag.prompt, name_lead=0))
+    assert processors_with(bare.prompt, verdict_first=False) == []
