@@ -15,7 +15,8 @@ from assistant.model.verdict_first import VerdictFirst
 torch.set_num_threads(1)
 
 TEXTS = ["While it has charm, it drags. Although it looks fine, it is dull. Though pretty, it bores. Although",
-         "Despite the cast, it fails. A dull film. While away the hours elsewhere. The plot is thin. Though"] * 40
+         "Despite the cast, it fails. A dull film. While away the hours elsewhere. The plot is thin. Though",
+         "Even if it tries, it fails. No matter how hard, dull. Even the cast sags. No one cares."] * 40
 REQUEST = ReviewRequest("negative", "Alien", None, ['Bo Quill (Lamp), rotten: "While handsome, it drifts."'])
 
 
@@ -28,6 +29,12 @@ def _ids(tokenizer, word: str) -> set[int]:
     """The tokens spelling the whole word, with and without a leading space."""
     spelled = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in (word, " " + word)]
     return {ids[0] for ids in spelled if len(ids) == 1}
+
+
+def _spaced(tokenizer, word: str) -> set[int]:
+    """The token spelling the word after a space, as a sentence's second word is written."""
+    ids = tokenizer(" " + word, add_special_tokens=False)["input_ids"]
+    return set(ids) if len(ids) == 1 else set()
 
 
 def test_only_the_first_step_loses_the_concessions(tokenizer):
@@ -43,6 +50,21 @@ def test_only_the_first_step_loses_the_concessions(tokenizer):
     only_concessions = torch.full((1, len(tokenizer)), -math.inf)
     only_concessions[0, sorted(banned)] = 0.0
     assert torch.equal(VerdictFirst(tokenizer)(prompt, only_concessions), only_concessions)  # nothing else: kept
+
+
+def test_the_second_word_may_not_make_a_two_word_concession(tokenizer):
+    even, no, the = (_ids(tokenizer, w) for w in ("Even", "No", "The"))
+    if_, matter, cast = (_spaced(tokenizer, w) for w in ("if", "matter", "cast"))
+    assert even and no and the and if_ and matter and cast  # else the case shows nothing
+
+    def after(first: set[int]) -> torch.Tensor:
+        processor = VerdictFirst(tokenizer)
+        processor(torch.tensor([[1, 2, 3]]), torch.zeros(1, len(tokenizer)))  # the first step
+        return processor(torch.tensor([[1, 2, 3, min(first)]]), torch.zeros(1, len(tokenizer)))[0]
+
+    assert all(after(even)[i] == -math.inf for i in if_) and all(after(no)[i] == -math.inf for i in matter)
+    assert bool(torch.isfinite(after(even)[sorted(cast)]).all())  # "Even the cast ..." is a fine pan
+    assert bool(torch.isfinite(after(the)).all())
 
 
 def test_it_masks_before_guidance_so_the_plausibility_cut_picks_among_the_rest(tokenizer):

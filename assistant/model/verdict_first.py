@@ -5,7 +5,9 @@ there's certainly good stuff in the film ..., the script feels ...", "Although T
 feel nice at times, ...". Asked for a negative review, a reader (and a judge) meets the praise first; of the
 negative RAG replies judged positive on 200 held-out requests (2026-12-02), seven of ten opened that way, against
 none of the replies without retrieval. `VerdictFirst` rules the concessive openers out of the reply's first word,
-so the reply starts with what it thinks; a concession may still come later ("... , though De Niro is fine").
+and the two-word ones out of its second ("Even if", "No matter how": of 200 more negative replies, four that
+opened that way read as praise), so the reply starts with what it thinks; a concession may still come later
+("... , though De Niro is fine"). "Even the cast cannot save it" and "No one will care" stay open.
 
 It masks before sentiment guidance (`prior`, on both prompts' logits, so guidance's plausibility cut chooses among
 what is left) and after it (`__call__`, for transformers' `generate`, which has no prior step), like the named lead.
@@ -21,39 +23,67 @@ from assistant.model.name_vocab import token_words
 
 CONCESSIONS = frozenset({"While", "Whilst", "Although", "Though", "Despite", "Notwithstanding", "Granted",
                          "Admittedly"})
+TWO_WORD_CONCESSIONS = {"Even": ("if", "though"), "No": ("matter",), "For": ("all",), "Much": ("as",)}
 
 
 class VerdictFirst:
-    """LogitsProcessor: a reply's first token is none that spells a concessive opener (`CONCESSIONS`)."""
+    """LogitsProcessor: a reply's first token spells no concessive opener (`CONCESSIONS`), and its second does not
+    make a two-word one of its first (`TWO_WORD_CONCESSIONS`)."""
 
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
-        self._banned: torch.Tensor | None = None
+        self._vocab: Any = None
         self._first_width: int | None = None  # the ids' width at the first call: the prompt's
-        self.blocked = 0  # first steps where a concession was ruled out
+        self._step: tuple[int, list[torch.Tensor | None]] | None = None  # (ids' width, banned ids per row)
+        self.blocked = 0  # steps where a concession was ruled out
 
-    def _first_step(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> bool:
+    def _ids(self, texts: Any, device: torch.device) -> torch.Tensor:
+        ids = sorted({i for text in texts for i in self._vocab.by_text.get(text, ())})
+        return torch.tensor(ids, dtype=torch.long, device=device)
+
+    def _banned(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> list[torch.Tensor | None]:
+        """Per row, the token ids ruled out at this step (None: nothing), worked out once per step."""
+        width = input_ids.shape[1]
         if self._first_width is None:
-            self._first_width = input_ids.shape[1]
-            vocab = token_words(self.tokenizer, scores.shape[-1])
-            ids = [i for i, word, _, _ in vocab.cap_words if word in CONCESSIONS]
-            self._banned = torch.tensor(ids, dtype=torch.long, device=scores.device)
-        return input_ids.shape[1] == self._first_width and self._banned.numel() > 0
+            self._first_width = width
+            self._vocab = token_words(self.tokenizer, scores.shape[-1])
+        if self._step is not None and self._step[0] == width:
+            return self._step[1]
+        banned: list[torch.Tensor | None] = [None] * input_ids.shape[0]
+        if width == self._first_width:
+            first = self._ids([w for w in CONCESSIONS] + [" " + w for w in CONCESSIONS], scores.device)
+            banned = [first if first.numel() else None] * len(banned)
+        elif width == self._first_width + 1:
+            for row in range(input_ids.shape[0]):
+                opener = self.tokenizer.decode(input_ids[row, -1:], skip_special_tokens=True).strip()
+                follows = TWO_WORD_CONCESSIONS.get(opener, ())
+                ids = self._ids([" " + w for w in follows], scores.device) if follows else None
+                banned[row] = ids if ids is not None and ids.numel() else None
+        self._step = (width, banned)
+        return banned
 
     def prior(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.Tensor | None:
-        """-inf on the concessive openers at the first step, for both prompts' logits; None at any other step."""
-        if not self._first_step(input_ids, scores):
-            return None
-        bias = torch.zeros_like(scores)
-        bias[:, self._banned] = -math.inf
-        self.blocked += 1
+        """-inf on the concessions this step rules out, for both prompts' logits; None where it rules out none."""
+        bias = None
+        for row, ids in enumerate(self._banned(input_ids, scores)):
+            if ids is None:
+                continue
+            if bias is None:
+                bias = torch.zeros_like(scores)
+            bias[row, ids] = -math.inf
+            self.blocked += 1
         return bias
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        if not self._first_step(input_ids, scores):
-            return scores
-        out = scores.clone()
-        out[:, self._banned] = -math.inf
-        keep = ~torch.isfinite(out.max(dim=-1).values)  # a row with nothing else left keeps its choice
-        out[keep] = scores[keep]
+        out = scores
+        for row, ids in enumerate(self._banned(input_ids, scores)):
+            if ids is None:
+                continue
+            new = scores[row].clone()
+            new[ids] = -math.inf
+            if not torch.isfinite(new.max()):
+                continue  # nothing else is left: the model's choice stands
+            if out is scores:
+                out = scores.clone()
+            out[row] = new
         return out
