@@ -162,10 +162,9 @@ def clearest(store: Any, probe: Any, sentiment: str, hits: list[tuple[Document, 
         vectors = store.vectors_for([d.metadata.get("doc_id") or d.id for d, _ in hits])
     except KeyError:  # a hit the store cannot place: keep the retriever's order
         return hits[:k]
-    positive = probe.positive_probability(vectors)
-    reads_as_asked = [p < 0.5 for p in positive]
-    ranked = [h for h, ok in zip(hits, reads_as_asked) if ok] + [h for h, ok in zip(hits, reads_as_asked) if not ok]
-    return ranked[:k]
+    reads_positive = probe.positive_probability(vectors) >= 0.5
+    ranked = sorted(range(len(hits)), key=lambda i: bool(reads_positive[i]))  # stable: the retriever's order within
+    return [hits[i] for i in ranked[:k]]
 
 
 def retrieve(store: Any, *, sentiment: str, movie: str | None = None, movie_key: str | None = None,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +29,8 @@ Embed = Callable[[Sequence[str]], np.ndarray]
 
 @dataclass
 class JudgePanel:
-    words: object  # SentimentJudge: positive_probability(texts)
-    meaning: object  # SentimentProbe: positive_probability(vectors)
+    words: Any  # SentimentJudge: positive_probability(texts)
+    meaning: Any  # SentimentProbe: positive_probability(vectors)
     embed: Embed  # texts -> the store's embedding vectors
     accuracy: float | None = None  # the panel's, on held-out texts, when known
     _vectors: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # replies are judged several times

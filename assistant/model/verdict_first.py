@@ -35,7 +35,6 @@ class VerdictFirst:
         self._vocab: Any = None
         self._first_width: int | None = None  # the ids' width at the first call: the prompt's
         self._step: tuple[int, list[torch.Tensor | None]] | None = None  # (ids' width, banned ids per row)
-        self.blocked = 0  # steps where a concession was ruled out
 
     def _ids(self, texts: Any, device: torch.device) -> torch.Tensor:
         ids = sorted({i for text in texts for i in self._vocab.by_text.get(text, ())})
@@ -51,7 +50,7 @@ class VerdictFirst:
             return self._step[1]
         banned: list[torch.Tensor | None] = [None] * input_ids.shape[0]
         if width == self._first_width:
-            first = self._ids([w for w in CONCESSIONS] + [" " + w for w in CONCESSIONS], scores.device)
+            first = self._ids([*CONCESSIONS, *(" " + w for w in CONCESSIONS)], scores.device)
             banned = [first if first.numel() else None] * len(banned)
         elif width == self._first_width + 1:
             for row in range(input_ids.shape[0]):
@@ -71,7 +70,6 @@ class VerdictFirst:
             if bias is None:
                 bias = torch.zeros_like(scores)
             bias[row, ids] = -math.inf
-            self.blocked += 1
         return bias
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
