@@ -16,7 +16,9 @@ torch.set_num_threads(1)
 
 TEXTS = ["While it has charm, it drags. Although it looks fine, it is dull. Though pretty, it bores. Although",
          "Despite the cast, it fails. A dull film. While away the hours elsewhere. The plot is thin. Though",
-         "Even if it tries, it fails. No matter how hard, dull. Even the cast sags. No one cares."] * 40
+         "Even if it tries, it fails. No matter how hard, dull. Even the cast sags. No one cares.",
+         "[Taken from an earlier version.] [A]s dull as [sic] it gets. A [minor] film.",
+         '"A joy," says Ebert. "Dull," writes Bo. It is "fine". ...not worth it. \'Why bother?\' it\'s dull...'] * 40
 REQUEST = ReviewRequest("negative", "Alien", None, ['Bo Quill (Lamp), rotten: "While handsome, it drifts."'])
 
 
@@ -37,9 +39,15 @@ def _spaced(tokenizer, word: str) -> set[int]:
     return set(ids) if len(ids) == 1 else set()
 
 
+def _quote_openers(tokenizer) -> set[int]:
+    return {i for token, i in tokenizer.get_vocab().items()
+            if tokenizer.decode([i]).lstrip().startswith(("[", '"', "'", ".."))}
+
+
 def test_only_the_first_step_loses_the_concessions(tokenizer):
     banned = set().union(*(_ids(tokenizer, w) for w in ("While", "Although", "Though", "Despite")))
     assert len(banned) >= 4  # else the case shows nothing
+    banned |= _quote_openers(tokenizer)
     processor = VerdictFirst(tokenizer)
     prompt = torch.tensor([[1, 2, 3]])
     first = processor(prompt, torch.zeros(1, len(tokenizer)))
@@ -50,6 +58,19 @@ def test_only_the_first_step_loses_the_concessions(tokenizer):
     only_concessions = torch.full((1, len(tokenizer)), -math.inf)
     only_concessions[0, sorted(banned)] = 0.0
     assert torch.equal(VerdictFirst(tokenizer)(prompt, only_concessions), only_concessions)  # nothing else: kept
+
+
+def test_a_reply_may_not_open_as_a_quote_does(tokenizer):
+    openers = _quote_openers(tokenizer)
+    for mark in ("[", '"', "'"):  # alone and after a space: else the case shows nothing
+        assert len(_ids(tokenizer, mark)) == 2 and _ids(tokenizer, mark) <= openers
+    assert any(tokenizer.decode([i]).startswith("...") for i in openers)
+    processor = VerdictFirst(tokenizer)
+    first = processor(torch.tensor([[1, 2, 3]]), torch.zeros(1, len(tokenizer)))[0]
+    assert all(first[i] == -math.inf for i in openers)
+    later = processor(torch.tensor([[1, 2, 3, 4]]), torch.zeros(1, len(tokenizer)))[0]
+    assert bool(torch.isfinite(later[sorted(openers)]).all())  # 'A [minor] film', 'It is "fine"' later: its own
+    assert bool(torch.isfinite(first[sorted(_ids(tokenizer, "."))]).all())  # a plain period is no excerpt
 
 
 def test_the_second_word_may_not_make_a_two_word_concession(tokenizer):

@@ -9,6 +9,11 @@ and the two-word ones out of its second ("Even if", "No matter how": of 200 more
 opened that way read as praise), so the reply starts with what it thinks; a concession may still come later
 ("... , though De Niro is fine"). "Even the cast cannot save it" and "No one will care" stay open.
 
+Nor may the first token open the way a quote does and a review does not: with an editor's bracket ("[Taken from an
+earlier version.]", "[A]s ..."; 10 of 1,000 held-out RAG replies, a note rather than a verdict), with quotation
+marks (25, mostly praise put in someone's mouth: '"...," says Stallone', '"...," writes Ebert', words no one
+wrote given to a true name) or with an excerpt's ellipsis ("...not worth your time anyway"; 6).
+
 It masks before sentiment guidance (`prior`, on both prompts' logits, so guidance's plausibility cut chooses among
 what is left) and after it (`__call__`, for transformers' `generate`, which has no prior step), like the named lead.
 """
@@ -24,11 +29,13 @@ from assistant.model.name_vocab import token_words
 CONCESSIONS = frozenset({"While", "Whilst", "Although", "Though", "Despite", "Notwithstanding", "Granted",
                          "Admittedly"})
 TWO_WORD_CONCESSIONS = {"Even": ("if", "though"), "No": ("matter",), "For": ("all",), "Much": ("as",)}
+# how a quote opens and a review does not; no token that starts with one (after spaces) may open a reply
+QUOTE_MARKS = ("[", '"', "\u201c", "'", "\u2018", "..", "\u2026")
 
 
 class VerdictFirst:
-    """LogitsProcessor: a reply's first token spells no concessive opener (`CONCESSIONS`), and its second does not
-    make a two-word one of its first (`TWO_WORD_CONCESSIONS`)."""
+    """LogitsProcessor: a reply's first token spells no concessive opener (`CONCESSIONS`) and does not open as
+    a quote does (`QUOTE_MARKS`), and its second does not make a two-word one of its first (`TWO_WORD_CONCESSIONS`)."""
 
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
@@ -36,9 +43,14 @@ class VerdictFirst:
         self._first_width: int | None = None  # the ids' width at the first call: the prompt's
         self._step: tuple[int, list[torch.Tensor | None]] | None = None  # (ids' width, banned ids per row)
 
-    def _ids(self, texts: Any, device: torch.device) -> torch.Tensor:
-        ids = sorted({i for text in texts for i in self._vocab.by_text.get(text, ())})
+    def _ids(self, texts: Any, device: torch.device, *, extra: Any = ()) -> torch.Tensor:
+        ids = sorted({i for text in texts for i in self._vocab.by_text.get(text, ())} | set(extra))
         return torch.tensor(ids, dtype=torch.long, device=device)
+
+    def _quote_openers(self) -> list[int]:
+        """Every token that opens as a quote does, leading spaces aside ("[", " [", "[A", ' "', "'s", "...")."""
+        return [i for text, ids in self._vocab.by_text.items() if text.lstrip().startswith(QUOTE_MARKS)
+                for i in ids]
 
     def _banned(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> list[torch.Tensor | None]:
         """Per row, the token ids ruled out at this step (None: nothing), worked out once per step."""
@@ -50,7 +62,8 @@ class VerdictFirst:
             return self._step[1]
         banned: list[torch.Tensor | None] = [None] * input_ids.shape[0]
         if width == self._first_width:
-            first = self._ids([*CONCESSIONS, *(" " + w for w in CONCESSIONS)], scores.device)
+            first = self._ids([*CONCESSIONS, *(" " + w for w in CONCESSIONS)], scores.device,
+                              extra=self._quote_openers())
             banned = [first if first.numel() else None] * len(banned)
         elif width == self._first_width + 1:
             for row in range(input_ids.shape[0]):
