@@ -56,7 +56,8 @@ def _generation_args(p: argparse.ArgumentParser) -> None:
                         "1 streams live (default: settings.sampling.drafts)")
     p.add_argument("--guidance", type=guidance_arg, default=None, metavar="G",
                    help=f"sentiment guidance scale (1-{MAX_GUIDANCE:g}): steer each word away from the opposite "
-                        "sentiment; 1 is off (default: settings.sampling.guidance)")
+                        "sentiment; 1 is off (default: settings.sampling.guidance; positive reviews get "
+                        "settings.sampling.praise_guidance more)")
 
 
 _drafts = bounded("drafts", int, 1, MAX_DRAFTS, "a whole number")

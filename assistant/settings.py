@@ -71,6 +71,15 @@ class Sampling(BaseModel):
                     "critics' words is stronger, and on 60 held-out requests per arm 3 took negative reviews from "
                     "0.83 to 0.93 judged negative, RAG on and off, positive ones unchanged (README, Results).",
     )
+    praise_guidance: float = Field(
+        default=1.0, ge=0.0, le=2.0,
+        description="Added to the guidance scale for positive reviews while guidance is on (above 1), up to "
+                    "MAX_GUIDANCE; 0 = the same scale both ways. With retrieval, the fresh quotes of films most "
+                    "critics panned are faint praise (\"Berkley shines when she leaps ...\"), and so were the "
+                    "replies: on 400 held-out RAG requests (seed 77) scale 4 for every review took praise judged "
+                    "positive from 0.93 to 0.98, but pans from 0.94 to 0.92 and replies using a detail of the "
+                    "film from 0.67 to 0.62, so only praise gets it (README, Results).",
+    )
     context_names: bool = Field(
         default=True,
         description="With retrieval on, a capitalised word written mid-sentence must be a word of the context, the "

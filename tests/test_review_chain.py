@@ -120,6 +120,31 @@ def test_the_local_llm_streams_tokens_with_stop_sequences_and_configured_samplin
         llm.invoke(prompt, guidance=0.5)
 
 
+def test_praise_is_written_with_more_guidance_than_pans(tiny_loaded, monkeypatch):
+    generator = tiny_loaded.generator("tuned")
+    given, stream = [], generator.stream
+
+    def recording(prompt, **sampling):
+        given.append(sampling["guidance"])
+        return stream(prompt, **sampling)
+
+    monkeypatch.setattr(generator, "stream", recording)
+    llm = ReviewLLM.from_sampling(generator, Sampling(guidance=3.0, praise_guidance=1.0, max_new_tokens=3))
+    praise, pan = (ReviewPrompt.for_generator(generator).format(sentiment=s, movie="Gigli")
+                   for s in ("positive", "negative"))
+    recorder = LLMInfo()
+    llm.invoke(praise, {"callbacks": [recorder]})
+    assert recorder.info["guidance"] == 4.0  # the reply reports the scale it was written with
+    llm.invoke(pan)
+    llm.invoke(praise, guidance=1.0)  # off stays off
+    llm.invoke(praise, guidance=4.5)  # a request's own scale gets it too, up to the bound
+    assert given == [4.0, 3.0, 1.0, 5.0]
+    assert llm._guidance_for("no review instruction here", 3.0) == 3.0
+    same = ReviewLLM.from_sampling(generator, Sampling(guidance=3.0, praise_guidance=0.0, max_new_tokens=3))
+    same.invoke(praise)
+    assert given[-1] == 3.0
+
+
 def test_the_llm_reports_its_drafts_to_callbacks(tiny_loaded):
     generator, probe = tiny_loaded.generator("tuned"), StubProbe()
     llm = ReviewLLM.from_sampling(generator, Sampling(guidance=1.0, max_new_tokens=5),

@@ -16,7 +16,8 @@ Writes ``eval.md`` (paste-ready table), ``eval.json``, ``eval_replies.jsonl`` (e
 eval.json (schema 2; rates are 0-1 floats, times seconds; a metric that could not be measured is null)::
 
     schema, generated_at, command, quick, seed, minutes
-    options        {n_requests, groups, max_new_tokens, temperature, top_k, guidance, retrieval_queries}
+    options        {n_requests, groups, max_new_tokens, temperature, top_k, guidance, praise_guidance,
+                    retrieval_queries}
     counts         {requests, generations, by_group: {seen|held_out|topic: {positive, negative}}}
     models         {tuned: {available, path, base, method, card_judge_acc, ...}, base: {available, name, kind}}
     chain_status   what Assistant.status() said (free-form)
@@ -165,6 +166,7 @@ def run_evaluation(settings: Any, options: EvalOptions, *, retrieval_only: bool 
             "options": {"n_requests": options.n_requests, "groups": list(options.groups),
                         "max_new_tokens": options.max_new_tokens,
                         "temperature": options.temperature, "top_k": top_k, "guidance": options.guidance,
+                        "praise_guidance": settings.sampling.praise_guidance,
                         "retrieval_queries": options.retrieval_queries},
             "models": models, "chain_status": status, "arm_order": list(ARM_ORDER),
             **{k: None for k in ARM_ORDER}, "skipped": skipped, "retrieval": retrieval,

@@ -35,9 +35,10 @@ from assistant.model.prompts import (
     ReviewRequest,
     end_marker,
     fit_prompt,
+    parse_prompt,
     plan_budget,
 )
-from assistant.settings import Sampling
+from assistant.settings import MAX_GUIDANCE, Sampling
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ class ReviewLLM(LLM):
     top_p: float = DEFAULTS.top_p
     max_new_tokens: int = DEFAULTS.max_new_tokens
     guidance: float = DEFAULTS.guidance
+    praise_guidance: float = DEFAULTS.praise_guidance  # added to `guidance` for positive reviews (settings)
     drafts: int = DEFAULTS.drafts
     seed: int | None = None
     draft_scorer: Callable[[list[str]], Sequence[float]] | None = Field(default=None, exclude=True)
@@ -145,7 +147,7 @@ class ReviewLLM(LLM):
     def from_sampling(cls, generator: Any, sampling: Sampling, **fields: Any) -> ReviewLLM:
         return cls(generator=generator, temperature=sampling.temperature, top_p=sampling.top_p,
                    max_new_tokens=sampling.max_new_tokens, guidance=sampling.guidance, drafts=sampling.drafts,
-                   **fields)
+                   praise_guidance=sampling.praise_guidance, **fields)
 
     @property
     def _llm_type(self) -> str:
@@ -154,7 +156,8 @@ class ReviewLLM(LLM):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
-                "guidance": self.guidance, "drafts": self.drafts, "seed": self.seed}
+                "guidance": self.guidance, "praise_guidance": self.praise_guidance, "drafts": self.drafts,
+                "seed": self.seed}
 
     def _sampling(self, overrides: dict[str, Any]) -> dict[str, Any]:
         """This call's sampling: the fields, overridden by keyword arguments, checked by `Sampling`."""
@@ -168,6 +171,17 @@ class ReviewLLM(LLM):
         budget = plan_budget(tokenizer, window, checked.max_new_tokens)[0]
         return {"temperature": checked.temperature, "top_p": checked.top_p, "max_new_tokens": budget,
                 "guidance": checked.guidance, "drafts": checked.drafts, "seed": merged["seed"]}
+
+    def _guidance_for(self, prompt: str, guidance: float) -> float:
+        """The scale this prompt is written with: `praise_guidance` more for a positive review while guidance is
+        on, whether the scale came from the settings or the request (Sampling.praise_guidance says why)."""
+        if guidance <= 1.0 or not self.praise_guidance:
+            return guidance
+        try:
+            positive = parse_prompt(prompt).sentiment == "positive"
+        except ValueError:  # not a review prompt: nothing to tell the directions apart by
+            return guidance
+        return min(MAX_GUIDANCE, guidance + self.praise_guidance) if positive else guidance
 
     def _call(self, prompt: str, stop: list[str] | None = None,
               run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> str:
@@ -187,6 +201,7 @@ class ReviewLLM(LLM):
     def _stream(self, prompt: str, stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[GenerationChunk]:
         sampling = self._sampling(kwargs)
+        sampling["guidance"] = self._guidance_for(prompt, sampling["guidance"])
         drafts = sampling.pop("drafts")
         extra = {}
         processors = list(self.logits_processors(prompt)) if self.logits_processors is not None else []
