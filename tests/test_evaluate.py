@@ -140,3 +140,15 @@ def test_markdown_without_language_model_arms_still_reports_retrieval():
     md = render_markdown(result)
     assert "No language-model arm was run." in md and "| plain top-k | 0.50 | 0.75 | 0.25 | 0.20 | 0.80 |" in md
     assert "rag (both) not run" in md
+
+
+def test_the_report_says_the_guidance_each_direction_was_written_with():
+    result = {"generated_at": "now", "command": "python -m assistant.evaluate", "minutes": 0.1, "seed": 1,
+              "options": {"temperature": 0.8, "max_new_tokens": 60, "top_k": 4, "guidance": 3.0,
+                          "praise_guidance": 1.0},
+              "counts": {"requests": 2, "generations": 0}, "arm_order": ARM_ORDER, "retrieval": None, "notes": []}
+    assert "guidance" not in render_markdown(result).splitlines()[2]  # nothing written, nothing to say
+    result["counts"]["generations"] = 2
+    assert "sentiment guidance 3 (+1 for positive reviews)," in render_markdown(result)
+    result["options"]["praise_guidance"] = 0.0
+    assert "sentiment guidance 3, at most" in render_markdown(result)
