@@ -64,3 +64,12 @@ def test_a_sentence_opening_name_counts_once_a_critic_writes_it_mid_sentence():
     assert shared_names(openers_only, "Rambo III") == []  # never written mid-sentence: could be any opener
     quoted = ["A critic saying, 'This is war' misses it.", "This is the war film of the decade."]
     assert shared_names(quoted, "Platoon") == []  # a quoted sentence's first word is no name
+
+
+def test_a_name_written_once_in_full_and_once_short_keeps_its_full_form():
+    reviews = ["Williams riffs through it all.", "A showcase for Williams and little else.",
+               "Only Robin Williams could sell this mess, and Producer Mark Johnson knew it."]
+    for order in (reviews, reviews[::-1]):
+        assert shared_names(order, "Toys") == ["Robin Williams"]
+    produced = ["Only Producer Mark Johnson could sell it.", "A film for Johnson's fans."]
+    assert shared_names(produced, "Toys") == ["Mark Johnson"]  # the job is not part of the name

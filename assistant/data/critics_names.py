@@ -26,6 +26,9 @@ from assistant.data.details import (
 )
 
 MIN_REVIEWS = 2  # critics who must use a name for it to count as the film's
+# a job written before a name, as critics do ("Director Alfred Hitchcock"): not part of it
+ROLE_WORDS = frozenset("Director Producer Writer Screenwriter Filmmaker Actor Actress Composer Cinematographer "
+                       "Novelist Playwright Narrator".split())
 MAX_NAMES = 6  # the line stays short: the context's room is for the reviews
 SOURCE = "its critics' reviews"
 
@@ -52,6 +55,8 @@ def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int 
         seen: set[str] = set()
         for span in name_spans(text):
             words = name_words(span)
+            while len(words) > 1 and words[0] in ROLE_WORDS:
+                words = words[1:]
             if not words or all(part in title_words for w in words for part in _fold(w).split("-")):
                 continue
             key = _fold(words[-1])
@@ -66,9 +71,10 @@ def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int 
     ranked = sorted((k for k, n in reviews_using.items() if n >= min_reviews), key=lambda k: (-reviews_using[k], k))
     names: list[str] = []
     for key in ranked:
-        # the longest form at least two critics wrote, else the most written one
+        # the longest form at least two critics wrote, else the most written one, the fuller of equals: one critic's
+        # "Robin Williams" and another's "Williams" (or a sentence opened with it) name one man, in full
         common = [f for f, n in forms[key].items() if n >= min_reviews]
-        name = max(common, key=len) if common else forms[key].most_common(1)[0][0]
+        name = max(common, key=len) if common else max(forms[key].items(), key=lambda kv: (kv[1], len(kv[0])))[0]
         if any(set(name.split()) <= set(kept.split()) for kept in names):  # "Denzel" of "Denzel Washington"
             continue
         if " " not in name and (name.lower() in lower or name.lower() in STOPWORDS):  # ordinary: "Love", "This"
