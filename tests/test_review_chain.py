@@ -139,7 +139,11 @@ def test_praise_is_written_with_more_guidance_than_pans(tiny_loaded, monkeypatch
     llm.invoke(praise, guidance=1.0)  # off stays off
     llm.invoke(praise, guidance=4.5)  # a request's own scale gets it too, up to the bound
     assert given == [4.0, 3.0, 1.0, 5.0]
-    assert llm._guidance_for("no review instruction here", 3.0) == 3.0
+    llm.invoke(praise, praise_guidance=0.5)  # per call, as every sampling field
+    assert given[-1] == 3.5
+    with pytest.raises(ValueError, match="praise_guidance"):
+        llm.invoke(praise, praise_guidance=-3.0)  # would steer toward the other sentiment
+    assert ReviewLLM._guidance_for("no review instruction here", 3.0, 1.0) == 3.0
     same = ReviewLLM.from_sampling(generator, Sampling(guidance=3.0, praise_guidance=0.0, max_new_tokens=3))
     same.invoke(praise)
     assert given[-1] == 3.0

@@ -12,7 +12,7 @@ Input: {sentiment, movie?, movie_key?, topic?, tone?, k?, exclude_ids?}. Output:
 token by token: `.stream()` yields {"answer": token} chunks after the others; `.pick("answer")` yields the
 tokens alone). RAG on/off is one configurable alternative of the retrieval step (`rag`: "on" | "off"); the
 sampling settings are configurable fields shared by the prompt and the model (`temperature`,
-`max_new_tokens`, `guidance`, `drafts`, `seed`).
+`max_new_tokens`, `guidance`, `praise_guidance`, `drafts`, `seed`).
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ SAMPLING_FIELDS = {  # configurable id -> what it sets
     "temperature": "Sampling temperature (0 = always the most likely token).",
     "max_new_tokens": "The review's length budget in tokens; the prompt is fitted to leave room for it.",
     "guidance": "Sentiment guidance scale (1 = off); a remote server cannot guide.",
+    "praise_guidance": "Added to the guidance scale for positive reviews while guidance is on.",
     "drafts": "Drafts written and ranked by the sentiment probe (1 = one, streamed live).",
     "seed": "Makes sampling repeatable.",
 }

@@ -164,24 +164,26 @@ class ReviewLLM(LLM):
         merged = {**self._identifying_params, **{k: v for k, v in overrides.items() if v is not None}}
         checked = DEFAULTS.merged(temperature=merged["temperature"], top_p=merged["top_p"],
                                   max_new_tokens=merged["max_new_tokens"], guidance=merged["guidance"],
-                                  drafts=merged["drafts"])
+                                  praise_guidance=merged["praise_guidance"], drafts=merged["drafts"])
         tokenizer, window = self.generator.tokenizer, context_window(self.generator.model)
         # The same review budget the prompt was fitted with (prompts.plan_budget), so what the reply reports
         # as max_new_tokens is what the model was allowed.
         budget = plan_budget(tokenizer, window, checked.max_new_tokens)[0]
         return {"temperature": checked.temperature, "top_p": checked.top_p, "max_new_tokens": budget,
-                "guidance": checked.guidance, "drafts": checked.drafts, "seed": merged["seed"]}
+                "guidance": checked.guidance, "praise_guidance": checked.praise_guidance, "drafts": checked.drafts,
+                "seed": merged["seed"]}
 
-    def _guidance_for(self, prompt: str, guidance: float) -> float:
-        """The scale this prompt is written with: `praise_guidance` more for a positive review while guidance is
-        on, whether the scale came from the settings or the request (Sampling.praise_guidance says why)."""
-        if guidance <= 1.0 or not self.praise_guidance:
+    @staticmethod
+    def _guidance_for(prompt: str, guidance: float, praise: float) -> float:
+        """The scale this prompt is written with: `praise` more for a positive review while guidance is on,
+        whether the scale came from the settings or the request (Sampling.praise_guidance says why)."""
+        if guidance <= 1.0 or not praise:
             return guidance
         try:
             positive = parse_prompt(prompt).sentiment == "positive"
         except ValueError:  # not a review prompt: nothing to tell the directions apart by
             return guidance
-        return min(MAX_GUIDANCE, guidance + self.praise_guidance) if positive else guidance
+        return min(MAX_GUIDANCE, guidance + praise) if positive else guidance
 
     def _call(self, prompt: str, stop: list[str] | None = None,
               run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> str:
@@ -201,7 +203,7 @@ class ReviewLLM(LLM):
     def _stream(self, prompt: str, stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[GenerationChunk]:
         sampling = self._sampling(kwargs)
-        sampling["guidance"] = self._guidance_for(prompt, sampling["guidance"])
+        sampling["guidance"] = self._guidance_for(prompt, sampling["guidance"], sampling.pop("praise_guidance"))
         drafts = sampling.pop("drafts")
         extra = {}
         processors = list(self.logits_processors(prompt)) if self.logits_processors is not None else []
