@@ -149,6 +149,8 @@ def test_the_report_says_the_guidance_each_direction_was_written_with():
               "counts": {"requests": 2, "generations": 0}, "arm_order": ARM_ORDER, "retrieval": None, "notes": []}
     assert "guidance" not in render_markdown(result).splitlines()[2]  # nothing written, nothing to say
     result["counts"]["generations"] = 2
-    assert "sentiment guidance 3 (+1 for positive reviews)," in render_markdown(result)
-    result["options"]["praise_guidance"] = 0.0
+    assert "sentiment guidance 3 (4 for positive reviews)," in render_markdown(result)
+    result["options"]["guidance"] = 4.5
+    assert "sentiment guidance 4.5 (5 for positive reviews)," in render_markdown(result)  # the bound
+    result["options"].update(guidance=3.0, praise_guidance=0.0)
     assert "sentiment guidance 3, at most" in render_markdown(result)

@@ -80,9 +80,9 @@ def render_controls(artifacts: Artifacts, default_top_k: int, sampling: Sampling
                              persist_state="session",
                              help="1 = off. Higher steers each word away from what the opposite review would say: "
                                   "the asked-for sentiment comes through more reliably, still streamed, at about "
-                                  "half the speed." + (f" Positive reviews get {sampling.praise_guidance:g} more: "
-                                                       "faint praise is the usual miss." if sampling.praise_guidance
-                                                       else ""))
+                                  "half the speed." + (f" Positive reviews get {sampling.praise_guidance:g} more (at "
+                                                       f"most {MAX_GUIDANCE:g}): faint praise is the usual miss."
+                                                       if sampling.praise_guidance else ""))
     return Controls(rag=bool(rag) and artifacts.has_index, model=model or "base",
                     compare=bool(compare) and artifacts.has_index, top_k=int(top_k),
                     temperature=float(temperature), max_new_tokens=int(max_new_tokens), drafts=int(drafts),
