@@ -120,7 +120,8 @@ class Sampling(BaseModel):
     verdict_first: bool = Field(
         default=True,
         description="A review's first word is no concession ('While', 'Although', 'Despite' ...): lukewarm 'rotten' "
-                    "quotes taught the model to open pans with praise (assistant/model/verdict_first.py).",
+                    "quotes taught the model to open pans with praise; nor does it open as a quote does (a bracket, "
+                    "quotation marks, an ellipsis) (assistant/model/verdict_first.py).",
     )
     drafts: int = Field(
         default=1, ge=1, le=MAX_DRAFTS,

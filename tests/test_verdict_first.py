@@ -18,7 +18,8 @@ TEXTS = ["While it has charm, it drags. Although it looks fine, it is dull. Thou
          "Despite the cast, it fails. A dull film. While away the hours elsewhere. The plot is thin. Though",
          "Even if it tries, it fails. No matter how hard, dull. Even the cast sags. No one cares.",
          "[Taken from an earlier version.] [A]s dull as [sic] it gets. A [minor] film.",
-         '"A joy," says Ebert. "Dull," writes Bo. It is "fine". ...not worth it. \'Why bother?\' it\'s dull...'] * 40
+         '"A joy," says Ebert. "Dull," writes Bo. It is "fine". ...not worth it. \'Why bother?\' it\'s dull...',
+         "\u201cA joy,\u201d says Bo. \u2018Dull,\u2019 says Al. \u2026and so on."] * 40
 REQUEST = ReviewRequest("negative", "Alien", None, ['Bo Quill (Lamp), rotten: "While handsome, it drifts."'])
 
 
@@ -41,7 +42,7 @@ def _spaced(tokenizer, word: str) -> set[int]:
 
 def _quote_openers(tokenizer) -> set[int]:
     return {i for token, i in tokenizer.get_vocab().items()
-            if tokenizer.decode([i]).lstrip().startswith(("[", '"', "'", ".."))}
+            if tokenizer.decode([i]).lstrip().startswith(("[", '"', "'", "..", "\u201c", "\u2018", "\u2026"))}
 
 
 def test_only_the_first_step_loses_the_concessions(tokenizer):
@@ -64,7 +65,8 @@ def test_a_reply_may_not_open_as_a_quote_does(tokenizer):
     openers = _quote_openers(tokenizer)
     for mark in ("[", '"', "'"):  # alone and after a space: else the case shows nothing
         assert len(_ids(tokenizer, mark)) == 2 and _ids(tokenizer, mark) <= openers
-    assert any(tokenizer.decode([i]).startswith("...") for i in openers)
+    for mark in ("...", "\u201c", "\u2018", "\u2026"):  # the tokenizer has a token for each: else the case is empty
+        assert any(tokenizer.decode([i]).lstrip().startswith(mark) for i in openers), mark
     processor = VerdictFirst(tokenizer)
     first = processor(torch.tensor([[1, 2, 3]]), torch.zeros(1, len(tokenizer)))[0]
     assert all(first[i] == -math.inf for i in openers)

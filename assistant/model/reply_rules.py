@@ -3,7 +3,7 @@
 The chat's LLM is handed a prompt's text, not a request: its context lines, title and topic are parsed back out
 (prompts.parse_prompt) and become the names rule (faithful.py: every name true to the context) and the named lead
 (named_lead.py: one sentence opens with one of the film's names). A prompt without context gets neither. Every
-review prompt may also get the verdict-first rule (verdict_first.py: no concessive first word).
+review prompt may also get the verdict-first rule (verdict_first.py: no concessive first word, no quote's opener).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def prompt_processors(tokenizer: Any, *, enabled: bool = True, transfer: bool = 
                       lead_sentence: int = 0, verdict_first: bool = False) -> Callable[[str], list[Any]]:
     """prompt text -> its processors: the names rule (when `enabled`) and, when `lead_sentence` is above 0 and the
     context names any of the film's people, the named lead at that sentence; with `verdict_first`, for every review
-    prompt, no concessive first word (verdict_first.py). Nothing else for a prompt without context."""
+    prompt, no concessive first word and no quote's opener (verdict_first.py). Nothing else for a prompt without context."""
 
     if enabled or lead_sentence or verdict_first:  # the vocabulary is read once per tokenizer (about a second for 49k tokens): now
         token_words(tokenizer, len(tokenizer))

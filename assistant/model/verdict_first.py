@@ -31,6 +31,7 @@ CONCESSIONS = frozenset({"While", "Whilst", "Although", "Though", "Despite", "No
 TWO_WORD_CONCESSIONS = {"Even": ("if", "though"), "No": ("matter",), "For": ("all",), "Much": ("as",)}
 # how a quote opens and a review does not; no token that starts with one (after spaces) may open a reply
 QUOTE_MARKS = ("[", '"', "\u201c", "'", "\u2018", "..", "\u2026")
+_OPENERS: dict[int, tuple[Any, list[int]]] = {}  # id(vocabulary) -> (it, its quote openers)
 
 
 class VerdictFirst:
@@ -48,9 +49,13 @@ class VerdictFirst:
         return torch.tensor(ids, dtype=torch.long, device=device)
 
     def _quote_openers(self) -> list[int]:
-        """Every token that opens as a quote does, leading spaces aside ("[", " [", "[A", ' "', "'s", "...")."""
-        return [i for text, ids in self._vocab.by_text.items() if text.lstrip().startswith(QUOTE_MARKS)
-                for i in ids]
+        """Every token that opens as a quote does, leading spaces aside ("[", " [", "[A", ' "', "'s", "..."); found
+        once per vocabulary (a scan of its 49k tokens), not per reply."""
+        known = _OPENERS.get(id(self._vocab))
+        if known is None or known[0] is not self._vocab:
+            ids = [i for text, ids in self._vocab.by_text.items() if text.lstrip().startswith(QUOTE_MARKS) for i in ids]
+            known = _OPENERS[id(self._vocab)] = (self._vocab, ids)
+        return known[1]
 
     def _banned(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> list[torch.Tensor | None]:
         """Per row, the token ids ruled out at this step (None: nothing), worked out once per step."""
