@@ -71,5 +71,6 @@ def test_a_name_written_once_in_full_and_once_short_keeps_its_full_form():
                "Only Robin Williams could sell this mess, and Producer Mark Johnson knew it."]
     for order in (reviews, reviews[::-1]):
         assert shared_names(order, "Toys") == ["Robin Williams"]
-    produced = ["Only Producer Mark Johnson could sell it.", "A film for Johnson's fans."]
-    assert shared_names(produced, "Toys") == ["Mark Johnson"]  # the job is not part of the name
+    produced = ["Only Producer Mark Johnson could sell it.", "A film for Johnson's fans.",
+                "Yes, Director Alfred Joseph Hitchcock was here.", "A lark for Hitchcock fans."]
+    assert shared_names(produced, "Toys") == ["Alfred Joseph Hitchcock", "Mark Johnson"]  # a job is no part of one

@@ -54,9 +54,10 @@ def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int 
                         if m[0][:1].isupper() and is_sentence_start(text[:m.start()])})
         seen: set[str] = set()
         for span in name_spans(text):
-            words = name_words(span)
-            while len(words) > 1 and words[0] in ROLE_WORDS:
-                words = words[1:]
+            parts = span.split()
+            while len(parts) > 1 and parts[0] in ROLE_WORDS:  # before name_words' length rule
+                parts = parts[1:]
+            words = name_words(" ".join(parts))
             if not words or all(part in title_words for w in words for part in _fold(w).split("-")):
                 continue
             key = _fold(words[-1])
