@@ -129,6 +129,13 @@ class Sampling(BaseModel):
                     "clearest is kept (slower, and nothing streams). 1 streams one draft live.",
     )
 
+    def scale_for(self, sentiment: str | None) -> float:
+        """The guidance scale a review of this sentiment is written with: `praise_guidance` more for praise while
+        guidance is on, up to MAX_GUIDANCE."""
+        if self.guidance <= 1.0 or sentiment != "positive":
+            return self.guidance
+        return min(MAX_GUIDANCE, self.guidance + self.praise_guidance)
+
     def merged(self, **overrides: object) -> Sampling:
         """A copy with the given values (None keeps this one's), validated: ValueError names a bad value."""
         given = {k: v for k, v in overrides.items() if v is not None}

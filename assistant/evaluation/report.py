@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.evaluation.charts import RETRIEVAL_ON, write_charts
-from assistant.settings import MAX_GUIDANCE
+from assistant.settings import Sampling
 
 log = logging.getLogger(__name__)
 
@@ -171,10 +171,13 @@ def render_markdown(result: dict[str, Any]) -> str:
     judge = result.get("judge") or {}
     run = f"Generated {result['generated_at']} by `{result['command']}` in {fmt(result['minutes'], 1)} min"
     if counts.get("generations"):
-        guided = f", sentiment guidance {opts['guidance']:g}" if (opts.get("guidance") or 1.0) != 1.0 else ""
-        praised = min(MAX_GUIDANCE, (opts.get("guidance") or 1.0) + (opts.get("praise_guidance") or 0.0))
-        if guided and praised != opts["guidance"]:  # ReviewLLM adds praise_guidance for positive reviews
-            guided += f" ({praised:g} for positive reviews)"
+        guided = ""
+        if (opts.get("guidance") or 1.0) != 1.0:
+            guided = f", sentiment guidance {opts['guidance']:g}"
+            praised = Sampling(guidance=opts["guidance"],
+                               praise_guidance=opts.get("praise_guidance") or 0.0).scale_for("positive")
+            if praised != opts["guidance"]:  # the chat writes praise at its own scale
+                guided += f" ({praised:g} for positive reviews)"
         run += (f": {counts['requests']} requests per arm (temperature {opts['temperature']}{guided}, at most "
                 f"{opts['max_new_tokens']} new tokens, top_k {opts['top_k']}, seed {result['seed']}), "
                 f"{counts['generations']} replies in all.")

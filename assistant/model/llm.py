@@ -38,7 +38,7 @@ from assistant.model.prompts import (
     parse_prompt,
     plan_budget,
 )
-from assistant.settings import MAX_GUIDANCE, Sampling
+from assistant.settings import Sampling
 
 log = logging.getLogger(__name__)
 
@@ -177,13 +177,11 @@ class ReviewLLM(LLM):
     def _guidance_for(prompt: str, guidance: float, praise: float) -> float:
         """The scale this prompt is written with: `praise` more for a positive review while guidance is on,
         whether the scale came from the settings or the request (Sampling.praise_guidance says why)."""
-        if guidance <= 1.0 or not praise:
-            return guidance
         try:
-            positive = parse_prompt(prompt).sentiment == "positive"
+            sentiment = parse_prompt(prompt).sentiment
         except ValueError:  # not a review prompt: nothing to tell the directions apart by
             return guidance
-        return min(MAX_GUIDANCE, guidance + praise) if positive else guidance
+        return DEFAULTS.merged(guidance=guidance, praise_guidance=praise).scale_for(sentiment)
 
     def _call(self, prompt: str, stop: list[str] | None = None,
               run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> str:
