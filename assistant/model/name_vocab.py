@@ -38,6 +38,7 @@ class TokenWords:
     opener_ok: torch.Tensor = None  # over cap_words: spells a plain word, or the start of one, capitalised
     _plain_next: dict[str, torch.Tensor] = field(default_factory=dict)  # lower-case partial word -> its continuations
     _plain_lock: threading.Lock = field(default_factory=threading.Lock)
+    _opening: dict[tuple[str, ...], list[int]] = field(default_factory=dict)  # marks -> tokens that open with one
     _glued_words: list[tuple[str, bool, list[int]]] = field(default_factory=list)
     by_text: dict[str, list[int]] = field(default_factory=dict)  # every token's text -> ids (spelling a phrase)
 
@@ -73,6 +74,15 @@ class TokenWords:
                 found[ids] = True
                 if len(self._plain_next) < 4096:
                     self._plain_next[partial] = found
+        return found
+
+    def opening_with(self, marks: tuple[str, ...]) -> list[int]:
+        """Tokens whose text, leading spaces aside, starts with one of `marks`; once per vocabulary and marks."""
+        with self._plain_lock:
+            found = self._opening.get(marks)
+            if found is None:
+                found = self._opening[marks] = [i for text, ids in self.by_text.items()
+                                                if text.lstrip().startswith(marks) for i in ids]
         return found
 
     def continuations(self, words: set[str] | frozenset[str], partial: str,

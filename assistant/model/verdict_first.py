@@ -31,7 +31,6 @@ CONCESSIONS = frozenset({"While", "Whilst", "Although", "Though", "Despite", "No
 TWO_WORD_CONCESSIONS = {"Even": ("if", "though"), "No": ("matter",), "For": ("all",), "Much": ("as",)}
 # how a quote opens and a review does not; no token that starts with one (after spaces) may open a reply
 QUOTE_MARKS = ("[", '"', "\u201c", "'", "\u2018", "..", "\u2026")
-_OPENERS: dict[int, tuple[Any, list[int]]] = {}  # id(vocabulary) -> (it, its quote openers)
 
 
 class VerdictFirst:
@@ -48,15 +47,6 @@ class VerdictFirst:
         ids = sorted({i for text in texts for i in self._vocab.by_text.get(text, ())} | set(extra))
         return torch.tensor(ids, dtype=torch.long, device=device)
 
-    def _quote_openers(self) -> list[int]:
-        """Every token that opens as a quote does, leading spaces aside ("[", " [", "[A", ' "', "'s", "..."); found
-        once per vocabulary (a scan of its 49k tokens), not per reply."""
-        known = _OPENERS.get(id(self._vocab))
-        if known is None or known[0] is not self._vocab:
-            ids = [i for text, ids in self._vocab.by_text.items() if text.lstrip().startswith(QUOTE_MARKS) for i in ids]
-            known = _OPENERS[id(self._vocab)] = (self._vocab, ids)
-        return known[1]
-
     def _banned(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> list[torch.Tensor | None]:
         """Per row, the token ids ruled out at this step (None: nothing), worked out once per step."""
         width = input_ids.shape[1]
@@ -68,7 +58,7 @@ class VerdictFirst:
         banned: list[torch.Tensor | None] = [None] * input_ids.shape[0]
         if width == self._first_width:
             first = self._ids([*CONCESSIONS, *(" " + w for w in CONCESSIONS)], scores.device,
-                              extra=self._quote_openers())
+                              extra=self._vocab.opening_with(QUOTE_MARKS))  # "[A", ' "', "'s", "..."
             banned = [first if first.numel() else None] * len(banned)
         elif width == self._first_width + 1:
             for row in range(input_ids.shape[0]):
