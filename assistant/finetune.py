@@ -4,7 +4,7 @@
 
 Training lives in `assistant.training`, the card's evaluation in `assistant.evaluation`; this command runs one
 after the other, so neither package imports the other. It holds the tuned model's writer lock throughout: a
-second fine-tune waits for it, or fails with one line naming the first (`settings.writer_wait_s`).
+second fine-tune waits for it, or fails with one line naming the first (`assistant.data.locks.WRITER_WAIT_S`).
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     home = args.out or tuned_home(settings)
     try:
         check_home(home)
-        with model_lock(home, settings):
+        with model_lock(home):
             return _train_and_evaluate(args, settings, home)
     except (LockBusy, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,12 +48,17 @@ class Sampling(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # Fixed, not settings: every caller samples with these (the chat, the saved generation config, a model server).
+    repetition_penalty: ClassVar[float] = 1.1
+    no_repeat_ngram_size: ClassVar[int] = 4  # a 135M model loops on a phrase without it
+
+    # -- sampling ----------------------------------------------------------------------------------------------
     temperature: float = Field(default=0.8, ge=0.0, le=2.0, description="0 = always the most likely token.")
     top_p: float = Field(default=0.92, gt=0.0, le=1.0, description="Nucleus sampling: the smallest set this likely.")
     max_new_tokens: int = Field(
         default=90, ge=1, le=MAX_NEW_TOKENS,
-        description="Critic quotes run 20-60 tokens a sentence; a reply ends after `max_sentences` anyway, and 90 lets "
-                    "a second sentence (the named lead's) finish: at 60, 33 of 100 RAG replies were cut mid-sentence.",
+        description="The reply's token budget. Critic quotes run 20-60 tokens a sentence; a reply ends after "
+                    "`max_sentences` anyway, and 90 leaves room for a second sentence (the named lead's) to finish.",
     )
     max_sentences: int = Field(
         default=2, ge=0, le=20,
@@ -61,24 +66,26 @@ class Sampling(BaseModel):
                     "critics' quotes run one or two, the fine-tuned model writes one or two, the base model rambles "
                     "on to the token limit (assistant/model/stopping.py).",
     )
-    repetition_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
-    no_repeat_ngram_size: int = Field(default=4, ge=0, le=10)
+    drafts: int = Field(
+        default=1, ge=1, le=MAX_DRAFTS,
+        description="Drafts sampled per review; with more than 1 the one whose sentiment the embedding probe reads "
+                    "clearest is kept (slower, and nothing streams). 1 streams one draft live.",
+    )
+
+    # -- rules: what steers the reply beyond plain sampling (assistant/model/) ----------------------------------
     guidance: float = Field(
         default=3.0, ge=1.0, le=MAX_GUIDANCE,
         description="Sentiment guidance: steer each token away from what the opposite-sentiment request would "
-                    "write (classifier-free guidance, assistant/model/guidance.py); 1 = off. 2 took the tuned model "
-                    "from 71-96% to 95-100% on-target (reports/model_card.md); with RAG context the pull of the "
-                    "critics' words is stronger, and on 60 held-out requests per arm 3 took negative reviews from "
-                    "0.83 to 0.93 judged negative, RAG on and off, positive ones unchanged (README, Results).",
+                    "write (classifier-free guidance, assistant/model/guidance.py); 1 = off. With retrieved "
+                    "context the critics' words pull harder toward their own tone, so the default is strong enough "
+                    "to keep pans negative with RAG on (docs/evaluation.md).",
     )
     praise_guidance: float = Field(
         default=1.0, ge=0.0, le=2.0,
         description="Added to the guidance scale for positive reviews while guidance is on (above 1), up to "
                     "MAX_GUIDANCE; 0 = the same scale both ways. With retrieval, the fresh quotes of films most "
-                    "critics panned are faint praise (\"Berkley shines when she leaps ...\"), and so were the "
-                    "replies: on 400 held-out RAG requests (seed 77) scale 4 for every review took praise judged "
-                    "positive from 0.93 to 0.98, but pans from 0.94 to 0.92 and replies using a detail of the "
-                    "film from 0.67 to 0.62, so only praise gets it (README, Results).",
+                    "critics panned are faint praise, and so are the replies; a stronger scale for both directions "
+                    "would cost pans and details, so only praise gets it (docs/evaluation.md).",
     )
     context_names: bool = Field(
         default=True,
@@ -91,8 +98,7 @@ class Sampling(BaseModel):
         description="With the names rule on: logits added to the film's own names in the context (facts and "
                     "quotes; not the title, not the critics) wherever a word starts mid-sentence, a nudge toward "
                     "naming them at all; 0 = none. Only names the model already finds plausible can be chosen "
-                    "(guidance's plausibility cut comes first). On 40 held-out RAG requests per setting, 0 -> 3 "
-                    "took replies using a detail of the movie from 0.175 to 0.275, every name still true.",
+                    "(guidance's plausibility cut comes first), so every name stays true.",
     )
     opening_boost: float = Field(
         default=0.0, ge=0.0, le=10.0,
@@ -113,20 +119,13 @@ class Sampling(BaseModel):
         description="With retrieval on: the sentence that opens with one of the film's names from the context "
                     "(director, cast, characters; never the title or a critic) when the reply has named none by "
                     "then; 2 = the second, so a reply that would end after one generic sentence goes on to one "
-                    "that names someone; 1 = the first; 0 = off (assistant/model/named_lead.py). On 100 held-out "
-                    "RAG requests (seed 77) replies using a name or detail of the film went from 0.26 to 0.60 with "
-                    "it and the critics' shared names, names in the context 1.00 / 0.99 (README, Results).",
+                    "that names someone; 1 = the first; 0 = off (assistant/model/named_lead.py).",
     )
     verdict_first: bool = Field(
         default=True,
         description="A review's first word is no concession ('While', 'Although', 'Despite' ...): lukewarm 'rotten' "
                     "quotes taught the model to open pans with praise; nor does it open as a quote does (a bracket, "
                     "quotation marks, an ellipsis) (assistant/model/verdict_first.py).",
-    )
-    drafts: int = Field(
-        default=1, ge=1, le=MAX_DRAFTS,
-        description="Drafts sampled per review; with more than 1 the one whose sentiment the embedding probe reads "
-                    "clearest is kept (slower, and nothing streams). 1 streams one draft live.",
     )
 
     def scale_for(self, sentiment: str | None) -> float:
@@ -143,9 +142,24 @@ class Sampling(BaseModel):
 
 
 class Settings(BaseSettings):
+    """Every setting a user may change, grouped as a user thinks of them; `MRA_<FIELD>` overrides one
+    (`MRA_SAMPLING__<FIELD>` a sampling or rules field). Fixed choices live as named constants beside their code.
+    tests/test_settings.py keeps them at most 40, each with a description."""
+
     model_config = SettingsConfigDict(env_prefix="MRA_", env_nested_delimiter="__", extra="ignore")
 
-    # Data and store
+    # -- server: the page and where the app keeps its own files (SECURITY.md) ----------------------------------
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address the page listens on (`python -m ui`). Loopback serves this machine only, and the page "
+                    "then refuses other clients; anything else serves the network, with no authentication.",
+    )
+    port: int = Field(default=8501, ge=1, le=65535, description="Port of the page.")
+    chats_db: Path = Field(default=VAR_DIR / "chats.sqlite", description="SQLite file of the chat sessions.")
+    reports_dir: Path = Field(default=REPO_ROOT / "reports",
+                              description="Where the evaluation writes its report, and the page reads it from.")
+
+    # -- store: the reviews and how they are searched -----------------------------------------------------------
     data_dir: Path = Field(default_factory=default_data_dir, description="Review data read by default.")
     index_dir: Path = Field(default=VAR_DIR / "index", description="The review store on disk.")
     embedding_model: str = Field(
@@ -154,11 +168,8 @@ class Settings(BaseSettings):
     )
     embedding_precision: Literal["bfloat16", "float32"] = Field(
         default="bfloat16", description="bfloat16: matrix products under CPU autocast where the processor has it "
-                                        "natively (1.8x, same neighbours; assistant/data/embeddings.py).")
-    embedding_batch_size: int = Field(default=32, ge=1, description="32 beat 64-256 on two cores (bench/ingest.md).")
-    embedding_threads: int = Field(default=0, ge=0, description="torch threads while an index is built; 0 = every core.")
-    chunk_size: int = 1000
-    chunk_overlap: int = 100
+                                        "natively (faster, same neighbours); float32: exact vectors "
+                                        "(assistant/data/embeddings.py).")
     vector_store: str = Field(
         default="faiss",
         description="Where the store's vectors live: 'faiss' (files beside the documents) or 'qdrant' (the server at "
@@ -167,13 +178,17 @@ class Settings(BaseSettings):
     )
     qdrant_url: str | None = Field(default=None, description="Qdrant server, e.g. http://localhost:6333.")
     qdrant_api_key: SecretStr | None = Field(default=None, description="For a server that asks for one (Qdrant Cloud).")
-    qdrant_collection: str = Field(default="movie-reviews", description="Name prefix of the store's collections.")
-    qdrant_timeout_s: int = Field(default=10, ge=1, description="Seconds to wait for the Qdrant server per request.")
+    top_k: int = Field(default=4, ge=1, description="Retrieved reviews per reply (the page and CLI can ask for more).")
+    mmr: bool = Field(default=True, description="Maximal marginal relevance: retrieved reviews that say different "
+                                                "things, not four of one kind (assistant/chat/retrieval.py).")
 
-    # Language model
+    # -- model: which language model writes, and how it runs ----------------------------------------------------
     models_dir: Path = Field(default=VAR_DIR / "models", description="Fine-tuned models and base caches.")
-    base_model: str = "auto"
-    device: str = "auto"
+    base_model: str = Field(default="auto", description="The base a fine-tune starts from and the 'base' chat "
+                                                        "model: auto | gpt2 | smollm2-135m | scratch | a folder.")
+    default_model: Literal["tuned", "base"] = Field(default="tuned", description="The model a chat uses unless "
+                                                                                 "a request names the other.")
+    device: str = Field(default="auto", description="auto (cuda, then mps, then cpu) | cpu | cuda | mps.")
     fast_generation: bool = Field(
         default=True, description="The KV-cached decode loop (assistant/model/decoding.py); False: transformers' "
                                   "generate, which writes the same tokens more slowly.")
@@ -183,56 +198,14 @@ class Settings(BaseSettings):
     int8_generation: bool = Field(
         default=True, description="Chat replies from int8 linear layers on the CPU (assistant/model/runtime.py): "
                                   "several times faster than float32; float32 where int8 cannot run.")
-    train_context_share: float = Field(
-        default=0.5, description="Share of training examples given retrieved context, so one model serves RAG on and off."
-    )
     llm_endpoint: str | None = Field(
         default=None, description="An OpenAI-compatible completions server (vLLM, TGI) serving the tuned model, "
                                   "e.g. http://gpu-box:8000/v1; unset = the local model.")
     llm_model: str = Field(default="tuned", description="The model's name on that server.")
     llm_api_key: SecretStr = Field(default=SecretStr("EMPTY"), description="That server's key, if it wants one.")
-    train_min_label_confidence: float = Field(
-        default=0.8, description="Train on reviews whose label a cross-fitted embedding probe finds this clear (0: all)."
-    )
 
-    # Conversation
-    chats_db: Path = Field(default=VAR_DIR / "chats.sqlite")
-    top_k: int = 4
-    default_model: Literal["tuned", "base"] = "tuned"
-    warm_up_chat: bool = Field(
-        default=True, description="The app readies the default model, the embedding model and the store in the "
-                                  "background as it starts, so the first request is as fast as the rest.")
-    mmr: bool = True
-    mmr_fetch_k: int = 20
-    mmr_lambda: float = 0.6
-    min_similarity: float = Field(default=0.15, description="Below this, hits from other movies are dropped.")
-    context_facts: bool = Field(default=True, description="Lead the context with the movie's facts, as in training.")
-    clear_context: bool = Field(
-        default=True,
-        description="For a negative review, the retrieved reviews the sentiment probe reads as negative come first, "
-                    "so lukewarm 'rotten' quotes do not set a pan's tone (assistant/chat/retrieval.py, `clearest`).",
-    )
-    fuzzy_min_score: float = Field(default=85.0, description="rapidfuzz score (0-100) for a title to count as named.")
-    history_messages: int = Field(default=12, description="Recent messages read to resolve follow-ups.")
-    max_message_chars: int = Field(default=2000, description="Longer messages are read up to here.")
-    stored_message_chars: int = 8000
-    max_session_messages: int = Field(default=400, description="Oldest messages of a session are pruned beyond this.")
-    sampling: Sampling = Field(default_factory=Sampling)
-    reports_dir: Path = Field(default=REPO_ROOT / "reports")
-
-    # Serving and sharing (SECURITY.md)
-    host: str = Field(
-        default="127.0.0.1",
-        description="Address the page listens on (`python -m ui`). Loopback serves this machine only, and the page "
-                    "then refuses other clients; anything else serves the network, with no authentication.",
-    )
-    port: int = Field(default=8501, ge=1, le=65535)
-    writer_wait_s: float = Field(
-        default=3600.0, ge=0,
-        description="How long a second writer of the store or the tuned model waits for the first before failing "
-                    "with one line naming it (0: fail at once).",
-    )
-    reply_wait_s: float = Field(default=120.0, gt=0, description="How long a page request waits for another's reply.")
+    # -- sampling and rules: how the model writes a review (the nested object above) ---------------------------
+    sampling: Sampling = Field(default_factory=Sampling, description="Sampling and reply rules (Sampling).")
 
     def resolved_embedding_model(self) -> str:
         """Concrete model name or path; never reaches for a hub when the packaged model exists."""

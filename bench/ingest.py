@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant.data.embeddings import make_embeddings, torch_threads  # noqa: E402
+from assistant.data.embeddings import EMBEDDING_BATCH_SIZE, make_embeddings, torch_threads  # noqa: E402
 from assistant.data.ingestion import ingest  # noqa: E402
 from assistant.data.store import ReviewStore  # noqa: E402
 from assistant.logs import setup_logging  # noqa: E402
@@ -32,13 +32,13 @@ from assistant.settings import Settings  # noqa: E402
 log = logging.getLogger("bench.ingest")
 
 
-def raw_encode_rate(settings: Settings, texts: list[str]) -> tuple[float, float, np.ndarray]:
+def raw_encode_rate(settings: Settings, texts: list[str], threads: int) -> tuple[float, float, np.ndarray]:
     """The encoder alone: SentenceTransformer.encode on the texts, at the pipeline's precision and threads."""
     embeddings = make_embeddings(settings)
     model = embeddings._client  # noqa: SLF001 - the raw SentenceTransformer is the baseline
-    with torch_threads(settings.embedding_threads or os.cpu_count() or 1), embeddings._autocast():  # noqa: SLF001
+    with torch_threads(threads or os.cpu_count() or 1), embeddings._autocast():  # noqa: SLF001
         started, cpu = time.perf_counter(), time.process_time()
-        vectors = model.encode(texts, batch_size=settings.embedding_batch_size, normalize_embeddings=True)
+        vectors = model.encode(texts, batch_size=EMBEDDING_BATCH_SIZE, normalize_embeddings=True)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     return len(texts) / seconds, len(texts) / cpu, np.asarray(vectors)
 
@@ -67,15 +67,14 @@ def main() -> int:
     args = parser.parse_args()
     setup_logging()
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(index_dir=args.keep or Path(tmp) / "index", embedding_precision=args.precision,
-                            embedding_threads=args.threads)
+        settings = Settings(index_dir=args.keep or Path(tmp) / "index", embedding_precision=args.precision)
         load_average = os.getloadavg()
-        summary = ingest([settings.data_dir], settings, limit=args.limit, rebuild=True)
+        summary = ingest([settings.data_dir], settings, limit=args.limit, rebuild=True, threads=args.threads)
         store = ReviewStore.open(settings)
         texts = [d.page_content for d in store.iter_documents(kind=None)]
     rng = np.random.default_rng(0)
     sample = [texts[i] for i in rng.choice(len(texts), size=min(args.raw_sample, len(texts)), replace=False)]
-    raw_rate, raw_cpu_rate, vectors = raw_encode_rate(settings, sample)
+    raw_rate, raw_cpu_rate, vectors = raw_encode_rate(settings, sample, args.threads)
     # The pipeline rate counts reading, cleaning, de-duplication and storing too: the honest comparison.
     # Per CPU-second rates are steadier than wall-clock ones on a shared machine (with one thread, no core is
     # counted twice); the wall-clock ratio is the one a quiet machine shows.
@@ -110,7 +109,7 @@ def main() -> int:
     }
     if args.compare_precision:
         other = settings.model_copy(update={"embedding_precision": args.compare_precision})
-        other_rate, other_cpu_rate, other_vectors = raw_encode_rate(other, sample)
+        other_rate, other_cpu_rate, other_vectors = raw_encode_rate(other, sample, args.threads)
         identical, overlap = top5_agreement(vectors, other_vectors)
         report.update(
             compare_precision=args.compare_precision,

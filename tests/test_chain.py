@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from assistant.chat.assistant import Assistant, AssistantError, Reply, Source
-from assistant.chat.memory import ChatMemory
+from assistant.chat.memory import STORED_MESSAGE_CHARS, ChatMemory
 from assistant.model.prompts import CONTEXT_HEADER
 from assistant.settings import MAX_NEW_TOKENS, Settings
 from tests.tiny import StubProbe, tiny_artifacts, tiny_chat, tiny_loaded, with_probe  # noqa: F401 - fixtures
@@ -212,7 +212,7 @@ def test_bad_input_gets_a_sensible_reply(asst, message):
     assert reply.text or reply.notes
     assert "<script" not in reply.text and "onerror" not in reply.text
     stored = asst.memory.messages(session, "cli")
-    assert all(len(m["content"]) <= asst.settings.stored_message_chars + 64 for m in stored)
+    assert all(len(m["content"]) <= STORED_MESSAGE_CHARS + 64 for m in stored)
     if reply.request.kind == "empty":
         assert stored == []
 

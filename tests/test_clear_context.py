@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 from langchain_core.documents import Document
 
+from assistant.chat import retrieval
 from assistant.chat.retrieval import ReviewRetrieval, clearest, retrieve
 from assistant.data.records import Review
 from assistant.settings import Settings
@@ -60,7 +61,7 @@ def test_a_pans_reviews_reading_as_negative_come_first_in_their_own_order():
     assert ids(clearest(store, probe, "negative", _hits("a", "b", "c", "x"), 3)) == ["a", "b", "c"]  # unknown id
 
 
-def test_a_lukewarm_rotten_quote_gives_way_to_clear_pans(tmp_path, embeddings):
+def test_a_lukewarm_rotten_quote_gives_way_to_clear_pans(tmp_path, embeddings, monkeypatch):
     from tests.test_store import build
 
     pans = ["A dull, lifeless slog.", "Tedious from start to finish.", "Clumsy and hollow filmmaking.",
@@ -76,8 +77,10 @@ def test_a_lukewarm_rotten_quote_gives_way_to_clear_pans(tmp_path, embeddings):
                      probe=probe)
     assert len(clear.documents) == 3 and all(d.page_content in pans for d in clear.documents)
     assert any(d.page_content in lukewarm for d in plain.documents)  # else the case would show nothing
-    settings = Settings(index_dir=tmp_path / "index", context_facts=False)
+    monkeypatch.setattr(retrieval, "CONTEXT_FACTS", False)
+    settings = Settings(index_dir=tmp_path / "index")
     on = ReviewRetrieval(store=store, settings=settings, probe=probe).invoke(ask)
     assert [d.page_content for d in on.documents] == [d.page_content for d in clear.documents]
-    off = ReviewRetrieval(store=store, settings=settings.model_copy(update={"clear_context": False}), probe=probe)
+    monkeypatch.setattr(retrieval, "CLEAR_CONTEXT", False)
+    off = ReviewRetrieval(store=store, settings=settings, probe=probe)
     assert [d.page_content for d in off.invoke(ask).documents] == [d.page_content for d in plain.documents]

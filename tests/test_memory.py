@@ -55,7 +55,7 @@ def test_another_owners_session_cannot_be_read_changed_or_continued(tiny_chat):
 
 def test_bounded_messages_and_stored_length(tiny_chat, tmp_path):
     memory = ChatMemory(tmp_path / "small.sqlite", max_messages=6, stored_chars=100)
-    chat = chat_with(tiny_chat, memory, max_session_messages=6, stored_message_chars=100)
+    chat = chat_with(tiny_chat, memory)  # the graph keeps to the memory's limits
     for i in range(5):
         chat.reply("s", f"thanks {i} " + "x" * 500)
     messages = memory.messages("s", CLI_OWNER)

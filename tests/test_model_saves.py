@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from assistant import settings as settings_module
-from assistant.data import generations
+from assistant.data import generations, locks
 from assistant.finetune import main as finetune_main
 from assistant.model.bases import BaseModelError, load_local, load_tuned
 from assistant.model.scratch import TINY, build_model, train_tokenizer
@@ -106,10 +106,10 @@ def test_a_model_saved_before_generations_keeps_loading_until_a_newer_one(settin
 
 def test_a_second_fine_tune_fails_with_one_line_naming_the_first(settings, capsys, monkeypatch):
     monkeypatch.setenv("MRA_MODELS_DIR", str(settings.models_dir))
-    monkeypatch.setenv("MRA_WRITER_WAIT_S", "0")
+    monkeypatch.setattr(locks, "WRITER_WAIT_S", 0)
     settings_module.get_settings.cache_clear()
     try:
-        with model_lock(tuned_home(settings), settings):
+        with model_lock(tuned_home(settings)):
             code = finetune_main(["--base", "scratch", "--max-steps", "1"])
     finally:
         settings_module.get_settings.cache_clear()

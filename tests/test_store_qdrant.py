@@ -152,12 +152,13 @@ def test_moving_files_to_a_server_and_aborted_builds(tmp_path, embeddings, serve
     assert ReviewStore.open(remote).directory == moved.directory
 
 
-def test_unknown_backend_and_unreachable_server_are_one_line_errors(tmp_path, embeddings):
+def test_unknown_backend_and_unreachable_server_are_one_line_errors(tmp_path, embeddings, monkeypatch):
     settings = Settings(index_dir=tmp_path / "index")
     build(settings, embeddings)
     with pytest.raises(StoreError, match=r"Unknown vector store 'qdrnt' \(setting vector_store, MRA_VECTOR_STORE\)"):
         ReviewStore.open(settings.model_copy(update={"vector_store": "qdrnt"}))
-    down = settings.model_copy(update={"vector_store": "qdrant", "qdrant_url": "http://127.0.0.1:9", "qdrant_timeout_s": 2})
+    monkeypatch.setattr(vectors_qdrant, "QDRANT_TIMEOUT_S", 2)
+    down = settings.model_copy(update={"vector_store": "qdrant", "qdrant_url": "http://127.0.0.1:9"})
     with pytest.raises(StoreError, match=r"Cannot reach the Qdrant server at http://127.0.0.1:9 \(setting qdrant_url") \
             as error:
         ingest([tmp_path], down, embeddings=embeddings, show_bar=False)

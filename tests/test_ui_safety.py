@@ -93,7 +93,7 @@ def test_a_waiting_request_gives_up_after_the_settings_time(monkeypatch):
     busy = threading.Lock()
     busy.acquire()  # another session's reply that never ends
     monkeypatch.setattr(ui.chat_view, "generation_lock", lambda: busy)
-    monkeypatch.setenv("MRA_REPLY_WAIT_S", "0.3")
+    monkeypatch.setattr(ui.chat_view, "REPLY_WAIT_S", 0.3)
 
     def page() -> None:
         from ui.chat_view import answer

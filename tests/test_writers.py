@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.data import generations
+from assistant.data import generations, locks
 from assistant.data.ingestion import ingest
 from assistant.data.locks import HOLDER_NAME, LockBusy, WriterLock
 from assistant.data.store import ReviewStore, StoreError
@@ -67,8 +67,9 @@ def test_two_ingests_at_once_wait_their_turn_and_both_land(settings, data, tmp_p
     assert not list(settings.index_dir.glob(".building-*"))
 
 
-def test_a_writer_that_may_not_wait_fails_with_one_line_naming_the_holder(settings, data, embeddings):
-    busy = settings.model_copy(update={"writer_wait_s": 0})
+def test_a_writer_that_may_not_wait_fails_with_one_line_naming_the_holder(settings, data, embeddings, monkeypatch):
+    monkeypatch.setattr(locks, "WRITER_WAIT_S", 0)
+    busy = settings
     with store_lock(settings):
         holder = json.loads((settings.index_dir / HOLDER_NAME).read_text())
         with pytest.raises(StoreError) as caught:

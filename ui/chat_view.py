@@ -12,7 +12,7 @@ import streamlit as st
 
 from assistant.model.drafts import describe, score_list
 from ui.markup import md_escape
-from ui.runtime import current_settings, generation_lock
+from ui.runtime import generation_lock
 from ui.sidebar import Controls
 from ui.sources import render_opinion, render_sources
 
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 ASSISTANT_AVATAR = ":material/movie:"
 MODE_LABELS = {"rag": "with RAG", "no_rag": "without RAG", "data": "counted from the review data (no model)"}
 COLUMN_TITLES = {"rag": "With RAG", "no_rag": "Without RAG"}
+REPLY_WAIT_S = 120.0  # a request waits this long for another chat's reply (one model writes at a time), then asks again
 
 
 def as_dict(reply: Any) -> dict[str, Any]:
@@ -121,7 +122,7 @@ def render_history(turns: list[dict[str, Any]]) -> None:
 def _locked() -> Iterator[None]:
     lock = generation_lock()
     if not lock.acquire(blocking=False):
-        wait = current_settings().reply_wait_s
+        wait = REPLY_WAIT_S
         with st.spinner("Another chat is writing a reply; yours starts right after…"):
             if not lock.acquire(timeout=wait):
                 raise TimeoutError(f"Another chat's reply has taken over {wait:g} s; please send yours again")

@@ -64,10 +64,11 @@ def _load(settings_json: str, artifacts: Artifacts, _api_key: Any = None) -> Ass
     settings = Settings.model_validate_json(settings_json)
     # The JSON key masks the model server's key; the key itself is not part of the cache key.
     assistant = Assistant.load(settings.model_copy(update={"llm_api_key": _api_key}) if _api_key else settings)
-    if settings.warm_up_chat:  # in the background: the page is up meanwhile, and a first message waits its turn
-        from assistant.chat.loading import warm_up_chat
+    # The default model, the embedding model and the store are readied in the background, so the first request is
+    # as fast as the rest: the page is up meanwhile, and a first message waits its turn.
+    from assistant.chat.loading import warm_up_chat
 
-        threading.Thread(target=warm_up_chat, args=(assistant,), name="chat-warm-up", daemon=True).start()
+    threading.Thread(target=warm_up_chat, args=(assistant,), name="chat-warm-up", daemon=True).start()
     return assistant
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from assistant.chat.graph import build_graph, read_message
+from assistant.chat.graph import HISTORY_MESSAGES, build_graph, read_message
 from assistant.chat.intent import ParsedRequest
 from assistant.chat.memory import CLI_OWNER, ChatMemory, check_owner, check_session_id
 from assistant.chat.replies import FINETUNE_HINT, INGEST_HINT, Reply
@@ -253,7 +253,7 @@ class Assistant:
     # -- turns -------------------------------------------------------------------------------------------------
     def parse(self, text: str, session_id: str | None = None, *, owner: str = CLI_OWNER) -> ParsedRequest:
         """How a message would be read in a session (nothing generated, nothing stored)."""
-        history = self.memory.recent(session_id, owner, self.settings.history_messages) if session_id else []
+        history = self.memory.recent(session_id, owner, HISTORY_MESSAGES) if session_id else []
         return read_message(self, text, history)[0]
 
     def reply(self, session_id: str, text: str, **options: Any) -> Reply:
@@ -323,7 +323,7 @@ class Assistant:
             events = self.graph.stream({"message": text}, config, stream_mode=["custom", "updates"],
                                        durability="exit")
         else:
-            history = self.memory.recent(session_id, owner, self.settings.history_messages)
+            history = self.memory.recent(session_id, owner, HISTORY_MESSAGES)
             events = self._unsaved_graph.stream({"message": text, "messages": history}, config,
                                                 stream_mode=["custom", "updates"])
         try:

@@ -36,11 +36,13 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
 from assistant.chat.intent import ParsedRequest, parse, safe_phrase
-from assistant.chat.memory import CLI_OWNER, MemoryState, clip
+from assistant.chat.memory import CLI_OWNER, MAX_SESSION_MESSAGES, STORED_MESSAGE_CHARS, MemoryState, clip
 from assistant.chat.opinion import review_counts
 from assistant.chat.replies import Reply
 from assistant.chat.router import to_reply
 from assistant.model.prompts import other_sentiment
+
+HISTORY_MESSAGES = 12  # recent messages searched for the request a follow-up ("now a negative one") refers to
 
 
 class Stopped(Exception):
@@ -84,9 +86,8 @@ def previous_request(messages: list[AnyMessage]) -> tuple[ParsedRequest | None, 
 def read_message(ctx: Any, text: str, messages: list[AnyMessage]) -> tuple[ParsedRequest, dict[str, Any] | None,
                                                                             ParsedRequest | None]:
     """(the message as read, the previous request's reply meta, the previous request)."""
-    previous, meta = previous_request(messages[-ctx.settings.history_messages:])
-    parsed = parse(text, ctx.titles, previous, max_chars=ctx.settings.max_message_chars,
-                   min_score=ctx.settings.fuzzy_min_score)
+    previous, meta = previous_request(messages[-HISTORY_MESSAGES:])
+    parsed = parse(text, ctx.titles, previous)
     return parsed, meta, previous
 
 
@@ -187,10 +188,12 @@ def build_graph(ctx: Any, router: Runnable, *, memory: Any = None, checkpointer:
         if state.get("compare"):
             other = Reply.from_state(state["compare"])
             meta["compare"] = {"no_rag": {"text": other.text, **other.memory_meta()}}
-        now, limit = time.time(), ctx.settings.stored_message_chars
+        now = time.time()
+        limit = memory.stored_chars if memory is not None else STORED_MESSAGE_CHARS
         new = [HumanMessage(clip(parsed["text"], limit), id=uuid.uuid4().hex, additional_kwargs={"time": now}),
                AIMessage(clip(reply.text, limit), id=uuid.uuid4().hex, additional_kwargs={"time": now, **meta})]
-        kept = trim_messages(existing + new, max_tokens=ctx.settings.max_session_messages, token_counter=len,
+        most = memory.max_messages if memory is not None else MAX_SESSION_MESSAGES
+        kept = trim_messages(existing + new, max_tokens=most, token_counter=len,
                              strategy="last")
         keep = {m.id for m in kept}
         if memory is not None:  # the sessions list, and the superseded checkpoints go

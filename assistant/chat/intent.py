@@ -12,11 +12,12 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from assistant.chat import vocabulary as vocab
-from assistant.data.titles import COMMON_WORDS, TitleIndex, TitleMatch
+from assistant.data.titles import COMMON_WORDS, TITLE_MIN_SCORE, TitleIndex, TitleMatch
 
 KINDS: tuple[str, ...] = ("review", "opinion", "help", "smalltalk", "why", "empty")
 MAX_TOPIC_WORDS = 12
 MAX_TITLE_WORDS = 12
+MAX_MESSAGE_CHARS = 2000  # longer messages are read up to here: a request fits in far less
 
 
 @dataclass
@@ -59,7 +60,7 @@ _MD_CHARS = re.compile(r"[*_`~#>|\\\[\]{}^=]+")
 _SAFE_PHRASE = re.compile(r"[^\w\s'&:,.!?\-]+")
 
 
-def clean_message(raw: str | bytes | None, max_chars: int = 2000) -> tuple[str, int, bool]:
+def clean_message(raw: str | bytes | None, max_chars: int = MAX_MESSAGE_CHARS) -> tuple[str, int, bool]:
     """(readable text, original length, whether it was cut): decoded; control characters, HTML and markdown
     markup removed; at most max_chars long."""
     if raw is None:
@@ -248,7 +249,7 @@ def _without(text: str, phrase: str | None) -> str:
 # ---- the parser ----------------------------------------------------------------------------------
 
 def parse(raw: str | bytes | None, titles: TitleIndex | None = None, previous: ParsedRequest | None = None, *,
-          max_chars: int = 2000, min_score: float = 85.0) -> ParsedRequest:
+          max_chars: int = MAX_MESSAGE_CHARS, min_score: float = TITLE_MIN_SCORE) -> ParsedRequest:
     """Interpret one chat message; `previous` is the session's last review or opinion request."""
     text, original, cut = clean_message(raw, max_chars)
     base = ParsedRequest(kind="empty", text=text, original_chars=original, truncated=cut)

@@ -35,6 +35,8 @@ ANY_OWNER = None  # `sessions --all`: the machine's owner of the files sees ever
 SESSION_ID_RE = re.compile(r"[\w.:@\-]{1,128}")
 OWNER_RE = re.compile(r"[\w\-]{1,64}")
 MAX_TITLE_CHARS = 80
+MAX_SESSION_MESSAGES = 400  # a session keeps its latest messages; older ones are pruned
+STORED_MESSAGE_CHARS = 8000  # a message is stored up to here (a reply runs a few hundred characters)
 LEGACY_TABLE = "message_store"  # LangChain's SQLChatMessageHistory, before LangGraph
 
 _SCHEMA = """
@@ -100,7 +102,8 @@ def thread(session_id: str) -> dict[str, Any]:
 class ChatMemory:
     """All chat sessions in one SQLite file; `saver` is the checkpointer the chat graph is compiled with."""
 
-    def __init__(self, path: Path | str, *, max_messages: int = 400, stored_chars: int = 8000) -> None:
+    def __init__(self, path: Path | str, *, max_messages: int = MAX_SESSION_MESSAGES,
+                 stored_chars: int = STORED_MESSAGE_CHARS) -> None:
         self.path = Path(path)
         self.max_messages = max_messages
         self.stored_chars = stored_chars
@@ -120,8 +123,7 @@ class ChatMemory:
 
     @classmethod
     def from_settings(cls, settings: Any) -> ChatMemory:
-        return cls(settings.chats_db, max_messages=settings.max_session_messages,
-                   stored_chars=settings.stored_message_chars)
+        return cls(settings.chats_db)
 
     def _cursor(self) -> Any:
         return self.saver.cursor()  # the saver's connection and lock: one writer per process at a time

@@ -25,6 +25,14 @@ log = logging.getLogger(__name__)
 VERDICTS = {"positive": "fresh", "negative": "rotten"}
 FACTS_CANDIDATES = 8  # facts chunks looked at for one movie: a movie has one to a few
 FEW_REVIEWS = 2  # a movie known from this few reviews and no facts gets a note: little to ground a review in
+# Maximal marginal relevance: the top k of this many candidates, trading closeness (1) for variety (0).
+MMR_FETCH_K = 20
+MMR_LAMBDA = 0.6
+MIN_SIMILARITY = 0.15  # below this, reviews of other movies are no context at all: better none than noise
+CONTEXT_FACTS = True  # lead the context with the movie's facts, as the model saw in training
+# For a pan, the retrieved reviews the sentiment probe reads as negative come first, so lukewarm 'rotten' quotes
+# do not set its tone (`clearest`).
+CLEAR_CONTEXT = True
 _QUERY_WORDS = {  # how each ask is worded for the embedding model
     ("positive", None): "a glowing, enthusiastic review", ("negative", None): "a scathing, critical review",
     ("positive", "kinder"): "a warm, generous, admiring review",
@@ -169,8 +177,9 @@ def clearest(store: Any, probe: Any, sentiment: str, hits: list[tuple[Document, 
 
 def retrieve(store: Any, *, sentiment: str, movie: str | None = None, movie_key: str | None = None,
              topic: str | None = None, tone: str | None = None, k: int = 4, exclude_ids: Iterable[str] = (),
-             mmr: bool = True, fetch_k: int = 20, lambda_mult: float = 0.6, min_similarity: float = 0.15,
-             facts: bool = True, probe: Any = None, config: RunnableConfig | None = None) -> Retrieval:
+             mmr: bool = True, fetch_k: int = MMR_FETCH_K, lambda_mult: float = MMR_LAMBDA,
+             min_similarity: float = MIN_SIMILARITY, facts: bool = CONTEXT_FACTS, probe: Any = None,
+             config: RunnableConfig | None = None) -> Retrieval:
     """Reviews for one request, narrowing by movie and sentiment and saying so whenever it has to widen; with a
     sentiment probe, a pan's reviews that read as negative first (`clearest`)."""
     started = time.perf_counter()
@@ -245,15 +254,13 @@ class ReviewRetrieval(RunnableSerializable[dict, Retrieval]):
         settings = self.settings
         movie, movie_key = ask.get("movie"), ask.get("movie_key")
         if movie and "movie_key" not in ask and self.titles is not None:
-            found = self.titles.match(movie, settings.fuzzy_min_score)
+            found = self.titles.match(movie)
             movie_key = found.key if found else None
         try:
             return retrieve(self.store, sentiment=ask["sentiment"], movie=movie, movie_key=movie_key,
                             topic=ask.get("topic"), tone=ask.get("tone"), k=int(ask.get("k") or settings.top_k),
-                            exclude_ids=ask.get("exclude_ids") or (), mmr=settings.mmr, fetch_k=settings.mmr_fetch_k,
-                            lambda_mult=settings.mmr_lambda, min_similarity=settings.min_similarity,
-                            facts=settings.context_facts,
-                            probe=self.probe if settings.clear_context else None, config=config)
+                            exclude_ids=ask.get("exclude_ids") or (), mmr=settings.mmr, facts=CONTEXT_FACTS,
+                            probe=self.probe if CLEAR_CONTEXT else None, config=config)
         except Exception as exc:  # any failure of the lookup is said in the reply
             log.exception("retrieval failed")
             return Retrieval(movie_key=movie_key, failed=True, notes=[

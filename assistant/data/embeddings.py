@@ -108,6 +108,10 @@ class ReviewEmbeddings(HuggingFaceEmbeddings):
             return super().embed_query(text)
 
 
+# Texts per forward pass: 32 beat 64-256 on two cores (bench/ingest.md); larger batches pad short reviews more.
+EMBEDDING_BATCH_SIZE = 32
+
+
 def make_embeddings(settings: Settings) -> ReviewEmbeddings:
     name = settings.resolved_embedding_model()
     if packaged_minilm_path() is not None and name == str(packaged_minilm_path()):
@@ -121,7 +125,7 @@ def make_embeddings(settings: Settings) -> ReviewEmbeddings:
         return ReviewEmbeddings(
             model_name=name,
             model_kwargs={"device": "cpu"},
-            encode_kwargs={"normalize_embeddings": True, "batch_size": settings.embedding_batch_size},
+            encode_kwargs={"normalize_embeddings": True, "batch_size": EMBEDDING_BATCH_SIZE},
             bfloat16=bfloat16,
         )
     except OSError as exc:  # the hub's message alone does not say which model it looked for

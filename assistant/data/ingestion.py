@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 
 # Chunks embedded per call: large enough that sentence-transformers' own length sorting keeps batches tight.
 EMBED_BLOCK = 1024
+# A critic's quote is one chunk (they run a few hundred characters); only long reviews of your own are split,
+# with enough overlap that a sentence cut at a boundary is whole in one of the two chunks.
+CHUNK_SIZE = 1000
+CHUNK_OVERLAP = 100
 
 ProgressFn = Callable[[int, int], None]
 
@@ -206,8 +210,10 @@ def ingest(
     embeddings: Embeddings | None = None,
     progress: ProgressFn | None = None,
     show_bar: bool = True,
+    threads: int = 0,
 ) -> IngestSummary:
-    """Add what is new in `paths` to the store; the live store changes only if everything succeeds."""
+    """Add what is new in `paths` to the store; the live store changes only if everything succeeds. `threads`:
+    torch threads while embedding (0 = every core)."""
     started, cpu_started = time.perf_counter(), time.process_time()
     check_vector_store(settings)
     summary = IngestSummary(store=str(settings.index_dir))
@@ -229,9 +235,9 @@ def ingest(
         new = [r for r in records if r.doc_id not in writer.known_doc_ids]
         summary.already_stored = len(records) - len(new)
         chunks = to_chunks(new, RecursiveCharacterTextSplitter(
-            chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap))
+            chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP))
         embed_started = time.perf_counter()
-        embed_into(writer, chunks, embeddings, progress, show_bar, settings.embedding_threads)
+        embed_into(writer, chunks, embeddings, progress, show_bar, threads)
         summary.embed_seconds = time.perf_counter() - embed_started
         summary.embedded = len(chunks)
         sources_changed = any(writer.sources.get(p) != h for p, h in hashes.items())

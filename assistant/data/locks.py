@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 LOCK_NAME = ".write.lock"
 HOLDER_NAME = ".write.lock.json"
+# How long a second writer of the store or the tuned model waits for the first before failing with one line
+# naming it: long enough to queue behind an ingest or a fine-tune, not forever behind a hung one.
+WRITER_WAIT_S = 3600.0
 _CLOCK_SLACK_S = 1.0  # process start times are rounded; a pid whose start time differs more was reused
 
 

@@ -14,7 +14,7 @@ import faiss
 import numpy as np
 from langchain_core.documents import Document
 
-from assistant.data import generations
+from assistant.data import generations, locks
 from assistant.data.embeddings import embedding_model_id
 from assistant.data.locks import LockBusy, WriterLock
 from assistant.data.store_filter import Columns, filter_fields
@@ -35,8 +35,8 @@ from assistant.data.store_layout import (
 
 
 def store_lock(settings: Settings, **kwargs) -> WriterLock:
-    """The store's writer lock; a second writer waits `settings.writer_wait_s` for it (kwargs override)."""
-    return WriterLock(settings.index_dir, "The review store", **{"wait": settings.writer_wait_s, **kwargs})
+    """The store's writer lock; a second writer waits `locks.WRITER_WAIT_S` for it (kwargs override)."""
+    return WriterLock(settings.index_dir, "The review store", **{"wait": locks.WRITER_WAIT_S, **kwargs})
 
 
 class StoreWriter:

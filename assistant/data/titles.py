@@ -28,6 +28,8 @@ word words world would write yes yet you your
 
 
 MIN_FUZZY_CHARS = 6
+# rapidfuzz score (0-100) for a phrase to name a title: lets a typo or a missing article through, not another film.
+TITLE_MIN_SCORE = 85.0
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ class TitleIndex:
         key = movie_key(phrase)
         return self._match(key, 100.0) if key and key in self._titles else None
 
-    def match(self, phrase: str, min_score: float = 85.0) -> TitleMatch | None:
+    def match(self, phrase: str, min_score: float = TITLE_MIN_SCORE) -> TitleMatch | None:
         """The title the phrase names: exactly, or within a small typo (ties go to the most reviewed).
 
         Short names must be exact: one letter off in "Alien" or "Rings" is another film, not a typo."""

