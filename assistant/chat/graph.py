@@ -20,7 +20,9 @@ import threading
 import time
 import uuid
 from contextlib import closing
-from typing import Any
+from dataclasses import replace
+from functools import partial
+from typing import Any, TypedDict
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import (
@@ -39,7 +41,7 @@ from assistant.chat.intent import ParsedRequest, parse, safe_phrase
 from assistant.chat.memory import CLI_OWNER, MAX_SESSION_MESSAGES, STORED_MESSAGE_CHARS, MemoryState, clip
 from assistant.chat.opinion import review_counts
 from assistant.chat.replies import Reply
-from assistant.chat.router import to_reply
+from assistant.chat.router import Chunk, Turn, add_chunk, to_reply
 from assistant.model.prompts import other_sentiment
 
 HISTORY_MESSAGES = 12  # recent messages searched for the request a follow-up ("now a negative one") refers to
@@ -63,9 +65,23 @@ class StopWhenSet(BaseCallbackHandler):
             raise Stopped
 
 
+class TurnState(TypedDict):
+    """The parse step's reading of one message, as plain data: the state is checkpointed with the session, and
+    only plain data and messages are revived from it (memory.py)."""
+
+    parsed: dict[str, Any]  # ParsedRequest.to_dict() of the message
+    previous: dict[str, Any] | None  # the session's last review or opinion request, as read then
+    previous_meta: dict[str, Any] | None  # that request's reply as remembered (sources, ...)
+    notes: list[str]  # what the reading says to the user ("I took ... to mean ...")
+    seed: int  # sampling seed: the one asked for, else a fresh one (a comparison's answers share it)
+    started: float  # perf_counter when the message arrived: the reply's timings count from here
+
+
 class ChatState(MemoryState, total=False):
+    """One turn of the chat graph: `message` in; `turn`, `reply` (and `compare`) out; `messages` kept."""
+
     message: str  # this turn's message (the input)
-    turn: dict[str, Any]  # parse's reading: parsed request, notes, seed, the previous request and its reply's meta
+    turn: TurnState
     reply: dict[str, Any]  # Reply.to_state()
     compare: dict[str, Any] | None  # the same message answered without retrieval, when comparing
     stored: int  # messages the session keeps after this turn
@@ -110,102 +126,138 @@ def _resolve_sentiment(store: Any, parsed: ParsedRequest, notes: list[str]) -> N
                  "the other side.")
 
 
+# ---- parse: the message as read against the session -------------------------------------------------------
+
+def whose(config: RunnableConfig) -> tuple[str, str]:
+    """(session id, owner) of a turn's config; the owner defaults to the CLI's."""
+    conf = config.get("configurable") or {}
+    return str(conf.get("thread_id") or ""), str(conf.get("owner") or CLI_OWNER)
+
+
+def reading_notes(parsed: ParsedRequest) -> list[str]:
+    """What the user should know about how the message was read: cut short, or a title taken to mean another."""
+    notes: list[str] = []
+    if parsed.truncated and parsed.text:
+        notes.append(f"Your message was long ({parsed.original_chars:,} characters); I read the first "
+                     f"{len(parsed.text):,}.")
+    if parsed.movie_key and parsed.movie_query and (parsed.fuzzy_score or 0) < 100 \
+            and parsed.followup not in ("carried", "another", "sentiment", "tone", "flip"):
+        notes.append(f"I took \u201c{safe_phrase(parsed.movie_query)}\u201d to mean {parsed.movie}.")
+    return notes
+
+
+def turn_seed(config: RunnableConfig) -> int:
+    """The seed asked for, else a fresh one."""
+    seed = (config.get("configurable") or {}).get("seed")
+    return int(seed) if seed is not None else random.SystemRandom().randrange(2**31)
+
+
+def parse_step(state: ChatState, config: RunnableConfig, *, ctx: Any, memory: Any = None) -> dict[str, Any]:
+    """Node `parse`: read the message against the session's last request; a review without a side gets one."""
+    started = time.perf_counter()
+    if memory is not None:
+        memory.check_access(*whose(config))  # another owner's session is not continued
+    parsed, meta, previous = read_message(ctx, state["message"], state.get("messages") or [])
+    notes = reading_notes(parsed)
+    if parsed.kind == "review":
+        _resolve_sentiment(ctx.store, parsed, notes)
+    turn = TurnState(parsed=parsed.to_dict(), previous=previous.to_dict() if previous else None,
+                     previous_meta=meta, notes=notes, seed=turn_seed(config), started=started)
+    return {"turn": turn}
+
+
+# ---- answer: the router, streamed ------------------------------------------------------------------------------
+
+def router_turn(ctx: Any, saved: TurnState, config: RunnableConfig) -> Turn:
+    """The parse step's reading with the request's options, as the router takes it."""
+    conf = config.get("configurable") or {}
+    parsed = ParsedRequest.from_dict(saved["parsed"])
+    return Turn(kind=saved["parsed"]["kind"], parsed=parsed, previous=ParsedRequest.from_dict(saved["previous"]),
+                previous_meta=saved["previous_meta"], notes=list(saved["notes"]), seed=saved["seed"],
+                started=saved["started"], model=conf.get("model") or ctx.settings.default_model,
+                top_k=int(conf.get("top_k") or ctx.settings.top_k))
+
+
+def stream_answer(ctx: Any, router: Runnable, turn: Turn, config: RunnableConfig, label: str,
+                  started: float) -> Reply:
+    """Run the router on the turn, writing the reply's text to the "custom" stream as it comes ({"token",
+    "reply": label}); stops quietly when the caller's `cancel` event is set."""
+    conf = config.get("configurable") or {}
+    session_id = str(conf.get("thread_id") or "")
+    cancel = conf.get("cancel")  # a threading.Event the caller sets when it stops reading
+    run = merge_configs(config, {"callbacks": [StopWhenSet(cancel)]}) if cancel is not None else config
+    write = get_stream_writer()
+    out: Chunk = {}
+    first = None
+    try:
+        with closing(router.stream(turn, run)) as chunks:
+            for chunk in chunks:
+                text = add_chunk(out, chunk)
+                if text:
+                    if first is None:
+                        first = time.perf_counter() - started
+                    write({"token": text, "reply": label})
+    except Stopped:
+        pass  # nobody reads this reply any more: what was written is all there is
+    return to_reply(ctx, turn, out, session_id=session_id, started=started, first_token=first)
+
+
+def answer_step(state: ChatState, config: RunnableConfig, *, ctx: Any, router: Runnable) -> dict[str, Any]:
+    """Node `answer`: the reply, and with `compare` the same message answered without retrieval too."""
+    conf = config.get("configurable") or {}
+    turn = router_turn(ctx, state["turn"], config)
+    if conf.get("compare"):
+        # Each answer is timed from its own start: the second must not count the first's generation.
+        with_rag = stream_answer(ctx, router, replace(turn, rag=True), config, "rag", time.perf_counter())
+        if turn.kind != "review":  # nothing differs without a model: answer once
+            return {"reply": with_rag.to_state(), "compare": None}
+        without = stream_answer(ctx, router, replace(turn, rag=False), config, "no_rag", time.perf_counter())
+        return {"reply": with_rag.to_state(), "compare": without.to_state()}
+    rag = conf.get("rag", "on") not in ("off", False)
+    reply = stream_answer(ctx, router, replace(turn, rag=rag), config, "reply", turn.started)
+    return {"reply": reply.to_state(), "compare": None}
+
+
+# ---- remember: the exchange joins the session ------------------------------------------------------------------
+
+def exchange_messages(state: ChatState, limit: int) -> list[AnyMessage]:
+    """This turn's message and reply as the session keeps them: clipped, stamped, the reply's meta attached."""
+    reply = Reply.from_state(state["reply"])
+    meta = reply.memory_meta()
+    if state.get("compare"):
+        other = Reply.from_state(state["compare"])
+        meta["compare"] = {"no_rag": {"text": other.text, **other.memory_meta()}}
+    now = time.time()
+    return [HumanMessage(clip(state["turn"]["parsed"]["text"], limit), id=uuid.uuid4().hex,
+                         additional_kwargs={"time": now}),
+            AIMessage(clip(reply.text, limit), id=uuid.uuid4().hex, additional_kwargs={"time": now, **meta})]
+
+
+def remember_step(state: ChatState, config: RunnableConfig, *, memory: Any = None) -> dict[str, Any]:
+    """Node `remember`: add the exchange, trim the oldest messages to the memory's limits, record the session."""
+    existing = list(state.get("messages") or [])
+    parsed = state["turn"]["parsed"]
+    if parsed["kind"] == "empty":  # nothing worth keeping, and junk stays out of the history
+        return {"stored": len(existing)}
+    new = exchange_messages(state, memory.stored_chars if memory is not None else STORED_MESSAGE_CHARS)
+    most = memory.max_messages if memory is not None else MAX_SESSION_MESSAGES
+    kept = trim_messages(existing + new, max_tokens=most, token_counter=len, strategy="last")
+    keep = {m.id for m in kept}
+    if memory is not None:  # the sessions list, and the superseded checkpoints go
+        session_id, owner = whose(config)
+        memory.record_turn(session_id, owner, parsed["text"], len(kept))
+    return {"messages": [RemoveMessage(id=m.id) for m in existing if m.id not in keep] + new,
+            "stored": len(kept)}
+
+
 def build_graph(ctx: Any, router: Runnable, *, memory: Any = None, checkpointer: Any = None) -> Any:
     """The compiled chat graph. With `memory` (a ChatMemory) it checkpoints there, keeps to the owner's sessions
     (`configurable` "owner", default the CLI's) and records each turn in the sessions list; another
     `checkpointer` keeps the messages only; with neither it remembers nothing (give it `messages` to read)."""
-
-    def whose(config: RunnableConfig) -> tuple[str, str]:
-        conf = config.get("configurable") or {}
-        return str(conf.get("thread_id") or ""), str(conf.get("owner") or CLI_OWNER)
-
-    def parse_step(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
-        started = time.perf_counter()
-        if memory is not None:
-            memory.check_access(*whose(config))  # another owner's session is not continued
-        parsed, meta, previous = read_message(ctx, state["message"], state.get("messages") or [])
-        notes: list[str] = []
-        if parsed.truncated and parsed.text:
-            notes.append(f"Your message was long ({parsed.original_chars:,} characters); I read the first "
-                         f"{len(parsed.text):,}.")
-        if parsed.movie_key and parsed.movie_query and (parsed.fuzzy_score or 0) < 100 \
-                and parsed.followup not in ("carried", "another", "sentiment", "tone", "flip"):
-            notes.append(f"I took \u201c{safe_phrase(parsed.movie_query)}\u201d to mean {parsed.movie}.")
-        if parsed.kind == "review":
-            _resolve_sentiment(ctx.store, parsed, notes)
-        seed = (config.get("configurable") or {}).get("seed")
-        seed = int(seed) if seed is not None else random.SystemRandom().randrange(2**31)
-        return {"turn": {"parsed": parsed.to_dict(), "previous": previous.to_dict() if previous else None,
-                         "previous_meta": meta, "notes": notes, "seed": seed, "started": started}}
-
-    def answer_step(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
-        conf = config.get("configurable") or {}
-        saved = state["turn"]
-        turn = {**saved, "parsed": ParsedRequest.from_dict(saved["parsed"]),
-                "previous": ParsedRequest.from_dict(saved["previous"]), "kind": saved["parsed"]["kind"],
-                "model": conf.get("model") or ctx.settings.default_model,
-                "top_k": int(conf.get("top_k") or ctx.settings.top_k)}
-        session_id = str(conf.get("thread_id") or "")
-        write = get_stream_writer()
-        cancel = conf.get("cancel")  # a threading.Event the caller sets when it stops reading
-
-        def answer(rag: bool, label: str, started: float) -> Reply:
-            out: dict[str, Any] = {}
-            first = None
-            run = merge_configs(config, {"callbacks": [StopWhenSet(cancel)]}) if cancel is not None else config
-            try:
-                with closing(router.stream({**turn, "rag": rag}, run)) as chunks:
-                    for chunk in chunks:
-                        for key, value in chunk.items():
-                            if key != "answer":
-                                out[key] = value
-                                continue
-                            if value and first is None:
-                                first = time.perf_counter() - started
-                            if value:
-                                write({"token": value, "reply": label})
-                            out["answer"] = out.get("answer", "") + value
-            except Stopped:
-                pass  # nobody reads this reply any more: what was written is all there is
-            return to_reply(ctx, turn, out, session_id=session_id, started=started, first_token=first)
-
-        if conf.get("compare"):
-            # Each answer is timed from its own start: the second must not count the first's generation.
-            with_rag = answer(True, "rag", time.perf_counter())
-            if turn["kind"] != "review":  # nothing differs without a model: answer once
-                return {"reply": with_rag.to_state(), "compare": None}
-            return {"reply": with_rag.to_state(), "compare": answer(False, "no_rag", time.perf_counter()).to_state()}
-        reply = answer(conf.get("rag", "on") not in ("off", False), "reply", float(saved["started"]))
-        return {"reply": reply.to_state(), "compare": None}
-
-    def remember_step(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
-        existing = list(state.get("messages") or [])
-        parsed = state["turn"]["parsed"]
-        if parsed["kind"] == "empty":  # nothing worth keeping, and junk stays out of the history
-            return {"stored": len(existing)}
-        reply = Reply.from_state(state["reply"])
-        meta = reply.memory_meta()
-        if state.get("compare"):
-            other = Reply.from_state(state["compare"])
-            meta["compare"] = {"no_rag": {"text": other.text, **other.memory_meta()}}
-        now = time.time()
-        limit = memory.stored_chars if memory is not None else STORED_MESSAGE_CHARS
-        new = [HumanMessage(clip(parsed["text"], limit), id=uuid.uuid4().hex, additional_kwargs={"time": now}),
-               AIMessage(clip(reply.text, limit), id=uuid.uuid4().hex, additional_kwargs={"time": now, **meta})]
-        most = memory.max_messages if memory is not None else MAX_SESSION_MESSAGES
-        kept = trim_messages(existing + new, max_tokens=most, token_counter=len,
-                             strategy="last")
-        keep = {m.id for m in kept}
-        if memory is not None:  # the sessions list, and the superseded checkpoints go
-            session_id, owner = whose(config)
-            memory.record_turn(session_id, owner, parsed["text"], len(kept))
-        return {"messages": [RemoveMessage(id=m.id) for m in existing if m.id not in keep] + new,
-                "stored": len(kept)}
-
     builder = StateGraph(ChatState)
-    builder.add_node("parse", parse_step)
-    builder.add_node("answer", answer_step)
-    builder.add_node("remember", remember_step)
+    builder.add_node("parse", partial(parse_step, ctx=ctx, memory=memory))
+    builder.add_node("answer", partial(answer_step, ctx=ctx, router=router))
+    builder.add_node("remember", partial(remember_step, memory=memory))
     builder.add_edge(START, "parse")
     builder.add_edge("parse", "answer")
     builder.add_edge("answer", "remember")

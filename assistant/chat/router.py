@@ -5,9 +5,9 @@
     why       -> what the last review was based on
     help, smalltalk, empty -> texts no model writes (replies.py)
 
-Input: the turn as read by the chat graph's parse step ({kind, parsed, previous, previous_meta, rag, model,
-top_k, seed}); sampling comes in the config's `configurable`. Every branch streams dicts; "answer" chunks are
-the reply's text as it is written, the other keys say how it was made. `to_reply` makes the `Reply`.
+Input: a `Turn`, the message as the chat graph's parse step read it with the request's options; sampling comes
+in the config's `configurable`. Every branch streams `Chunk`s: "answer" is the reply's text as it is written, the
+other keys say how it was made; `add_chunk` merges them and `to_reply` makes the merged whole the `Reply`.
 
 The router is built over a context object (the `Assistant`): store, titles, settings, probe, and
 `pick_model(name)` / `ensure_embeddings()`.
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, TypedDict
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.runnables import (
@@ -38,8 +38,64 @@ from assistant.chat.replies import (
     smalltalk_text,
     why_text,
 )
-from assistant.chat.retrieval import Source
+from assistant.chat.intent import ParsedRequest
+from assistant.chat.retrieval import Retrieval, Source
 from assistant.model.drafts import fallback_record, why_single
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message as the router takes it: the parse step's reading and the request's options."""
+
+    kind: str  # the parsed request's kind: review | opinion | why | help | smalltalk | empty
+    parsed: ParsedRequest
+    previous: ParsedRequest | None  # the session's last review or opinion request
+    previous_meta: dict[str, Any] | None  # that request's reply as remembered (its sources, ...)
+    notes: list[str] = field(default_factory=list)  # the reading's notes, shown with the reply
+    seed: int = 0
+    started: float = 0.0  # perf_counter when the message arrived
+    model: str = "tuned"  # the model asked for
+    top_k: int = 4  # reviews to retrieve
+    rag: bool = True  # retrieved reviews go into the prompt
+
+
+class Chunk(TypedDict, total=False):
+    """What a branch streams; a reply is the merge of its chunks (`add_chunk`)."""
+
+    answer: str  # the reply's text as it is written: appended, piece by piece
+    mode: str  # how it was made: "chat" (a fixed text) | "data" (counted) | "rag" | "no_rag" (the model)
+    model: str | None  # which model wrote it
+    notes: list[str]  # what the user should know about how
+    sources: list[Source]  # the reviews it rests on
+    opinion: dict[str, Any]  # the critics' opinion, counted (opinion.py)
+    retrieval_s: float
+    drafts: dict[str, Any] | None  # the draft record when one draft was written instead of several
+    guidance: float  # the sentiment guidance scale asked of the model
+    llm_info: dict[str, Any]  # what the model reported at the end (drafts ranked, notes)
+    # the review chain's steps (review_chain.py): the request it passed through, then what it made of it
+    sentiment: str | None
+    movie: str | None
+    movie_key: str | None
+    topic: str | None
+    tone: str | None
+    k: int
+    exclude_ids: list[str]
+    retrieval: Retrieval
+    context: list[Any]  # the retrieved documents formatted for the prompt
+    prompt: Any  # the fitted prompt (a PromptValue with `.fitted`)
+
+
+def add_chunk(out: Chunk, chunk: Chunk) -> str:
+    """Merge one streamed chunk into `out`: the answer's text is appended, every other key replaced. Returns the
+    text it added ("" for none)."""
+    text = ""
+    for key, value in chunk.items():
+        if key == "answer":
+            text = value or ""
+            out["answer"] = out.get("answer", "") + text
+        else:
+            out[key] = value  # type: ignore[literal-required]  # the keys are Chunk's own
+    return text
 
 
 class LLMInfo(BaseCallbackHandler):
@@ -58,9 +114,9 @@ def build_router(ctx: Any) -> Runnable:
     """The router runnable: one branch per kind of message, the review chain's branch last (the default)."""
 
     def kind_is(kind: str) -> Any:
-        return lambda turn: turn["kind"] == kind
+        return lambda turn: turn.kind == kind
 
-    def review(turn: dict[str, Any], config: RunnableConfig) -> Iterator[dict[str, Any]]:
+    def review(turn: Turn, config: RunnableConfig) -> Iterator[Chunk]:
         yield from review_answer(ctx, turn, config)  # a generator function, so the branch streams
 
     return RunnableBranch(
@@ -68,7 +124,7 @@ def build_router(ctx: Any) -> Runnable:
         (kind_is("why"), RunnableLambda(lambda turn: why_answer(turn), name="why")),
         (kind_is("help"), RunnableLambda(lambda turn: help_answer(ctx, turn), name="help")),
         (kind_is("smalltalk"), RunnableLambda(lambda turn: smalltalk_answer(ctx, turn), name="smalltalk")),
-        (kind_is("empty"), RunnableLambda(lambda turn: {"answer": empty_text(turn["parsed"]), "mode": "chat"},
+        (kind_is("empty"), RunnableLambda(lambda turn: Chunk(answer=empty_text(turn.parsed), mode="chat"),
                                           name="empty")),
         RunnableLambda(review, name="review"),
     ).with_config(run_name="router")
@@ -76,8 +132,8 @@ def build_router(ctx: Any) -> Runnable:
 
 # ---- the branches ------------------------------------------------------------------------------------------------
 
-def opinion_answer(ctx: Any, turn: dict[str, Any]) -> dict[str, Any]:
-    parsed, store, titles = turn["parsed"], ctx.store, ctx.titles
+def opinion_answer(ctx: Any, turn: Turn) -> Chunk:
+    parsed, store, titles = turn.parsed, ctx.store, ctx.titles
     if store is None:
         return {"answer": f"I can't look up what critics said without the review store; build it with: "
                           f"{INGEST_HINT}", "mode": "chat"}
@@ -98,30 +154,30 @@ def opinion_answer(ctx: Any, turn: dict[str, Any]) -> dict[str, Any]:
             "opinion": {**opinion, "found": True}, "retrieval_s": time.perf_counter() - started}
 
 
-def why_answer(turn: dict[str, Any]) -> dict[str, Any]:
-    text, sources = why_text(turn["previous"], turn["previous_meta"])
+def why_answer(turn: Turn) -> Chunk:
+    text, sources = why_text(turn.previous, turn.previous_meta)
     return {"answer": text, "mode": "chat", "sources": sources}
 
 
-def help_answer(ctx: Any, turn: dict[str, Any]) -> dict[str, Any]:
+def help_answer(ctx: Any, turn: Turn) -> Chunk:
     titles = ctx.titles.popular(3) if ctx.titles is not None else []
     reviews = ctx.store.manifest.counts.get("reviews", 0) if ctx.store is not None else 0
-    return {"answer": help_text(titles=titles, parsed=turn["parsed"], rag=turn["rag"], reviews=reviews,
+    return {"answer": help_text(titles=titles, parsed=turn.parsed, rag=turn.rag, reviews=reviews,
                                 rag_error=None if ctx.rag_available else str(ctx.store_error)), "mode": "chat"}
 
 
-def smalltalk_answer(ctx: Any, turn: dict[str, Any]) -> dict[str, Any]:
+def smalltalk_answer(ctx: Any, turn: Turn) -> Chunk:
     example = ((ctx.titles.popular(1) if ctx.titles is not None else []) or ["Toy Story"])[0]
     reviews = ctx.store.manifest.counts.get("reviews", 0) if ctx.store is not None else 0
-    text = smalltalk_text(turn["parsed"].text, example=example, tuned="tuned" in ctx.models_available(),
+    text = smalltalk_text(turn.parsed.text, example=example, tuned="tuned" in ctx.models_available(),
                           reviews=reviews)
     return {"answer": text, "mode": "chat"}
 
 
-def review_answer(ctx: Any, turn: dict[str, Any], config: RunnableConfig) -> Iterator[dict[str, Any]]:
+def review_answer(ctx: Any, turn: Turn, config: RunnableConfig) -> Iterator[Chunk]:
     """The review chain of the model asked for (or the one there is), streamed; first a chunk saying how."""
-    parsed, notes = turn["parsed"], []
-    name, chain, llm, model_notes = ctx.pick_model(turn["model"])
+    parsed, notes = turn.parsed, []
+    name, chain, llm, model_notes = ctx.pick_model(turn.model)
     notes.extend(model_notes)
     if chain is None:
         yield {"answer": "I can't write reviews right now: no language model could be loaded. Train one with: "
@@ -130,7 +186,7 @@ def review_answer(ctx: Any, turn: dict[str, Any], config: RunnableConfig) -> Ite
     if parsed.movie and not parsed.movie_key and ctx.store is not None:
         close = f"; close titles: {', '.join(parsed.suggestions)}" if parsed.suggestions else ""
         notes.append(f"\u201c{parsed.movie}\u201d is not in the review data{close}.")
-    rag = turn["rag"]
+    rag = turn.rag
     if rag and not ctx.ensure_embeddings():
         notes.append(f"Retrieval is unavailable ({ctx.store_error}), so this review was written without context.")
         rag = False
@@ -149,25 +205,25 @@ def review_answer(ctx: Any, turn: dict[str, Any], config: RunnableConfig) -> Ite
             drafted = fallback_record(drafts, why)
             notes.append(f"Wrote one draft instead of {drafts}: {why}.")
             drafts = 1
-    exclude = [s.get("doc_id") for s in (turn["previous_meta"] or {}).get("sources") or []
+    exclude = [s.get("doc_id") for s in (turn.previous_meta or {}).get("sources") or []
                if parsed.followup == "another"]
     ask = {"sentiment": parsed.sentiment, "movie": parsed.movie, "movie_key": parsed.movie_key,
-           "topic": parsed.topic, "tone": parsed.tone, "k": turn["top_k"], "exclude_ids": [d for d in exclude if d]}
+           "topic": parsed.topic, "tone": parsed.tone, "k": turn.top_k, "exclude_ids": [d for d in exclude if d]}
     yield {"mode": "rag" if rag else "no_rag", "model": name, "notes": notes, "drafts": drafted,
            "guidance": guidance}
     recorder = LLMInfo()
     run = merge_configs(config, {"callbacks": [recorder], "configurable": {
-        "rag": "on" if rag else "off", "seed": turn["seed"], "drafts": drafts, "guidance": guidance}})
+        "rag": "on" if rag else "off", "seed": turn.seed, "drafts": drafts, "guidance": guidance}})
     yield from chain.stream(ask, run)
     yield {"llm_info": recorder.info}
 
 
 # ---- the Reply ---------------------------------------------------------------------------------------------------
 
-def to_reply(ctx: Any, turn: dict[str, Any], out: dict[str, Any], *, session_id: str, started: float,
+def to_reply(ctx: Any, turn: Turn, out: Chunk, *, session_id: str, started: float,
              first_token: float | None) -> Reply:
     """The router's merged output as the Reply: text, sources, the prompt as given, notes, timings."""
-    notes = list(turn["notes"]) + list(out.get("notes") or [])
+    notes = list(turn.notes) + list(out.get("notes") or [])
     fields: dict[str, Any] = {"mode": out.get("mode") or "chat", "model": out.get("model"),
                               "opinion": out.get("opinion"), "sources": list(out.get("sources") or [])}
     retrieval_s = float(out.get("retrieval_s") or 0.0)
@@ -195,7 +251,7 @@ def to_reply(ctx: Any, turn: dict[str, Any], out: dict[str, Any], *, session_id:
         notes.append("The model wrote nothing this time; ask for another.")
     total = time.perf_counter() - started
     first = first_token if fields["model"] is not None else total  # None: the model wrote nothing
-    return Reply(text=text, request=turn["parsed"], notes=notes, seed=turn["seed"], session_id=session_id,
+    return Reply(text=text, request=turn.parsed, notes=notes, seed=turn.seed, session_id=session_id,
                  timings={"retrieval_s": retrieval_s, "first_token_s": first, "total_s": total}, **fields)
 
 
