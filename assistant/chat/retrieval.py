@@ -158,11 +158,10 @@ def clearest(store: Any, probe: Any, sentiment: str, hits: list[tuple[Document, 
     """The first k hits; for a pan, those whose text reads as negative first, order otherwise kept.
 
     A "rotten" quote is often lukewarm ("while it has its moments, ..."): the sentiment probe (MiniLM, on the
-    store's own vectors, so no re-embedding) reads 33% of rotten reviews as positive against 18% of fresh ones as
-    negative (20,000 stored reviews, 2026-12-02), and the model writes in the tone of its context. On 200 held-out
-    RAG requests, reordering for pans took negative replies judged negative from 0.93 to 0.95 (words-only judge
-    0.86 to 0.91); reordering praise too moved positive ones from 0.98 to 0.94 (0.85 to 0.83), so praise keeps the
-    retriever's order. Without a usable probe the hits keep their order too."""
+    store's own vectors, so no re-embedding) reads about a third of rotten reviews as positive, far more than the
+    fresh ones it reads as negative, and the model writes in the tone of its context. Reordering praise the same
+    way cost positive replies more than it gained, so praise keeps the retriever's order (docs/evaluation.md).
+    Without a usable probe the hits keep their order too."""
     dim = getattr(getattr(probe, "coef", None), "shape", (None,))[0]
     if probe is None or len(hits) <= k or sentiment != "negative" or dim != getattr(store, "dim", None):
         return hits[:k]

@@ -1,13 +1,12 @@
 """The evaluation's sentiment judge: two readers of a reply, averaged, both trained on the held-out movies' reviews.
 
-The TF-IDF judge (`judge.SentimentJudge`) reads words; on Rotten Tomatoes quotes it is right about 0.71 of the
-time, and it reads names as verdicts: trained on the held-out movies' reviews, "disney" weighs +2.2 and
-"spielberg" +1.6 toward positive, "eastwood" -0.35, against +1.3 for "masterpiece" (2026-12-02 store), so a
+The TF-IDF judge (`judge.SentimentJudge`) reads words, and it reads names as verdicts: trained on the held-out
+movies' reviews, a name such as "disney" or "spielberg" can weigh as much toward positive as "masterpiece", so a
 reply that names the film's people is judged partly by how their films fared there. An embedding probe
-(`model.sentiment_probe.SentimentProbe` on MiniLM vectors) reads meaning rather than words and is right about
-0.70-0.72 alone. The two err on different replies, and their mean probability is right about 0.75 of the time on
-the same test reviews (measured each run and written into the report), so the panel is the headline judge and
-the words-only judge stays as a column.
+(`model.sentiment_probe.SentimentProbe` on MiniLM vectors) reads meaning rather than words. The two err on
+different replies, so their mean probability is right more often than either alone on the same test reviews
+(measured on every run and written into the report; docs/evaluation.md, "The judge"); the panel is therefore the
+headline judge, and the words-only judge stays as a column.
 
 Both readers are trained on the same held-out movies' reviews, never on the fine-tuning data, for the reason
 `scoring.load_judge` gives. The chat's best-of-n drafts rank by the probe saved beside the tuned model (trained
