@@ -144,7 +144,8 @@ class Sampling(BaseModel):
 class Settings(BaseSettings):
     """Every setting a user may change, grouped as a user thinks of them; `MRA_<FIELD>` overrides one
     (`MRA_SAMPLING__<FIELD>` a sampling or rules field). Fixed choices live as named constants beside their code.
-    tests/test_settings.py keeps them at most 40, each with a description."""
+    docs/configuration.md lists them (generated: scripts/configuration_doc.py); tests/test_settings.py keeps them
+    at most 40, each with a description, and the page in step."""
 
     model_config = SettingsConfigDict(env_prefix="MRA_", env_nested_delimiter="__", extra="ignore")
 

@@ -1,9 +1,14 @@
 """The settings stay few, each says what it does, and fixed choices are constants beside their code."""
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 from pydantic import BaseModel
 
 from assistant.settings import Sampling, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
 
 MAX_SETTINGS = 40  # issue 28: a user reads them all in a few minutes
 
@@ -46,3 +51,31 @@ def test_fixed_sampling_choices_are_not_settings():
     assert sampling.repetition_penalty == 1.1 and sampling.no_repeat_ngram_size == 4  # still read by every caller
     assert "repetition_penalty" not in Sampling.model_fields and "no_repeat_ngram_size" not in Sampling.model_fields
     assert "repetition_penalty" not in sampling.model_dump()
+
+
+def configuration_doc():
+    spec = importlib.util.spec_from_file_location("configuration_doc", ROOT / "scripts" / "configuration_doc.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_setting_is_in_a_group_and_on_the_configuration_page():
+    doc = configuration_doc()
+    groups = {group for group, _, _ in doc.GROUPS}
+    for model in (Settings, Sampling):
+        placed = doc.sections(model)
+        assert set(placed) == set(model.model_fields)  # every field is written under a section comment
+        assert {section.split()[0] for section in placed.values()} <= groups
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    for name in leaf_fields(Settings):
+        variable = "MRA_" + name.upper().replace(".", "__")
+        assert f"`{variable}`" in page, variable
+
+
+def test_the_configuration_page_is_generated_from_the_settings():
+    doc = configuration_doc()
+    assert (ROOT / "docs" / "configuration.md").read_text() == doc.render(), \
+        "docs/configuration.md is out of date: run python scripts/configuration_doc.py"
+    for _, path, _ in doc.CONSTANTS:  # every fixed choice the page names exists where it says
+        doc.constant_value(path)
