@@ -7,6 +7,9 @@ without touching code.
 from __future__ import annotations
 
 import importlib.util
+import logging
+import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -216,6 +219,19 @@ class Settings(BaseSettings):
         return str(packaged) if packaged else "sentence-transformers/all-MiniLM-L6-v2"
 
 
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """`MRA_*` variables that set nothing (a typo, or a setting that became a constant): pydantic-settings
+    ignores them, so they are named in a warning instead of silently doing nothing."""
+    environ = os.environ if environ is None else environ
+    known = {f"MRA_{name.upper()}" for name in Settings.model_fields}
+    known |= {f"MRA_SAMPLING__{name.upper()}" for name in Sampling.model_fields}
+    return sorted(name for name in environ if name.upper().startswith("MRA_") and name.upper() not in known)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    unknown = unknown_variables()
+    if unknown:
+        logging.getLogger(__name__).warning(
+            "Ignoring %s: no such setting (docs/configuration.md lists them)", ", ".join(unknown))
     return Settings()

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from assistant.settings import Sampling, Settings
+from assistant import settings as settings_module
+from assistant.settings import Sampling, Settings, unknown_variables
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,3 +80,18 @@ def test_the_configuration_page_is_generated_from_the_settings():
         "docs/configuration.md is out of date: run python scripts/configuration_doc.py"
     for _, path, _ in doc.CONSTANTS:  # every fixed choice the page names exists where it says
         doc.constant_value(path)
+
+
+def test_a_variable_that_sets_nothing_is_named_in_a_warning(monkeypatch, caplog):
+    environ = {"MRA_INDEX_DIR": "/x", "MRA_SAMPLING__GUIDANCE": "2", "MRA_CLEAR_CONTEXT": "false",
+               "MRA_SAMPLING__REPETITION_PENALTY": "1.3", "PATH": "/bin"}
+    assert unknown_variables(environ) == ["MRA_CLEAR_CONTEXT", "MRA_SAMPLING__REPETITION_PENALTY"]
+    monkeypatch.setenv("MRA_WRITER_WAIT_S", "0")
+    settings_module.get_settings.cache_clear()
+    try:
+        with caplog.at_level("WARNING", logger="assistant.settings"):
+            settings_module.get_settings()
+    finally:
+        settings_module.get_settings.cache_clear()
+    warned = [r.getMessage() for r in caplog.records if r.name == "assistant.settings"]
+    assert len(warned) == 1 and "MRA_WRITER_WAIT_S" in warned[0] and "\n" not in warned[0]
