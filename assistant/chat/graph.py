@@ -6,10 +6,12 @@
     for mode, event in graph.stream({"message": "now a negative one"}, config,
                                     stream_mode=["custom", "updates"], durability="exit"): ...
 
-The thread id is the session id. `parse` reads the message against the session's last review or opinion request
-(deterministically: intent.py), `answer` runs the router (router.py) and writes the reply's text to the
-"custom" stream as it is written ({"token": ..., "reply": "reply" | "rag" | "no_rag"}), `remember` adds the
-exchange to the session's messages, trims the oldest and records the session under its owner. `configurable`
+The thread id is the session id. The nodes are the module's `parse_step`, `answer_step` and `remember_step`, and
+the state is `ChatState` (typed, plain data: it is checkpointed). `parse` reads the message against the session's
+last review or opinion request (deterministically: intent.py) into a `TurnState`; `answer` runs the router
+(router.py) on it as a `Turn` and writes the reply's text to the "custom" stream as it is written ({"token": ...,
+"reply": "reply" | "rag" | "no_rag"}); `remember` adds the exchange to the session's messages, trims the oldest to
+the memory's limits and records the session under its owner. `configurable`
 carries the request's options: owner, rag ("on" | "off"), model, top_k, compare, and the sampling fields of the
 review chain.
 """
