@@ -102,6 +102,7 @@ def test_stream_is_the_same_reply_as_openai_streams_it(client, server):
     assert chunks[0].choices[0].delta.role == "assistant"
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text.strip() == whole.choices[0].message.content
+    assert len({(c.id, c.created) for c in chunks}) == 1  # one answer: every chunk names it the same
     last, usage = chunks[-2], chunks[-1]
     assert last.choices[0].finish_reason in ("stop", "length")
     assert last.model_extra["sources"] == whole.model_extra["sources"]
@@ -131,6 +132,26 @@ def test_follow_up_takes_the_movie_from_the_messages(client, server):
     # The conversation is the client's: nothing of it is written to the chat database.
     assert server.assistant.memory.list_sessions(ANY_OWNER) == []
     assert server.assistant.memory.messages("api", ANY_OWNER) == []
+
+
+def test_earlier_requests_are_read_as_the_chat_reads_them(server):
+    """No side asked for: the data's (Gigli: 3 fresh, 5 rotten) goes on the reply, so "the other side" flips it."""
+    from assistant.api.schemas import ChatMessage
+    from assistant.chat.graph import read_message
+
+    said = [ChatMessage(role="user", content="Write a review of Gigli"), ChatMessage(role="assistant", content="Bad.")]
+    history = server.chat.history(said, "tuned")
+    asked = history[-1].additional_kwargs["request"]
+    assert (asked["movie"], asked["sentiment"], asked["sentiment_from"]) == ("Gigli", "negative", "data")
+    flipped = read_message(server.assistant, "now the other side", history)[0]
+    assert (flipped.movie, flipped.sentiment, flipped.followup) == ("Gigli", "positive", "flip")
+
+
+def test_why_says_where_the_sources_are(client):
+    reply = client.chat.completions.create(model="tuned-rag", messages=[
+        {"role": "user", "content": "Write a review of Gigli"}, {"role": "assistant", "content": "Bad."},
+        {"role": "user", "content": "why?"}])
+    assert reply.choices[0].message.content and any("`sources`" in n for n in reply.model_extra["notes"])
 
 
 def test_two_requests_at_once_are_both_answered(client, server):
@@ -165,6 +186,29 @@ def test_a_client_that_leaves_mid_stream_stops_the_generation(client, server):
 
 
 # ---- how it refuses --------------------------------------------------------------------------------------------
+
+def test_a_body_sent_as_a_form_is_still_read_as_json(server):
+    body = json.dumps({"model": "tuned", "max_tokens": 4, "messages": [{"role": "user", "content": ASK}]})
+    response = post(server, None, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"]
+
+
+def test_serve_listens_where_the_settings_say(monkeypatch, caplog):
+    import assistant.api.server as server_module
+    from assistant.settings import Settings
+
+    calls = []
+    monkeypatch.setattr(server_module, "get_settings", lambda: Settings(host="0.0.0.0", api_port=8123,
+                                                                         warm_up_chat=False))
+    monkeypatch.setattr(server_module, "create_app", lambda settings: SimpleNamespace(
+        state=SimpleNamespace(chat=SimpleNamespace(models=lambda: ["tuned"]))))
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
+    server_module.serve()
+    server_module.serve(host="127.0.0.1", port=9000)
+    assert [(c["host"], c["port"]) for c in calls] == [("0.0.0.0", 8123), ("127.0.0.1", 9000)]
+    assert "no key" in caplog.text  # the network, without a key: said once, for the first call only
+    assert caplog.text.count("no key") == 1
+
 
 def test_the_key_is_required(server):
     for key in ("wrong-key", KEY[:-1]):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from assistant.argtypes import bounded
@@ -18,8 +19,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     from assistant.api.server import serve
+    from assistant.chat.assistant import AssistantError
 
-    serve(args.host, args.port)
+    try:
+        serve(args.host, args.port)
+    except AssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

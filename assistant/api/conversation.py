@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 API_THREAD = "api"  # the graph's thread id; nothing is checkpointed under it
 REPLAYED_MESSAGES = 64  # earlier messages read again to resolve a follow-up (the parse itself reads fewer)
+WHY_NOTE = ("This server keeps no conversation, so it cannot see what an earlier reply was based on: each reply's "
+            "`sources` field lists the reviews it was given.")
 SPEAKERS = ("user", "assistant")  # system and tool messages say nothing the parser could use
 
 
@@ -130,7 +132,10 @@ class ApiChat:
             events.close()
             with self._count_lock:
                 self._running -= 1
-        yield Reply.from_state(final["reply"])
+        reply = Reply.from_state(final["reply"])
+        if reply.request.kind == "why":
+            reply.notes.append(WHY_NOTE)
+        yield reply
 
     def usage(self, reply: Reply) -> tuple[dict[str, int], str]:
         """(token counts, finish reason): "length" when the review used its whole token budget."""

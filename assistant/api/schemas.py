@@ -1,8 +1,9 @@
 """What an OpenAI chat request may hold here, and the reply in OpenAI's shapes (with our `sources` and `notes`).
 
     request = ChatRequest.model_validate(body)          # pydantic: a bad field is a 400 naming it
-    completion(request_id, "tuned-rag", reply, usage)    # {"object": "chat.completion", ...}
-    chunk(request_id, "tuned-rag", {"content": "Pixar"}) # {"object": "chat.completion.chunk", ...}
+    answer = Answer("tuned-rag")
+    answer.completion(reply, counted, "stop")           # {"object": "chat.completion", ...}
+    answer.chunk({"content": "Pixar"})                  # {"object": "chat.completion.chunk", ...}
     error_body("no such model", "invalid_request_error", param="model", code="model_not_found")
 
 Unknown request fields (tools, presence_penalty, user, ...) are accepted and ignored, as OpenAI clients send many;
@@ -11,6 +12,8 @@ Unknown request fields (tools, presence_penalty, user, ...) are accepted and ign
 from __future__ import annotations
 
 import time
+import uuid
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -96,26 +99,30 @@ def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
             "total_tokens": prompt_tokens + completion_tokens}
 
 
-def _envelope(request_id: str, model: str, kind: str, choices: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"id": request_id, "object": kind, "created": int(time.time()), "model": model,
-            "system_fingerprint": None, "choices": choices}
+@dataclass(frozen=True)
+class Answer:
+    """What every object of one answer shares (OpenAI repeats them in each chunk): id, model asked for, time."""
 
+    model: str
+    id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex}")
+    created: int = field(default_factory=lambda: int(time.time()))
 
-def completion(request_id: str, model: str, reply: Reply, counted: dict[str, int], finish: str) -> dict[str, Any]:
-    """The whole answer: OpenAI's chat.completion, plus the reply's `sources` and `notes`."""
-    choice = {"index": 0, "message": {"role": "assistant", "content": reply.text, "refusal": None},
-              "logprobs": None, "finish_reason": finish}
-    return {**_envelope(request_id, model, "chat.completion", [choice]), "usage": counted,
-            "sources": sources_of(reply), "notes": list(reply.notes)}
+    def _envelope(self, kind: str, choices: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"id": self.id, "object": kind, "created": self.created, "model": self.model,
+                "system_fingerprint": None, "choices": choices}
 
+    def completion(self, reply: Reply, counted: dict[str, int], finish: str) -> dict[str, Any]:
+        """The whole answer: OpenAI's chat.completion, plus the reply's `sources` and `notes`."""
+        choice = {"index": 0, "message": {"role": "assistant", "content": reply.text, "refusal": None},
+                  "logprobs": None, "finish_reason": finish}
+        return {**self._envelope("chat.completion", [choice]), "usage": counted, "sources": sources_of(reply),
+                "notes": list(reply.notes)}
 
-def chunk(request_id: str, model: str, delta: dict[str, Any], finish: str | None = None,
-          **extra: Any) -> dict[str, Any]:
-    """One streamed chat.completion.chunk; the last one carries `finish` and, as `extra`, sources and notes."""
-    choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-    return {**_envelope(request_id, model, "chat.completion.chunk", [choice]), **extra}
+    def chunk(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+        """One streamed chat.completion.chunk; the last carries `finish` and, as `extra`, sources and notes."""
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {**self._envelope("chat.completion.chunk", [choice]), **extra}
 
-
-def usage_chunk(request_id: str, model: str, counted: dict[str, int]) -> dict[str, Any]:
-    """With stream_options.include_usage, OpenAI ends the stream with a chunk of no choices and the usage."""
-    return {**_envelope(request_id, model, "chat.completion.chunk", []), "usage": counted}
+    def usage_chunk(self, counted: dict[str, int]) -> dict[str, Any]:
+        """With stream_options.include_usage, OpenAI ends the stream with a chunk of no choices and the usage."""
+        return {**self._envelope("chat.completion.chunk", []), "usage": counted}

@@ -5,8 +5,8 @@
 
 Every failure answers in OpenAI's error shape, never with a traceback: 401 without the key (MRA_API_KEY), 404 for
 a model or path that is not here, 400 for a body that is not JSON or holds a bad value (OpenAI answers 400 for both,
-so clients expect it; FastAPI's usual 422 is not used), 413 over the body bound, 500 for anything else (logged here,
-not sent). Replies are written off the event loop: a whole one in the thread pool, a streamed one by a thread of its
+so clients expect it; the body is read and checked here, so FastAPI's 422 never comes), 413 over the body bound, 500
+for anything else (logged here, not sent). Replies are written off the event loop: a whole one in the thread pool, a streamed one by a thread of its
 own that hands tokens over as they come; the model's own lock and the one compute thread queue concurrent requests.
 """
 from __future__ import annotations
@@ -16,29 +16,20 @@ import ipaddress
 import json
 import logging
 import threading
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from assistant.api.conversation import ApiChat, Turn
 from assistant.api.guards import MAX_BODY_BYTES, BearerKey, BodyLimit, error_response
-from assistant.api.schemas import (
-    ApiError,
-    ChatRequest,
-    chunk,
-    completion,
-    error_body,
-    sources_of,
-    usage_chunk,
-)
+from assistant.api.schemas import Answer, ApiError, ChatRequest, error_body, sources_of
 from assistant.chat.assistant import Assistant
 from assistant.chat.replies import Reply
 from assistant.settings import Settings, get_settings
@@ -48,6 +39,11 @@ log = logging.getLogger(__name__)
 OWNED_BY = "movie-review-assistant"
 IN_MEMORY = Path(":memory:")  # SQLite's own name for a database that is never written to disk
 _CODES = {401: "invalid_api_key", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+
+
+def api_key(settings: Settings) -> str | None:
+    """The key requests must send; None (an unset or empty MRA_API_KEY) lets every request in."""
+    return settings.api_key.get_secret_value() or None if settings.api_key is not None else None
 
 
 def load_assistant(settings: Settings) -> Assistant:
@@ -60,12 +56,11 @@ def create_app(settings: Settings | None = None, *, assistant: Assistant | None 
     """The app over `assistant` (loaded from `settings` when not given); the key comes from `settings.api_key`."""
     settings = settings or (assistant.settings if assistant is not None else get_settings())
     chat = ApiChat(assistant if assistant is not None else load_assistant(settings))
-    app = FastAPI(title="Movie review assistant", summary="OpenAI-compatible chat completions (docs/api.md)",
-                  strict_content_type=False)  # `curl -d` sends no JSON content type
+    app = FastAPI(title="Movie review assistant", summary="OpenAI-compatible chat completions (docs/api.md)")
     app.state.chat = chat
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    if settings.api_key is not None and settings.api_key.get_secret_value():
-        app.add_middleware(BearerKey, key=settings.api_key.get_secret_value())  # outermost: checked first
+    if key := api_key(settings):
+        app.add_middleware(BearerKey, key=key)  # added last, so it runs first
     _add_error_handlers(app)
 
     @app.get("/v1/models")
@@ -74,18 +69,34 @@ def create_app(settings: Settings | None = None, *, assistant: Assistant | None 
                                            for mid in chat.models()]}
 
     @app.post("/v1/chat/completions", response_model=None)
-    async def chat_completions(request: ChatRequest) -> JSONResponse | StreamingResponse:
+    async def chat_completions(raw: Request) -> JSONResponse | StreamingResponse:
+        request = _read(await raw.body())  # read whatever the content type says: `curl -d` calls it a form
         turn = await run_in_threadpool(chat.prepare, request)  # reading the history runs the parser: off the loop
-        request_id = f"chatcmpl-{uuid.uuid4().hex}"
+        answer = Answer(turn.model)
         if request.stream:
             usage = bool(request.stream_options and request.stream_options.include_usage)
-            return ClosingStreamingResponse(_sse(chat, turn, request_id, usage), media_type="text/event-stream",
+            return ClosingStreamingResponse(_sse(chat, turn, answer, usage), media_type="text/event-stream",
                                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         reply = await run_in_threadpool(_whole, chat, turn)
         counted, finish = await run_in_threadpool(chat.usage, reply)
-        return JSONResponse(completion(request_id, turn.model, reply, counted, finish))
+        return JSONResponse(answer.completion(reply, counted, finish))
 
     return app
+
+
+def _read(body: bytes) -> ChatRequest:
+    try:
+        data = json.loads(body)
+    except ValueError:  # not JSON, or not UTF-8
+        raise ApiError(400, "The request body is not valid JSON", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "The request body must be a JSON object", code="invalid_json")
+    try:
+        return ChatRequest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ApiError(400, f"{where}: {first['msg']}", param=where, code="invalid_value") from None
 
 
 def _whole(chat: ApiChat, turn: Turn) -> Reply:
@@ -98,22 +109,21 @@ def _event(data: dict[str, Any] | str) -> str:
     return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-async def _sse(chat: ApiChat, turn: Turn, request_id: str, include_usage: bool) -> AsyncIterator[str]:
+async def _sse(chat: ApiChat, turn: Turn, answer: Answer, include_usage: bool) -> AsyncIterator[str]:
     """The reply as OpenAI streams it: a role chunk, a chunk per piece of text, a last chunk with the finish
     reason and the sources, (the usage,) then [DONE]. A failure midway is an error event, as OpenAI sends one."""
     extra = {"usage": None} if include_usage else {}
-    yield _event(chunk(request_id, turn.model, {"role": "assistant", "content": ""}, **extra))
+    yield _event(answer.chunk({"role": "assistant", "content": ""}, **extra))
     cancel = threading.Event()
     try:
         async for event in _in_thread(lambda: chat.run(turn, cancel)):
             if isinstance(event, str):
-                yield _event(chunk(request_id, turn.model, {"content": event}, **extra))
+                yield _event(answer.chunk({"content": event}, **extra))
                 continue
             counted, finish = await asyncio.to_thread(chat.usage, event)
-            yield _event(chunk(request_id, turn.model, {}, finish, sources=sources_of(event),
-                               notes=list(event.notes), **extra))
+            yield _event(answer.chunk({}, finish, sources=sources_of(event), notes=list(event.notes), **extra))
             if include_usage:
-                yield _event(usage_chunk(request_id, turn.model, counted))
+                yield _event(answer.usage_chunk(counted))
         yield _event("[DONE]")
     except Exception:  # the response has begun: the error goes in the stream, the details in the log
         log.exception("a streamed reply failed")
@@ -174,19 +184,6 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_body(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        loc = tuple(first.get("loc", ()))
-        if first.get("type") == "json_invalid":
-            error = ApiError(400, "The request body is not valid JSON", code="invalid_json")
-        elif loc == ("body",):  # empty, or JSON that is not an object
-            error = ApiError(400, "The request body must be a JSON object", code="invalid_json")
-        else:
-            where = ".".join(str(part) for part in loc[1:])
-            error = ApiError(400, f"{where}: {first.get('msg', 'invalid value')}", param=where, code="invalid_value")
-        return JSONResponse(error.body(), status_code=400)
-
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
         kind = "server_error" if exc.status_code >= 500 else "invalid_request_error"
@@ -207,14 +204,20 @@ def is_loopback(host: str) -> bool:
 
 
 def serve(host: str | None = None, port: int | None = None) -> None:
-    """Load the chat, then serve the API until interrupted (uvicorn, one process)."""
+    """Load the chat, then serve the API until interrupted (uvicorn, one process). AssistantError (one line)
+    when there is nothing to answer with."""
     import uvicorn
 
     settings = get_settings()
     host, port = host or settings.host, port or settings.api_port
-    if not is_loopback(host) and settings.api_key is None:
+    if not is_loopback(host) and not api_key(settings):
         log.warning("serving the network on %s with no key: anyone who can reach it can use it; set MRA_API_KEY",
                     host)
     app = create_app(settings)
+    if settings.warm_up_chat:  # in the background, as the page does: the first request then waits its turn
+        from assistant.chat.loading import warm_up_chat
+
+        threading.Thread(target=warm_up_chat, args=(app.state.chat.assistant,), name="chat-warm-up",
+                         daemon=True).start()
     log.info("OpenAI-compatible API on http://%s:%d/v1 (models: %s)", host, port, ", ".join(app.state.chat.models()))
     uvicorn.run(app, host=host, port=port, log_level="info")
