@@ -22,8 +22,8 @@ from typing import Any
 
 import anyio
 from fastapi import FastAPI, Request
-from pydantic import ValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -43,7 +43,8 @@ _CODES = {401: "invalid_api_key", 404: "not_found", 405: "method_not_allowed", 4
 
 def api_key(settings: Settings) -> str | None:
     """The key requests must send; None (an unset or empty MRA_API_KEY) lets every request in."""
-    return settings.api_key.get_secret_value() or None if settings.api_key is not None else None
+    secret = settings.api_key.get_secret_value() if settings.api_key is not None else ""
+    return secret or None
 
 
 def load_assistant(settings: Settings) -> Assistant:
@@ -139,21 +140,26 @@ async def _in_thread(make: Callable[[], Iterator[Any]]) -> AsyncIterator[Any]:
     done = object()
     gone = threading.Event()
 
+    def hand(item: Any) -> None:
+        try:
+            loop.call_soon_threadsafe(items.put_nowait, item)
+        except RuntimeError:  # the loop has closed (the server stopped): nobody reads any more
+            gone.set()
+
     def pump() -> None:
         iterator = make()
         try:
             for item in iterator:
                 if gone.is_set():
                     break
-                loop.call_soon_threadsafe(items.put_nowait, item)
+                hand(item)
         except BaseException as exc:  # handed over and raised on the loop's side
-            loop.call_soon_threadsafe(items.put_nowait, exc)
+            hand(exc)
         finally:
             close = getattr(iterator, "close", None)
             if close is not None:
                 close()
-            if not loop.is_closed():  # a server shutting down may have closed it
-                loop.call_soon_threadsafe(items.put_nowait, done)
+            hand(done)
 
     threading.Thread(target=pump, name="api-reply", daemon=True).start()
     try:
