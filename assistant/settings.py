@@ -227,16 +227,15 @@ class Settings(BaseSettings):
                     "then refuses other clients; anything else serves the network, with no authentication.",
     )
     port: int = Field(default=8501, ge=1, le=65535)
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Port of the OpenAI-compatible API (`serve`).")
+    api_key: SecretStr | None = Field(
+        default=None, description="When set, the API answers only requests that send `Authorization: Bearer <key>`.")
     writer_wait_s: float = Field(
         default=3600.0, ge=0,
         description="How long a second writer of the store or the tuned model waits for the first before failing "
                     "with one line naming it (0: fail at once).",
     )
     reply_wait_s: float = Field(default=120.0, gt=0, description="How long a page request waits for another's reply.")
-    api_port: int = Field(default=8000, ge=1, le=65535,
-                          description="Port of the OpenAI-compatible API (`python -m assistant serve`, docs/api.md).")
-    api_key: SecretStr | None = Field(
-        default=None, description="With a key, the API answers only requests that send `Authorization: Bearer <key>`.")
 
     def resolved_embedding_model(self) -> str:
         """Concrete model name or path; never reaches for a hub when the packaged model exists."""
