@@ -165,6 +165,31 @@ def test_two_requests_at_once_are_both_answered(client, server):
     assert server.chat.running == 0
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_server_answers_while_a_reply_is_being_written(client, server, monkeypatch, stream):
+    """A reply held up in its generation must not hold up the event loop: other requests are still answered."""
+    release, real = threading.Event(), server.chat.graph
+
+    class Held:
+        def stream(self, *args, **kwargs):
+            release.wait(30)
+            yield from real.stream(*args, **kwargs)
+
+    monkeypatch.setattr(server.chat, "graph", Held())
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(lambda: list(ask(client, model="tuned", max_tokens=4, stream=True)) if stream
+                           else ask(client, model="tuned", max_tokens=4))
+        deadline = time.monotonic() + 10
+        while not server.chat.running and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.chat.running == 1  # the reply is under way, and held
+        assert [m.id for m in openai.OpenAI(base_url=server.url, api_key=KEY, max_retries=0,
+                                            timeout=5).models.list()] == ["tuned-rag", "tuned"]
+        assert not held.done()
+        release.set()
+        assert held.result(timeout=60)
+
+
 def test_a_client_that_leaves_mid_stream_stops_the_generation(client, server):
     generator = server.assistant.generator("tuned")
     options = dict(model="tuned", seed=4, temperature=1.0, max_tokens=256)
