@@ -304,4 +304,7 @@ def test_other_failures_are_a_plain_500(server, monkeypatch):
     monkeypatch.setattr(server.chat, "graph", Broken())
     response = post(server, {"model": "tuned", "messages": [{"role": "user", "content": ASK}]})
     assert is_openai_error(response, 500) and "secret" not in response.text and "Traceback" not in response.text
+    with pytest.raises(openai.APIError) as caught:  # a stream has begun: the failure is its last event
+        list(ask(openai.OpenAI(base_url=server.url, api_key=KEY, max_retries=0), model="tuned", stream=True))
+    assert "secret" not in str(caught.value) and caught.value.type == "server_error"
     assert is_openai_error(httpx.get(f"{server.url}/nothing-here", headers={"Authorization": f"Bearer {KEY}"}), 404)
