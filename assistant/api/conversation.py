@@ -74,6 +74,7 @@ class ApiChat:
         return [mid for mid, (slot, with_rag) in MODEL_IDS.items() if slot in loadable and (rag or not with_rag)]
 
     def prepare(self, request: ChatRequest) -> Turn:
+        """The request checked against what is here, and its history read: ApiError when it cannot be answered."""
         if request.model not in self.models():
             known = ", ".join(self.models()) or "none: no model or store could be loaded"
             raise ApiError(404, f"The model {request.model!r} does not exist here; available: {known}",
