@@ -159,6 +159,9 @@ class Settings(BaseSettings):
                     "then refuses other clients; anything else serves the network, with no authentication.",
     )
     port: int = Field(default=8501, ge=1, le=65535, description="Port of the page.")
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Port of the OpenAI-compatible API (`serve`).")
+    api_key: SecretStr | None = Field(
+        default=None, description="When set, the API answers only requests that send `Authorization: Bearer <key>`.")
     chats_db: Path = Field(default=VAR_DIR / "chats.sqlite", description="SQLite file of the chat sessions.")
     reports_dir: Path = Field(default=REPO_ROOT / "reports",
                               description="Where the evaluation writes its report, and the page reads it from.")

@@ -12,7 +12,7 @@ MAX_LINES = 400
 # Each layer may import itself and the layers listed after it; the package root's leaves (settings, logs,
 # argtypes) are open to all.
 LAYERS = {"data": set(), "model": {"data"}, "chat": {"model", "data"}, "training": {"model", "data"},
-          "evaluation": {"chat", "training", "model", "data"}}
+          "evaluation": {"chat", "training", "model", "data"}, "api": {"chat", "model", "data"}}
 LEAVES = {"assistant.settings", "assistant.logs", "assistant.argtypes", "assistant"}
 
 
