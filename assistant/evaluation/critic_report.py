@@ -94,8 +94,8 @@ def thin_table(result: dict[str, Any]) -> list[str]:
         if not other:
             continue
 
-        def both(read) -> str:
-            return f"{fmt(read(arm))} / {fmt(read(other))}"
+        def both(read, digits: int = 2) -> str:
+            return f"{fmt(read(arm), digits)} / {fmt(read(other), digits)}"
 
         def sentiment(direction: str):
             return lambda a: ((a.get("sentiment") or {}).get(direction) or {}).get("accuracy")
@@ -104,7 +104,7 @@ def thin_table(result: dict[str, Any]) -> list[str]:
             f"| {arm['label']} | {both(lambda a: (a.get('specificity') or {}).get('rate'))} | "
             f"{both(sentiment('positive'))} | {both(sentiment('negative'))} | "
             f"{both(lambda a: a['critic_likeness']['classifier'].get('accuracy'))} | "
-            f"{both(lambda a: a['critic_likeness']['length_words'].get('median'))} | "
+            f"{both(lambda a: a['critic_likeness']['length_words'].get('median'), 1)} | "
             f"{both(lambda a: (a['critic_likeness'].get('garbled') or {}).get('share'))} |")
     return lines + [""]
 
