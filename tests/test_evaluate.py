@@ -103,7 +103,10 @@ def test_quick_cli_on_tiny_fixtures_writes_the_reports(tiny, tmp_path, embedding
     assert "| fine-tuning alone | tuned | off |" in md and "| both | tuned | on |" in md and "| neither |" not in md
     assert "## Does it read like a critic?" in md and "### Thin films" in md and "Key (which one is the model's" in md
     replies = (out / "eval_replies.jsonl").read_text().splitlines()
-    assert len(replies) == 12 and {json.loads(r)["arm"] for r in replies} == {"rag", "no_rag"}
+    rows = [json.loads(r) for r in replies]
+    assert len(rows) == 12 + 4 and {r["arm"] for r in rows} == {"rag", "no_rag"}
+    thin_rows = [r for r in rows if r.get("thin")]  # the thin films' replies: the held-out requests again
+    assert len(thin_rows) == 4 and {r["group"] for r in thin_rows} == {"held_out"}
 
 
 def test_all_four_arms_when_the_base_is_a_real_model(tiny, tmp_path, embeddings):

@@ -11,8 +11,9 @@ Arms (rows of the table), each answering the same seeded requests with the same 
 The base arms are skipped when the base was trained from scratch (a random network has no "before");
 the fine-tuned arms when no fine-tuned model exists yet. What was skipped and why is in ``skipped``.
 
-Writes ``eval.md`` (paste-ready table), ``eval.json``, ``eval_replies.jsonl`` (every reply) and
-``eval_arms.png``, ``eval_latency.png``, ``eval_retrieval.png`` into ``--out`` (default settings.reports_dir).
+Writes ``eval.md`` (paste-ready table), ``eval.json``, ``eval_replies.jsonl`` (every reply; --thin's marked
+``"thin": true``) and ``eval_arms.png``, ``eval_latency.png``, ``eval_retrieval.png`` into ``--out`` (default
+settings.reports_dir).
 
 eval.json (schema 2; rates are 0-1 floats, times seconds; a metric that could not be measured is null)::
 
@@ -226,8 +227,9 @@ def run_evaluation(settings: Any, options: EvalOptions, *, retrieval_only: bool 
                                                    garbled=likeness.garbled)
                     return _score_all(scorer, thin_likeness, thin_turns, thin_requests, options)
 
-                result["thin"] = run_thin(store, settings, options, requests, run,
-                                          lambda s: _open_assistant(s, store.embeddings), score_thin)
+                result["thin"], thin_replies = run_thin(store, settings, options, requests, run,
+                                                        lambda s: _open_assistant(s, store.embeddings), score_thin)
+                replies.update(thin_replies)
         else:
             result["judge"], result["split"] = None, None
             result["counts"] = {"requests": 0, "generations": 0, "by_group": {}}

@@ -18,7 +18,7 @@ import random
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,15 +97,17 @@ def thin_store(store: Any, settings: Any, films: Iterable[str], seed: int) -> It
 
 
 def run_thin(store: Any, settings: Any, options: Any, requests: Any, keys: list[str],
-             open_assistant: Callable[[Any], Any], score: Callable[[dict, Any], dict]) -> dict[str, Any]:
+             open_assistant: Callable[[Any], Any], score: Callable[[dict, Any], dict]
+             ) -> tuple[dict[str, Any], dict[str, list[dict]]]:
     """The held-out requests again, every arm answering through a chat over the thin copy, scored by `score`
-    (turns per arm, the request set) as the full run is; the copy is gone when this returns."""
+    (turns per arm, the request set) as the full run is; the copy is gone when this returns. Also returns every
+    reply per arm, marked `"thin": true`, for eval_replies.jsonl."""
     from assistant.evaluation.arms import ARMS, run_arms, unusable
     from assistant.evaluation.requests import RequestSet
 
     held = [r for r in requests.requests if r.group == "held_out" and r.movie_key]
     if not held or not keys:
-        return {"requests": 0, "note": "no request about a held-out film: nothing to thin (use --groups held_out)"}
+        return {"requests": 0, "note": "no request about a held-out film: nothing to thin (use --groups held_out)"}, {}
     with thin_store(store, settings, {r.movie_key for r in held}, options.seed) as (thin_settings, cut):
         assistant = open_assistant(thin_settings)
         try:
@@ -117,5 +119,7 @@ def run_thin(store: Any, settings: Any, options: Any, requests: Any, keys: list[
     skipped = {k: reason for k in keys if (reason := unusable(ARMS[k], turns[k]))}
     turns = {k: v for k, v in turns.items() if k not in skipped}
     arms = score(turns, RequestSet(held, requests.seed))
+    replies = {f"thin:{k}": [{"arm": k, "thin": True, **r.to_dict(), **asdict(t)} for r, t in zip(held, v)]
+               for k, v in turns.items()}
     return {**cut.to_dict(), "requests": len(held), "skipped": skipped, "critics": arms.pop("critics", None),
-            "arms": arms}
+            "arms": arms}, replies
