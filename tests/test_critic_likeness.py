@@ -184,3 +184,42 @@ def test_shuffled_pairs_say_which_text_is_the_reply():
     assert all(p["a" if p["reply"] == "A" else "b"].startswith("reply") for p in pairs)
     assert all(p["b" if p["reply"] == "A" else "a"].startswith("quote") for p in pairs)
     assert {p["reply"] for p in pairs} == {"A", "B"}
+
+
+# ---- one arm against the critics, through CriticLikeness -----------------------------------------
+
+class _Embeddings:
+    def embed_documents(self, texts):
+        return [[float(len(t)), 1.0] for t in texts]
+
+
+class _FilmStore(_ReviewStore):
+    dim, embeddings = 2, _Embeddings()
+    rows = {"jaws": [(f"j{i}", f"Spielberg's shark story number {i}.", "positive") for i in range(6)],
+            "alien": [(f"a{i}", f"Scott's creature feature, take {i}.", "negative") for i in range(6)]}
+
+
+def test_an_arm_is_read_beside_as_many_quotes_of_its_films():
+    from assistant.evaluation.arms import ArmSpec, Turn
+    from assistant.evaluation.critic_scoring import CriticLikeness
+    from assistant.evaluation.requests import EvalRequest
+
+    requests = [EvalRequest(f"h{i}", "ask", "positive" if i % 2 else "negative", "held_out", i, movie=k.title(),
+                            movie_key=k) for i, k in enumerate(["jaws", "alien"] * 3)]
+    requests.append(EvalRequest("t0", "a topic", "positive", "topic", 9, topic="sharks"))
+    turns = [Turn(r.id, text=f"Zorblax delivers {r.movie} well.", sources=[{"doc_id": "j0", "text": "Zorblax!"}])
+             for r in requests]
+    check = GarbledCheck({"delivers", "well", "ask", "jaws", "alien"})
+    likeness = CriticLikeness(_FilmStore(), requests, {"rag": turns}, seed=1, garbled=check)
+    assert "j0" not in {q.doc_id for q in likeness.quotes.values()}  # shown to the arm: not a critic's side
+    result = likeness.arm(ArmSpec("rag", "both", "tuned", True), turns, requests)
+    assert result["n"] == 6 and result["films"] == 2 and result["group"] == "held_out"  # the topic request is not read
+    assert result["classifier"]["n_quotes"] == result["classifier"]["n_replies"] == 6
+    assert result["garbled"]["share"] == 0.0  # "zorblax" was in the context the model was shown
+    bare = [Turn(t.request_id, text=t.text) for t in turns]
+    assert likeness.arm(ArmSpec("no_rag", "alone", "tuned", False), bare, requests)["garbled"]["share"] == 1.0
+    assert likeness.critics()["n"] == 6 and likeness.critics()["length_words"]["median"] == 5.0
+    assert len(likeness.pairs(turns, requests)) == 6
+    topic_only = CriticLikeness(_FilmStore(), requests[-1:], {"rag": turns[-1:]}, seed=1, garbled=check)
+    empty = topic_only.arm(ArmSpec("rag", "both", "tuned", True), turns[-1:], requests[-1:])
+    assert empty["n"] == 0 and empty["classifier"]["accuracy"] is None and empty["mauve"]["mauve"] is None

@@ -86,7 +86,8 @@ class CriticLikeness:
         reply_median = writing["length_words"]["median"]
         with_text = [(r, t) for r, t in pairs if t.text]
         reply_vectors = self._embed([t.text for _, t in with_text])
-        quote_vectors = np.array([self.quote_vectors[r.id] for r, _ in with_text]).reshape(len(with_text), -1)
+        quote_vectors = (np.stack([self.quote_vectors[r.id] for r, _ in with_text]) if with_text
+                         else np.zeros((0, reply_vectors.shape[1]), dtype=np.float32))
         return {
             "group": self.group, "n": len(pairs), "films": len(set(films)),
             "classifier": cl.two_sample_test(replies, [q.text for q in quotes], films + films, self.seed),
