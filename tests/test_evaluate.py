@@ -42,10 +42,30 @@ def test_quick_cli_on_tiny_fixtures_writes_the_reports(tiny, tmp_path, embedding
     from assistant.evaluation import evaluate
 
     # The session's embedding model instead of a second load: the same CLI path, seconds sooner.
-    monkeypatch.setattr(evaluate, "_open_assistant", lambda s: Assistant.load(s, embeddings=embeddings))
+    monkeypatch.setattr(evaluate, "_open_assistant",
+                        lambda s, embeddings_=None: Assistant.load(s, embeddings=embeddings_ or embeddings))
     out = tmp_path / "reports"
-    assert main(["--quick", "--out", str(out)], settings=tiny) == 0
+    assert main(["--quick", "--thin", "--out", str(out)], settings=tiny) == 0
     result = json.loads((out / "eval.json").read_text())
+    # Critic-likeness: the two held-out requests, each reply beside a critic's quote of its film.
+    assert result["critics"]["n"] == 2 and result["critics"]["group"] == "held_out"
+    for key in ("rag", "no_rag"):
+        likeness = result[key]["critic_likeness"]
+        assert likeness["n"] == 2 and likeness["group"] == "held_out"
+        classifier = likeness["classifier"]
+        assert classifier["n_replies"] == classifier["n_quotes"] == 2
+        assert classifier["ci95"][0] <= classifier["accuracy"] <= classifier["ci95"][1]
+        assert likeness["mauve"]["mauve"] is None and "fewer than" in likeness["mauve"]["note"]  # 2 texts a side
+        assert likeness["length_words"]["n"] == 2 and likeness["opening"]["per"] == 2
+        assert _rate(likeness["garbled"]["share"])
+    held_out = {r["reply"] for r in result["rag"]["samples"] if r["group"] == "held_out"}
+    pairs = result["pairs"]
+    assert pairs["arm"] == "rag" and {p["a" if p["reply"] == "A" else "b"] for p in pairs["pairs"]} == held_out
+    # Thin films: the same two held-out requests over a copy with five reviews a film and no facts card.
+    thin = result["thin"]
+    assert thin["films"] == 2 and thin["reviews_kept"] == 10 and thin["facts_documents_dropped"] >= 2
+    assert thin["requests"] == 2 and set(thin["arms"]) == {"rag", "no_rag"} and thin["critics"]["n"] == 2
+    assert thin["arms"]["rag"]["critic_likeness"]["n"] == 2 and thin["arms"]["rag"]["specificity"]["n"] == 2
     # The tiny model's base is a scratch network: only the fine-tuned row exists, and the report says why.
     assert result["base_rag"] is None and result["base_no_rag"] is None
     assert "scratch" in result["skipped"]["base_rag"]
@@ -81,8 +101,12 @@ def test_quick_cli_on_tiny_fixtures_writes_the_reports(tiny, tmp_path, embedding
     md = (out / MD_NAME).read_text()
     assert "panel of two classifiers" in md and "words-only judge: positive / negative" in md
     assert "| fine-tuning alone | tuned | off |" in md and "| both | tuned | on |" in md and "| neither |" not in md
+    assert "## Does it read like a critic?" in md and "### Thin films" in md and "Key (which one is the model's" in md
     replies = (out / "eval_replies.jsonl").read_text().splitlines()
-    assert len(replies) == 12 and {json.loads(r)["arm"] for r in replies} == {"rag", "no_rag"}
+    rows = [json.loads(r) for r in replies]
+    assert len(rows) == 12 + 4 and {r["arm"] for r in rows} == {"rag", "no_rag"}
+    thin_rows = [r for r in rows if r.get("thin")]  # the thin films' replies: the held-out requests again
+    assert len(thin_rows) == 4 and {r["group"] for r in thin_rows} == {"held_out"}
 
 
 def test_all_four_arms_when_the_base_is_a_real_model(tiny, tmp_path, embeddings):

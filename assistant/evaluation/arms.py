@@ -46,6 +46,7 @@ class EvalOptions:
     guidance: float | None = None  # sentiment guidance; None: settings.sampling.guidance, as in the chat
     groups: tuple[str, ...] = GROUPS  # request groups asked (requests.GROUPS)
     arms: tuple[str, ...] | None = None  # None: every arm that can run
+    thin: bool = False  # also the held-out films with five reviews each and no facts card (evaluation.thin)
 
     @classmethod
     def quick_run(cls, **overrides: Any) -> EvalOptions:

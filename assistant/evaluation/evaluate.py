@@ -4,14 +4,16 @@
     python -m assistant.evaluate --quick    # about one minute: 6 requests per arm, 40 new tokens
     python -m assistant.evaluate --retrieval-only   # only the retrieval numbers (no language model)
     python -m assistant.evaluate --n 200 --groups held_out   # the README's headline: 100 per direction, held-out
+    python -m assistant.evaluate --n 200 --groups held_out --thin   # and again on thin films (5 reviews, no facts)
 
 Arms (rows of the table), each answering the same seeded requests with the same sampling seeds:
 ``base_no_rag`` "neither", ``base_rag`` "RAG alone", ``no_rag`` "fine-tuning alone", ``rag`` "both".
 The base arms are skipped when the base was trained from scratch (a random network has no "before");
 the fine-tuned arms when no fine-tuned model exists yet. What was skipped and why is in ``skipped``.
 
-Writes ``eval.md`` (paste-ready table), ``eval.json``, ``eval_replies.jsonl`` (every reply) and
-``eval_arms.png``, ``eval_latency.png``, ``eval_retrieval.png`` into ``--out`` (default settings.reports_dir).
+Writes ``eval.md`` (paste-ready table), ``eval.json``, ``eval_replies.jsonl`` (every reply; --thin's marked
+``"thin": true``) and ``eval_arms.png``, ``eval_latency.png``, ``eval_retrieval.png`` into ``--out`` (default
+settings.reports_dir).
 
 eval.json (schema 2; rates are 0-1 floats, times seconds; a metric that could not be measured is null)::
 
@@ -45,6 +47,15 @@ eval.json (schema 2; rates are 0-1 floats, times seconds; a metric that could no
         sources {n, movie_match, sentiment_match}        (RAG arms, requests naming a movie)
         latency {first_token_s: {p50, p95, mean, n}, total_s: {...}, retrieval_s: {...}}
         samples [{id, group, request, reply}]            the first few replies
+        critic_likeness {group, n, films, classifier {accuracy, ci95, folds, n_replies, n_quotes},
+                    mauve {mauve, buckets, note}, length_words {n, p25, median, p75}, length_ratio, distinct_1,
+                    distinct_2, opening {n, per, share}, top_openings, garbled {n, share, examples, note}}:
+                    replies to held-out films beside as many critics' quotes of them (docs/critic-likeness.md)
+    critics        the quotes' own {group, n, films, length_words, distinct_1, distinct_2, opening, top_openings}
+    pairs          {arm, pairs [{film, a, b, reply ("A"|"B")}]}: ten quote / reply pairs in shuffled order
+    thin           with --thin: {films, reviews_per_film, reviews_kept, reviews_dropped, facts_documents_dropped,
+                    requests, skipped, arms {key: the arm's numbers as above}, critics}: the held-out requests
+                    again over a store copy where their films have five reviews and no facts card
     skipped        {arm key: reason}
     retrieval      {queries, movies, ks, min_reviews, recall@4, recall@10, precision@4, precision@10, mrr@10,
                     mmr: {same scores}, chance: {recall@k, precision@k of random retrieval},
@@ -86,6 +97,7 @@ from assistant.evaluation.arms import (
     run_arms,
     unusable,
 )
+from assistant.evaluation.critic_scoring import VOCABULARY_CACHE, CriticLikeness
 from assistant.evaluation.requests import (
     GROUPS,
     RequestSet,
@@ -93,6 +105,7 @@ from assistant.evaluation.requests import (
     store_titles,
 )
 from assistant.evaluation.scoring import Scorer, load_judge, load_split
+from assistant.evaluation.thin import run_thin
 from assistant.model.guidance import guidance_arg
 from assistant.model.prompts import format_context_item
 
@@ -104,10 +117,10 @@ COMMAND = "python -m assistant.evaluate"
 
 # ---- the whole run -------------------------------------------------------------------------------
 
-def _open_assistant(settings: Any) -> Any:
+def _open_assistant(settings: Any, embeddings: Any = None) -> Any:
     from assistant.chat.assistant import Assistant
 
-    return Assistant.load(settings)
+    return Assistant.load(settings, embeddings=embeddings)
 
 
 def _store_of(assistant: Any, settings: Any) -> Any:
@@ -200,11 +213,23 @@ def run_evaluation(settings: Any, options: EvalOptions, *, retrieval_only: bool 
             background = _background(split.train + split.val, options.seed)
             scorer = Scorer(store, judge, [d.page_content for d in split.train], background, options.seed,
                             card_judge=card_judge)
+            cache = Path(settings.index_dir) / VOCABULARY_CACHE
+            likeness = CriticLikeness(store, requests.requests, turns, options.seed, vocabulary_cache=cache)
+            result.update(_score_all(scorer, likeness, turns, requests, options))
             for key in run:
-                context, retrieved, context_from = _context_for(key, turns, requests)
-                result[key] = scorer.score(ARMS[key], turns[key], requests.requests, context, context_from,
-                                           options.samples, retrieved)
                 replies[key] = [{"arm": key, **r.to_dict(), **asdict(t)} for r, t in zip(requests.requests, turns[key])]
+            pair_arm = next((k for k in ("rag", "no_rag", "base_rag", "base_no_rag") if k in turns), None)
+            result["pairs"] = {"arm": pair_arm, "pairs": likeness.pairs(turns[pair_arm], requests.requests)
+                               if pair_arm else []}
+            if options.thin:
+                def score_thin(thin_turns: dict[str, list[Turn]], thin_requests: RequestSet) -> dict[str, Any]:
+                    thin_likeness = CriticLikeness(store, thin_requests.requests, thin_turns, options.seed,
+                                                   garbled=likeness.garbled)
+                    return _score_all(scorer, thin_likeness, thin_turns, thin_requests, options)
+
+                result["thin"], thin_replies = run_thin(store, settings, options, requests, run,
+                                                        lambda s: _open_assistant(s, store.embeddings), score_thin)
+                replies.update(thin_replies)
         else:
             result["judge"], result["split"] = None, None
             result["counts"] = {"requests": 0, "generations": 0, "by_group": {}}
@@ -234,6 +259,18 @@ def _machine() -> dict[str, Any]:
 def _background(docs: Sequence[Any], seed: int, n: int = 3000) -> list[Any]:
     """A fixed sample of reviews: what 'rare' means for movie details, and the chance level of grounding."""
     return random.Random(seed).sample(list(docs), k=min(n, len(docs)))
+
+
+def _score_all(scorer: Scorer, likeness: CriticLikeness, turns: dict[str, list[Turn]], requests: RequestSet,
+               options: EvalOptions) -> dict[str, Any]:
+    """Every arm's numbers, critic-likeness included, and the critics' own beside them (key "critics")."""
+    out: dict[str, Any] = {"critics": likeness.critics()}
+    for key in turns:
+        context, retrieved, context_from = _context_for(key, turns, requests)
+        out[key] = scorer.score(ARMS[key], turns[key], requests.requests, context, context_from, options.samples,
+                                retrieved)
+        out[key]["critic_likeness"] = likeness.arm(ARMS[key], turns[key], requests.requests)
+    return out
 
 
 def _context_for(key: str, turns: dict[str, list[Turn]], requests: RequestSet
@@ -266,6 +303,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=seed_arg, default=2024)
     p.add_argument("--guidance", type=guidance_arg, default=None, metavar="G",
                    help="sentiment guidance for every arm (default: settings.sampling.guidance, as the chat)")
+    p.add_argument("--thin", action="store_true",
+                   help="also ask about the held-out films over a copy of the store that has five reviews of each and "
+                        "no facts card (as a user's own file of new films arrives), reported beside the full ones")
     p.add_argument("--retrieval-only", action="store_true", help="only the retrieval metrics (no language model)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice, as the app runs; 1 is steadier on a busy machine)")
@@ -291,6 +331,7 @@ def options_from(args: argparse.Namespace) -> EvalOptions:
     overrides = {k: v for k, v in (("n_requests", args.n), ("max_new_tokens", args.max_new_tokens),
                                    ("retrieval_queries", args.retrieval_queries), ("groups", args.groups),
                                    ("arms", args.arms)) if v is not None}
+    overrides["thin"] = args.thin
     overrides["seed"] = args.seed
     overrides["guidance"] = args.guidance
     return EvalOptions.quick_run(**overrides) if args.quick else EvalOptions(**overrides)

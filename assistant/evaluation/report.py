@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.evaluation.charts import RETRIEVAL_ON, write_charts
+from assistant.evaluation.critic_report import critic_lines, pairs_lines
 from assistant.settings import Sampling
 
 log = logging.getLogger(__name__)
@@ -190,7 +191,7 @@ def render_markdown(result: dict[str, Any]) -> str:
         lines += ["## Is the review about this movie, and true?", "", *headline_table(result), "",
                   f"Names, details and faithfulness on {on} ({spec.get('n', 0)} requests per arm); sentiment on "
                   "every request of the arm. See \"How each number is measured\" below.", "",
-                  *side_by_side(result), "",
+                  *side_by_side(result), "", *critic_lines(result),
                   "## More measures", "", *results_table(result), "",
                   *_judge_lines(judge),
                   *_machine_line(result), "## The 2x2", "", *grid(result), "", *_group_table(result), ""]
@@ -201,6 +202,7 @@ def render_markdown(result: dict[str, Any]) -> str:
     lines += ["## How each number is measured", "", *DEFINITIONS, ""]
     if result.get("notes"):
         lines += ["## Notes", "", *[f"- {n}" for n in result["notes"]], ""]
+    lines += pairs_lines(result)
     lines += _sample_lines(result)
     return "\n".join(lines)
 
