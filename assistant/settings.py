@@ -84,7 +84,7 @@ class Sampling(BaseModel):
         default=True,
         description="With retrieval on, a capitalised word written mid-sentence must be a word of the context, the "
                     "title or the topic (names come from the facts and reviews, not from memory), and a name the "
-                    "model wanted to write goes to the context's names (assistant/model/faithful.py).",
+                    "model wanted to write goes to the context's names (assistant/model/rules/names.py).",
     )
     name_boost: float = Field(
         default=3.0, ge=0.0, le=10.0,
@@ -94,26 +94,12 @@ class Sampling(BaseModel):
                     "(guidance's plausibility cut comes first). On 40 held-out RAG requests per setting, 0 -> 3 "
                     "took replies using a detail of the movie from 0.175 to 0.275, every name still true.",
     )
-    opening_boost: float = Field(
-        default=0.0, ge=0.0, le=10.0,
-        description="With the names rule on: logits added to the film's own names in the context where a sentence "
-                    "or the reply starts (\"Spielberg brings ...\"); 0 = none (assistant/model/faithful.py).",
-    )
-    name_prior_boost: float = Field(
-        default=0.0, ge=0.0, le=10.0,
-        description="With the names rule on: logits added to the film's own names wherever a word starts "
-                    "mid-sentence, before sentiment guidance (to the request's and the opposite prompt's scores), "
-                    "so that names the model finds only somewhat likely can be chosen at all; 0 = none "
-                    "(the fast decode loop only; assistant/model/faithful.py). Off: on 60 held-out RAG requests "
-                    "0 / 3 / 6 gave details 0.32 / 0.42 / 0.45 but invented names 0.03 / 0.12 / 0.15 a reply, "
-                    "negative reviews judged negative 0.93 / 0.80 / 0.73, and at 6 names repeated as word salad.",
-    )
     name_lead: int = Field(
         default=2, ge=0, le=3,
         description="With retrieval on: the sentence that opens with one of the film's names from the context "
                     "(director, cast, characters; never the title or a critic) when the reply has named none by "
                     "then; 2 = the second, so a reply that would end after one generic sentence goes on to one "
-                    "that names someone; 1 = the first; 0 = off (assistant/model/named_lead.py). On 100 held-out "
+                    "that names someone; 1 = the first; 0 = off (assistant/model/rules/named_lead.py). On 100 held-out "
                     "RAG requests (seed 77) replies using a name or detail of the film went from 0.26 to 0.60 with "
                     "it and the critics' shared names, names in the context 1.00 / 0.99 (README, Results).",
     )
@@ -121,7 +107,7 @@ class Sampling(BaseModel):
         default=True,
         description="A review's first word is no concession ('While', 'Although', 'Despite' ...): lukewarm 'rotten' "
                     "quotes taught the model to open pans with praise; nor does it open as a quote does (a bracket, "
-                    "quotation marks, an ellipsis) (assistant/model/verdict_first.py).",
+                    "quotation marks, an ellipsis) (assistant/model/rules/verdict_first.py).",
     )
     drafts: int = Field(
         default=1, ge=1, le=MAX_DRAFTS,
