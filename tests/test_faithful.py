@@ -188,7 +188,7 @@ def test_a_wanted_name_goes_to_the_context_names(tokenizer):
 
 def test_where_a_sentence_starts_a_banned_name_is_dropped_not_moved_to_the_context_names(tokenizer):
     """At an opener the wanted "Tom" is banned, but its probability is not handed to "Sigourney": moving it there
-    made positive reviews open with names and cost sentiment (judged positive 0.90 -> 0.78)."""
+    made positive reviews open with names, and read as less positive."""
     rule, _, (tom, sig, the) = word_start(tokenizer, "Tom", "Sigourney", "The")
     opened = torch.tensor([tokenizer("It is dark.", add_special_tokens=False)["input_ids"]])
     scores = torch.full((1, len(tokenizer)), -10.0)

@@ -1,7 +1,7 @@
 """Names in a RAG reply come from its context: the names rule keeps to them.
 
 A small model asked about *Toy Story* will happily write "Tom Hanks' latest action flick". With retrieval on, the
-prompt's context (the movie's facts card and its critics' reviews) says who is in the film; `ContextNames` lets a
+prompt's context (the movie's facts card and its critics' reviews) says who is in the film; `NamesRule` lets a
 capitalised word that does not open a sentence be written only if it is a word of that context, of the title or
 topic the user gave, or an ordinary capitalised word (`details.COMMON_CAPITALIZED`: "I", months, "Oscar"...).
 A name that IS in the context is never banned, and once a name has begun, it can only be completed as an allowed one.
