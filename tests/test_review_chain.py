@@ -259,6 +259,17 @@ def test_the_assistant_takes_any_llm(tiny_chat, tmp_path):
     asst.close()
 
 
+def test_the_chat_hands_its_model_the_fitted_prompt_never_text_to_read_back(tiny_chat, monkeypatch):
+    """The rules and the guidance scale come from the prompt's structure, through the configurable chain."""
+    import assistant.model.llm as llm_module
+
+    monkeypatch.setattr(llm_module, "fit_text", lambda *a, **k: pytest.fail("the prompt's text was read back"))
+    for rag in (True, False):
+        reply = tiny_chat.reply("fitted", "Write a negative review of Toy Story", rag=rag, temperature=0.5,
+                                max_new_tokens=4, remember=False)
+        assert reply.model == "tuned" and bool(reply.sources) == rag
+
+
 def test_the_chat_keeps_names_to_the_context_only_with_retrieval(tiny_chat, tiny_loaded, tmp_path):
     from assistant.chat.memory import ChatMemory
     from assistant.model.prompts import fit_text
