@@ -94,7 +94,7 @@ class Sampling(BaseModel):
         default=True,
         description="With retrieval on, a capitalised word written mid-sentence must be a word of the context, the "
                     "title or the topic (names come from the facts and reviews, not from memory), and a name the "
-                    "model wanted to write goes to the context's names (assistant/model/faithful.py).",
+                    "model wanted to write goes to the context's names (assistant/model/rules/names.py).",
     )
     name_boost: float = Field(
         default=3.0, ge=0.0, le=10.0,
@@ -103,32 +103,18 @@ class Sampling(BaseModel):
                     "naming them at all; 0 = none. Only names the model already finds plausible can be chosen "
                     "(guidance's plausibility cut comes first), so every name stays true.",
     )
-    opening_boost: float = Field(
-        default=0.0, ge=0.0, le=10.0,
-        description="With the names rule on: logits added to the film's own names in the context where a sentence "
-                    "or the reply starts (\"Spielberg brings ...\"); 0 = none (assistant/model/faithful.py).",
-    )
-    name_prior_boost: float = Field(
-        default=0.0, ge=0.0, le=10.0,
-        description="With the names rule on: logits added to the film's own names wherever a word starts "
-                    "mid-sentence, before sentiment guidance (to the request's and the opposite prompt's scores), "
-                    "so that names the model finds only somewhat likely can be chosen at all; 0 = none "
-                    "(the fast decode loop only; assistant/model/faithful.py). Off: on 60 held-out RAG requests "
-                    "0 / 3 / 6 gave details 0.32 / 0.42 / 0.45 but invented names 0.03 / 0.12 / 0.15 a reply, "
-                    "negative reviews judged negative 0.93 / 0.80 / 0.73, and at 6 names repeated as word salad.",
-    )
     name_lead: int = Field(
         default=2, ge=0, le=3,
         description="With retrieval on: the sentence that opens with one of the film's names from the context "
                     "(director, cast, characters; never the title or a critic) when the reply has named none by "
                     "then; 2 = the second, so a reply that would end after one generic sentence goes on to one "
-                    "that names someone; 1 = the first; 0 = off (assistant/model/named_lead.py).",
+                    "that names someone; 1 = the first; 0 = off (assistant/model/rules/named_lead.py).",
     )
     verdict_first: bool = Field(
         default=True,
         description="A review's first word is no concession ('While', 'Although', 'Despite' ...): lukewarm 'rotten' "
                     "quotes taught the model to open pans with praise; nor does it open as a quote does (a bracket, "
-                    "quotation marks, an ellipsis) (assistant/model/verdict_first.py).",
+                    "quotation marks, an ellipsis) (assistant/model/rules/verdict_first.py).",
     )
 
     def scale_for(self, sentiment: str | None) -> float:

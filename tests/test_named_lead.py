@@ -6,8 +6,9 @@ import torch
 from transformers import LogitsProcessorList
 
 from assistant.model.guidance import guide_scores
-from assistant.model.named_lead import LeadNames, NamedLead, lead_names
-from assistant.model.prompts import ReviewRequest, build_prompt
+from assistant.model.prompts import ReviewRequest, build_prompt, fit_prompt
+from assistant.model.rules import LeadNames, NamedLead, NamesRule, ReplyRules, RuleSet, lead_names, mask_out
+from assistant.model.rules.vocabulary import token_words
 from assistant.model.scratch import TINY, build_model, train_tokenizer
 
 torch.set_num_threads(1)
@@ -52,13 +53,16 @@ def test_a_film_the_data_does_not_know_is_never_led_with_another_films_names():
     assert "Scheider" in lead_names(ReviewRequest("positive", "Jaws", None, others[:1] * 2)).lead
 
 
+def named_lead(tokenizer, names: LeadNames, sentence: int = 2) -> NamedLead:
+    return NamedLead(names, token_words(tokenizer, len(tokenizer)), sentence=sentence)
+
+
 def lead_step(tokenizer, reply: str, sentence: int = 2) -> torch.Tensor | None:
-    """The lead's mask after `reply` (a one-token prompt goes first), or None where it does not apply."""
-    processor = NamedLead(tokenizer, [lead_names(REQUEST)], sentence=sentence)
+    """The lead's mask after `reply` (a prompt "Go" goes first), or None where it does not apply."""
+    rule = named_lead(tokenizer, lead_names(REQUEST), sentence)
     ids = torch.tensor([tokenizer("Go " + reply, add_special_tokens=False)["input_ids"]])
-    scores = torch.zeros(1, len(tokenizer))
-    processor._setup(scores, width=len(tokenizer("Go", add_special_tokens=False)["input_ids"]))
-    return processor._masks(ids, scores)[0]
+    step = RuleSet(tokenizer, [[rule]], prompt_width=len(tokenizer("Go", add_special_tokens=False)["input_ids"]))
+    return rule.mask(step.step(ids).reply(0))
 
 
 def words_allowed(tokenizer, mask: torch.Tensor) -> set[str]:
@@ -93,9 +97,9 @@ def test_a_lead_name_is_finished_whole_and_not_glued_to_more(tokenizer):
 
 
 def test_the_lead_is_masked_before_guidance_so_the_plausibility_cut_cannot_drop_the_names(tokenizer):
-    processor = NamedLead(tokenizer, [lead_names(REQUEST)])
+    rule = named_lead(tokenizer, lead_names(REQUEST))
+    processor = RuleSet(tokenizer, [[rule]], prompt_width=1)  # the prompt: "Go"
     ids = torch.tensor([tokenizer("Go It is a grim film.", add_special_tokens=False)["input_ids"]])
-    processor(ids[:, :1], torch.zeros(1, len(tokenizer)))  # first call: the prompt is one token wide
     the, weaver = (tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in (" The", " Weaver"))
     asked = torch.full((1, len(tokenizer)), -10.0)
     asked[0, the], asked[0, weaver] = 5.0, -5.0  # " Weaver" far under guidance's 0.1 plausibility cut
@@ -103,12 +107,12 @@ def test_the_lead_is_masked_before_guidance_so_the_plausibility_cut_cannot_drop_
     cut = -2.302585
     unmasked = guide_scores(asked, opposite, 3.0, cut)
     assert processor(ids, unmasked)[0, weaver] == -float("inf")  # after the cut alone nothing can revive it
-    bias = processor.prior(ids, asked)
-    guided = processor(ids, guide_scores(asked + bias, opposite + bias, 3.0, cut))
+    ruled_out = processor.before_guidance(ids, asked)
+    guided = processor(ids, guide_scores(mask_out(asked, ruled_out), mask_out(opposite, ruled_out), 3.0, cut))
     chosen = guided[0].argmax().item()
     assert torch.isfinite(guided[0, weaver]) and not torch.isfinite(guided[0, the])
     assert any(name.startswith(tokenizer.decode([chosen]).strip()) for name in lead_names(REQUEST).lead)
-    assert processor.leads == 1
+    assert rule.leads == 1
 
 
 def test_generation_with_the_lead_names_the_film_in_every_reply(tokenizer):
@@ -129,21 +133,21 @@ def test_generation_with_the_lead_names_the_film_in_every_reply(tokenizer):
         return any(text.startswith(p) and not text[len(p):len(p) + 1].isalpha() for p in lead)
 
     assert not all(led(text) for text in openers([]))  # the control: unconstrained, it opens with anything
-    assert all(led(text) for text in openers([NamedLead(tokenizer, [lead_names(REQUEST)], sentence=1)]))
+    rules = RuleSet(tokenizer, [[named_lead(tokenizer, lead_names(REQUEST), sentence=1)]] * 6,
+                    prompt_width=prompt["input_ids"].shape[1])
+    assert all(led(text) for text in openers([rules]))
 
 
 def test_a_lead_sentence_counts_from_one(tokenizer):
     with pytest.raises(ValueError, match="counts from 1"):
-        NamedLead(tokenizer, [LeadNames(frozenset({"Weaver"}), frozenset())], sentence=0)
+        named_lead(tokenizer, LeadNames(frozenset({"Weaver"}), frozenset()), sentence=0)
 
 
-def test_prompt_processors_add_the_lead_only_when_asked_and_the_context_names_someone(tokenizer):
-    from assistant.model.faithful import ContextNames
-    from assistant.model.reply_rules import prompt_processors
-
-    prompt = build_prompt(REQUEST, tokenizer)
-    kinds = [type(p) for p in prompt_processors(tokenizer, lead_sentence=2)(prompt)]
-    assert kinds == [ContextNames, NamedLead]
-    assert [type(p) for p in prompt_processors(tokenizer)(prompt)] == [ContextNames]
-    assert prompt_processors(tokenizer, enabled=False, lead_sentence=2)(
-        build_prompt(ReviewRequest("negative", "Alien"), tokenizer)) == []
+def test_the_book_adds_the_lead_only_when_asked_and_the_context_names_someone(tokenizer):
+    fitted = fit_prompt(REQUEST, tokenizer, 512, 40)
+    assert [type(r) for r in ReplyRules(tokenizer, lead_sentence=2).for_prompt(fitted)] == [NamesRule, NamedLead]
+    assert [type(r) for r in ReplyRules(tokenizer).for_prompt(fitted)] == [NamesRule]
+    bare = fit_prompt(ReviewRequest("negative", "Alien"), tokenizer, 512, 40)
+    assert ReplyRules(tokenizer, names=False, lead_sentence=2).for_prompt(bare) == ()
+    (lead,) = ReplyRules(tokenizer, names=False, lead_sentence=1).for_prompt(fitted)
+    assert lead.sentence == 1 and "Weaver" in lead.phrases

@@ -9,12 +9,15 @@ from assistant.data.records import Review
 from assistant.model.prompts import (
     END_MARKER,
     ReviewRequest,
+    as_written,
     build_prompt,
     build_training_text,
     clean_completion,
     count_tokens,
     end_marker,
     fit_context,
+    fit_prompt,
+    fit_text,
     format_context_item,
     parse_prompt,
 )
@@ -66,6 +69,27 @@ def test_prompt_round_trips(template, request_, plain_tokenizer, chat_tokenizer)
     assert completion.strip().startswith("A fine film.")
     assert completion.endswith(end_marker(tok))
     assert clean_completion(completion, tok) == "A fine film."
+
+
+UNTIDY = [ReviewRequest("negative", "  Toy\n Story ", "the  toys..", ["Roger  Ebert (Sun), fresh:\n \"A  joy.\""]),
+          ReviewRequest("positive", " ", "\t", []), ReviewRequest("positive", "Up", "...", [])]
+
+
+@pytest.mark.parametrize("template", ["plain", "chat"])
+@pytest.mark.parametrize("request_", REQUESTS + UNTIDY)
+def test_as_written_is_what_the_prompt_shows(template, request_, plain_tokenizer, chat_tokenizer):
+    """The decoding rules read `as_written(request)`: exactly what the text shows, as parse_prompt reads it."""
+    tok = plain_tokenizer if template == "plain" else chat_tokenizer
+    assert parse_prompt(build_prompt(request_, tok)) == as_written(request_)
+
+
+def test_a_bare_text_prompt_is_read_back_with_the_budget_its_window_leaves(chat_tokenizer):
+    fitted = fit_prompt(REQUESTS[0], chat_tokenizer, 512, 60)
+    assert fitted.dropped == 0 and fit_text(fitted.text, chat_tokenizer, 512, 60) == fitted  # from the text alone
+    assert fitted.with_budget(10_000).max_new_tokens == 512 - fitted.tokens
+    assert fitted.with_budget(5).max_new_tokens == 5 and fitted.with_budget(0).max_new_tokens == 1
+    with pytest.raises(ValueError, match="no review instruction"):
+        fit_text("Tell me a joke.", chat_tokenizer, 512, 60)
 
 
 def test_templates_differ_as_designed(plain_tokenizer, chat_tokenizer):

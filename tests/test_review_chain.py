@@ -259,22 +259,35 @@ def test_the_assistant_takes_any_llm(tiny_chat, tmp_path):
     asst.close()
 
 
+def test_the_chat_hands_its_model_the_fitted_prompt_never_text_to_read_back(tiny_chat, monkeypatch):
+    """The rules and the guidance scale come from the prompt's structure, through the configurable chain."""
+    import assistant.model.llm as llm_module
+
+    monkeypatch.setattr(llm_module, "fit_text", lambda *a, **k: pytest.fail("the prompt's text was read back"))
+    for rag in (True, False):
+        reply = tiny_chat.reply("fitted", "Write a negative review of Toy Story", rag=rag, temperature=0.5,
+                                max_new_tokens=4, remember=False)
+        assert reply.model == "tuned" and bool(reply.sources) == rag
+
+
 def test_the_chat_keeps_names_to_the_context_only_with_retrieval(tiny_chat, tiny_loaded, tmp_path):
     from assistant.chat.memory import ChatMemory
-    from assistant.model.faithful import ContextNames
-    from assistant.model.named_lead import NamedLead
-    from assistant.model.verdict_first import VerdictFirst
+    from assistant.model.prompts import fit_text
+    from assistant.model.rules import NamedLead, NamesRule, VerdictFirst
 
     rag = tiny_chat.reply("names", "Write a positive review of Toy Story", rag=True, max_new_tokens=4, remember=False)
     bare = tiny_chat.reply("names", "Write a positive review of Toy Story", rag=False, max_new_tokens=4,
                            remember=False)
     assert rag.sources and not bare.sources
-    rules = tiny_chat.llm("tuned").logits_processors
-    verdict, rule, *lead = rules(rag.prompt)
-    assert isinstance(verdict, VerdictFirst) and isinstance(rule, ContextNames)
+    def rules_of(llm, prompt: str) -> tuple:
+        """The rules the model's LLM writes this prompt's reply under."""
+        return llm.rules.for_prompt(fit_text(prompt, llm.generator.tokenizer, 512, 4))
+
+    verdict, rule, *lead = rules_of(tiny_chat.llm("tuned"), rag.prompt)
+    assert isinstance(verdict, VerdictFirst) and isinstance(rule, NamesRule)
     assert all(isinstance(p, NamedLead) for p in lead)
     # without retrieval no names rule: only the verdict-first rule, which every review gets
-    assert [type(p) for p in rules(bare.prompt)] == [VerdictFirst]
+    assert [type(p) for p in rules_of(tiny_chat.llm("tuned"), bare.prompt)] == [VerdictFirst]
     assert rule.boost == tiny_chat.settings.sampling.name_boost
 
     def processors_with(prompt: str, **sampling) -> list:
@@ -284,11 +297,11 @@ def test_the_chat_keeps_names_to_the_context_only_with_retrieval(tiny_chat, tiny
         chat = Assistant(settings, store=tiny_loaded.store, titles=tiny_loaded.titles, memory=memory,
                          generators={"tuned": tiny_loaded.generator("tuned"), "base": None})
         try:
-            return list(chat.llm("tuned").logits_processors(prompt))
+            return list(rules_of(chat.llm("tuned"), prompt))
         finally:
             memory.close()
 
     assert processors_with(rag.prompt, name_boost=5.0)[1].boost == 5.0
-    assert not any(isinstance(p, ContextNames) for p in processors_with(rag.prompt, context_names=False))
+    assert not any(isinstance(p, NamesRule) for p in processors_with(rag.prompt, context_names=False))
     assert not any(isinstance(p, NamedLead) for p in processors_with(rag.prompt, name_lead=0))
     assert processors_with(bare.prompt, verdict_first=False) == []

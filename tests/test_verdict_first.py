@@ -8,9 +8,10 @@ import torch
 from transformers import LogitsProcessorList
 
 from assistant.model.guidance import guide_scores
-from assistant.model.prompts import ReviewRequest, build_prompt
+from assistant.model.prompts import ReviewRequest, build_prompt, fit_prompt
+from assistant.model.rules import ReplyRules, RuleSet, VerdictFirst, mask_out
+from assistant.model.rules.vocabulary import token_words
 from assistant.model.scratch import TINY, build_model, train_tokenizer
-from assistant.model.verdict_first import VerdictFirst
 
 torch.set_num_threads(1)
 
@@ -26,6 +27,12 @@ REQUEST = ReviewRequest("negative", "Alien", None, ['Bo Quill (Lamp), rotten: "W
 @pytest.fixture(scope="module")
 def tokenizer():
     return train_tokenizer(TEXTS, vocab_size=600)
+
+
+def verdict_first(tokenizer, prompt_width: int = 3, rows: int = 1) -> RuleSet:
+    """The rule for `rows` rows of a prompt `prompt_width` tokens wide."""
+    rule = VerdictFirst(token_words(tokenizer, len(tokenizer)))
+    return RuleSet(tokenizer, [[rule]] * rows, prompt_width=prompt_width)
 
 
 def _ids(tokenizer, word: str) -> set[int]:
@@ -49,7 +56,7 @@ def test_only_the_first_step_loses_the_concessions(tokenizer):
     banned = set().union(*(_ids(tokenizer, w) for w in ("While", "Although", "Though", "Despite")))
     assert len(banned) >= 4  # else the case shows nothing
     banned |= _quote_openers(tokenizer)
-    processor = VerdictFirst(tokenizer)
+    processor = verdict_first(tokenizer)
     prompt = torch.tensor([[1, 2, 3]])
     first = processor(prompt, torch.zeros(1, len(tokenizer)))
     assert all(first[0, i] == -math.inf for i in banned)
@@ -58,7 +65,7 @@ def test_only_the_first_step_loses_the_concessions(tokenizer):
     assert bool(torch.isfinite(later).all())  # "... it is fine. While ..." later on is the model's own
     only_concessions = torch.full((1, len(tokenizer)), -math.inf)
     only_concessions[0, sorted(banned)] = 0.0
-    assert torch.equal(VerdictFirst(tokenizer)(prompt, only_concessions), only_concessions)  # nothing else: kept
+    assert torch.equal(verdict_first(tokenizer)(prompt, only_concessions), only_concessions)  # nothing else: kept
 
 
 def test_a_reply_may_not_open_as_a_quote_does(tokenizer):
@@ -67,7 +74,7 @@ def test_a_reply_may_not_open_as_a_quote_does(tokenizer):
         assert len(_ids(tokenizer, mark)) == 2 and _ids(tokenizer, mark) <= openers
     for mark in ("...", "\u201c", "\u2018", "\u2026"):  # the tokenizer has a token for each: else the case is empty
         assert any(tokenizer.decode([i]).lstrip().startswith(mark) for i in openers), mark
-    processor = VerdictFirst(tokenizer)
+    processor = verdict_first(tokenizer)
     first = processor(torch.tensor([[1, 2, 3]]), torch.zeros(1, len(tokenizer)))[0]
     assert all(first[i] == -math.inf for i in openers)
     later = processor(torch.tensor([[1, 2, 3, 4]]), torch.zeros(1, len(tokenizer)))[0]
@@ -81,8 +88,7 @@ def test_the_second_word_may_not_make_a_two_word_concession(tokenizer):
     assert even and no and the and if_ and matter and cast  # else the case shows nothing
 
     def after(first: set[int]) -> torch.Tensor:
-        processor = VerdictFirst(tokenizer)
-        processor(torch.tensor([[1, 2, 3]]), torch.zeros(1, len(tokenizer)))  # the first step
+        processor = verdict_first(tokenizer)  # the prompt: [1, 2, 3]
         return processor(torch.tensor([[1, 2, 3, min(first)]]), torch.zeros(1, len(tokenizer)))[0]
 
     assert all(after(even)[i] == -math.inf for i in if_) and all(after(no)[i] == -math.inf for i in matter)
@@ -91,14 +97,14 @@ def test_the_second_word_may_not_make_a_two_word_concession(tokenizer):
 
 
 def test_it_masks_before_guidance_so_the_plausibility_cut_picks_among_the_rest(tokenizer):
-    processor, prompt = VerdictFirst(tokenizer), torch.tensor([[1, 2, 3]])
+    processor, prompt = verdict_first(tokenizer), torch.tensor([[1, 2, 3]])
     while_id = min(_ids(tokenizer, "While"))
     scores, negative = torch.zeros(1, len(tokenizer)), torch.zeros(1, len(tokenizer))
     scores[0, while_id] = 10.0  # the model is sure: "While"; after guidance's cut nothing else would be left
-    bias = processor.prior(prompt, scores)
-    guided = guide_scores(scores + bias, negative + bias, 3.0, math.log(0.1))
+    ruled_out = processor.before_guidance(prompt, scores)
+    guided = guide_scores(mask_out(scores, ruled_out), mask_out(negative, ruled_out), 3.0, math.log(0.1))
     assert guided[0, while_id] == -math.inf and bool(torch.isfinite(guided).any())
-    assert processor.prior(torch.tensor([[1, 2, 3, 4]]), scores) is None
+    assert processor.before_guidance(torch.tensor([[1, 2, 3, 4]]), scores) is None
 
 
 def test_generation_never_opens_with_a_concession(tokenizer):
@@ -119,15 +125,14 @@ def test_generation_never_opens_with_a_concession(tokenizer):
         return out[:, prompt["input_ids"].shape[1]].tolist()
 
     assert all(t in banned for t in first_tokens([]))  # the control: it concedes whenever it can
-    assert not any(t in banned for t in first_tokens([VerdictFirst(tokenizer)]))
+    assert not any(t in banned for t in first_tokens([verdict_first(tokenizer, prompt["input_ids"].shape[1], 8)]))
 
 
-def test_prompt_processors_add_it_to_every_review_prompt_when_asked(tokenizer):
-    from assistant.model.reply_rules import prompt_processors
-
-    no_context = build_prompt(ReviewRequest("negative", "Alien"), tokenizer)
-    assert [type(p) for p in prompt_processors(tokenizer, enabled=False, verdict_first=True)(no_context)] == [
-        VerdictFirst]
-    assert prompt_processors(tokenizer, enabled=False)(no_context) == []
-    kinds = [type(p).__name__ for p in prompt_processors(tokenizer, verdict_first=True)(build_prompt(REQUEST, tokenizer))]
-    assert kinds == ["VerdictFirst", "ContextNames"]
+def test_the_book_gives_it_to_every_review_prompt_when_asked(tokenizer):
+    no_context = fit_prompt(ReviewRequest("negative", "Alien"), tokenizer, 512, 40)
+    (rule,) = ReplyRules(tokenizer, names=False, verdict_first=True).for_prompt(no_context)
+    assert isinstance(rule, VerdictFirst)
+    assert ReplyRules(tokenizer, names=False).for_prompt(no_context) == ()
+    rag = fit_prompt(REQUEST, tokenizer, 512, 40)
+    kinds = [type(r).__name__ for r in ReplyRules(tokenizer, verdict_first=True).for_prompt(rag)]
+    assert kinds == ["VerdictFirst", "NamesRule"]

@@ -33,7 +33,7 @@ from assistant.data.titles import TitleIndex
 from assistant.model.compute_thread import compute
 from assistant.model.generation import ReviewGenerator
 from assistant.model.llm import ReviewLLM, ReviewPrompt, stop_sequences
-from assistant.model.reply_rules import prompt_processors
+from assistant.model.rules import ReplyRules
 from assistant.settings import Settings, get_settings
 
 __all__ = ["Assistant", "AssistantError", "ParsedRequest", "Reply", "Source"]
@@ -151,15 +151,11 @@ class Assistant:
                 if slot.llm is None:
                     slot.prompt = ReviewPrompt.for_generator(slot.generator,
                                                              max_new_tokens=self.settings.sampling.max_new_tokens)
-                    names = prompt_processors(slot.generator.tokenizer,
-                                              enabled=self.settings.sampling.context_names,
-                                              boost=self.settings.sampling.name_boost,
-                                              opening_boost=self.settings.sampling.opening_boost,
-                                              prior_boost=self.settings.sampling.name_prior_boost,
-                                              lead_sentence=self.settings.sampling.name_lead,
-                                              verdict_first=self.settings.sampling.verdict_first)
+                    rules = ReplyRules.from_sampling(slot.generator.tokenizer, self.settings.sampling,
+                                                     vocab_size=slot.generator.vocab_size,
+                                                     device=slot.generator.device)
                     slot.llm = ReviewLLM.from_sampling(slot.generator, self.settings.sampling,
-                                                       draft_scorer=self._score_drafts, logits_processors=names)
+                                                       draft_scorer=self._score_drafts, rules=rules)
         return slot.llm
 
     def review_chain(self, name: str = "tuned") -> Any:

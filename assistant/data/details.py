@@ -1,8 +1,8 @@
 """What in a text is specific to a movie: its capitalised names and its rare words.
 
 One notion for everyone: training keeps the examples whose target reuses its context's names and details
-(assistant/training/examples.py), decoding allows only the context's names (assistant/model/faithful.py), the
-evaluation counts them (assistant/evaluation) and the page marks them (ui/sources.py).
+(assistant/training/examples.py), decoding allows only the context's names (assistant/model/rules/names.py),
+the evaluation counts them (assistant/evaluation) and the page marks them (ui/sources.py).
 """
 from __future__ import annotations
 

@@ -7,7 +7,8 @@ the prompts' shared prefix is prefilled once and its cache copied to every row; 
 
 Same semantics as `generate` (tests/test_decoding.py compares the two token for token): transformers' own
 repetition penalty, no-repeat n-gram, temperature and nucleus processors see the same ids and scores, in the same
-order, and sentiment guidance mixes the same log-probabilities (assistant/model/guidance.py).
+order, sentiment guidance mixes the same log-probabilities (assistant/model/guidance.py), and the decoding rules
+act in the same two phases around it (assistant/model/rules).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from transformers.cache_utils import Cache, DynamicLayer
 from assistant.model.compute_thread import compute
 from assistant.model.guidance import guide_scores
 from assistant.model.lean_llama import LeanLlama
+from assistant.model.rules import ReplyRules, RuleSet, mask_out
 from assistant.model.runtime import generation_threads
 
 Processor = Callable[[torch.LongTensor, torch.FloatTensor], torch.FloatTensor]  # transformers' LogitsProcessor
@@ -118,7 +120,8 @@ class RememberedPrefix:
 
 @dataclass
 class SamplingPlan:
-    """How each next token is chosen; the same knobs as `generate`'s, plus guidance and extra processors."""
+    """How each next token is chosen; the same knobs as `generate`'s, plus guidance, the decoding rules and extra
+    processors."""
 
     temperature: float = 0.8
     top_p: float = 0.92
@@ -126,7 +129,8 @@ class SamplingPlan:
     no_repeat_ngram_size: int = 0
     guidance: float = 1.0  # 1 = off
     plausibility: float = 0.1
-    processors: Sequence[Processor] = ()  # on the guided scores, before temperature and nucleus
+    processors: Sequence[Processor] = ()  # on the guided scores after the rules, before temperature and nucleus
+    rules: ReplyRules | None = None  # which decoding rules each prompt gets (None: none)
     seed: int | None = None
 
 
@@ -181,13 +185,15 @@ class Decoding:
 
     With guidance each prompt has a negative prompt; they run as rows B..2B-1 and are fed the tokens chosen for
     their prompt, as transformers' guidance processor feeds its negative branch. The caller ends a row early
-    with `finish(row)` (its text ended); a row also ends at a stop token or after `max_new_tokens`."""
+    with `finish(row)` (its text ended); a row also ends at a stop token or after `max_new_tokens`. `rules` are
+    the batch's decoding rules, told the prompts' padded width (`plan.rules.rule_set`)."""
 
     def __init__(self, model, prompts: Sequence[Sequence[int]], *, pad_id: int, stop_ids: Sequence[int],
                  max_new_tokens: int, plan: SamplingPlan, negatives: Sequence[Sequence[int]] | None = None,
                  device: str = "cpu", lean: bool = True, threads: int = 0,
-                 remembered: RememberedPrefix | None = None) -> None:
+                 remembered: RememberedPrefix | None = None, rules: RuleSet | None = None) -> None:
         self.plan, self.device, self.threads = plan, device, threads  # 0: timed (runtime.ThreadChooser)
+        self.rules = rules
         self.remembered = remembered
         self.runner: LeanLlama | TransformersRunner | None = runner_for(model, lean)
         self.batch = len(prompts)
@@ -274,15 +280,15 @@ class Decoding:
         for process in self.score_steps:
             scores = process(ids, scores)
         negative = logits[self.batch:].float() if self.guided else None
-        for process in plan.processors:  # boosts that must come before guidance's plausibility cut
-            prior = getattr(process, "prior", None)
-            bias = prior(ids, scores) if prior is not None else None
-            if bias is not None:
-                scores = scores + bias
-                negative = negative + bias if negative is not None else None
+        if self.rules is not None:  # what the rules rule out before guidance's plausibility cut, in both prompts
+            ruled_out = self.rules.before_guidance(ids, scores)
+            scores = mask_out(scores, ruled_out)
+            negative = mask_out(negative, ruled_out) if negative is not None else None
         if self.guided:
             log_plausibility = math.log(plan.plausibility) if plan.plausibility > 0 else -math.inf
             scores = guide_scores(scores, negative, plan.guidance, log_plausibility)
+        if self.rules is not None:
+            scores = self.rules(ids, scores)
         for process in plan.processors:
             scores = process(ids, scores)
         return scores

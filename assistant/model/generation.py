@@ -4,7 +4,8 @@ The same call serves the base model and the fine-tuned one: both read `prompts.b
 Sampling is nucleus sampling with mild repetition control; a seed makes it repeatable. With `guidance` above 1
 each token is also steered away from what the opposite-sentiment request would write (assistant/model/guidance.py).
 A review ends at the end marker, at eos, after `max_sentences` sentences or at `max_new_tokens`
-(assistant/model/stopping.py).
+(assistant/model/stopping.py). `rules` (assistant/model/rules: a `ReplyRules` book) gives each prompt its decoding
+rules, built from the fitted prompt.
 
 Two paths write the same tokens: the fast one (assistant/model/decoding.py: a KV-cached loop, the request and its
 opposite prompt as one batch) and transformers' `generate` (assistant/model/plain_generation.py, `fast=False`).
@@ -27,12 +28,11 @@ from assistant.model.prompts import (
     END_MARKER,
     FittedPrompt,
     ReviewRequest,
-    count_tokens,
     end_marker,
     fit_prompt,
-    opposite_prompt,
-    parse_prompt,
+    fit_text,
 )
+from assistant.model.rules import ReplyRules
 from assistant.model.runtime import (
     generation_threads,
     int8_model,
@@ -131,24 +131,30 @@ class ReviewGenerator:
             return prompt
         if isinstance(prompt, ReviewRequest):
             return self.fit(prompt, max_new_tokens)
-        window, tokens = context_window(self.model), count_tokens(prompt, self.tokenizer)
-        return FittedPrompt(request=parse_prompt(prompt), text=prompt, negative_text=opposite_prompt(prompt),
-                            tokens=tokens, max_new_tokens=max(1, min(max_new_tokens, window - tokens)), window=window)
+        return fit_text(prompt, self.tokenizer, context_window(self.model), max_new_tokens)
 
     def _ids(self, texts: Sequence[str]) -> list[list[int]]:
         return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
 
+    @property
+    def vocab_size(self) -> int:
+        """The width of the model's logits: what the decoding rules' masks span."""
+        return int(self.model.config.vocab_size)
+
     def _decoding(self, fitted: Sequence[FittedPrompt], plan: SamplingPlan, max_new_tokens: int
                   ) -> Decoding | PlainDecoding:
         negatives = [f.negative_text for f in fitted] if plan.guidance != 1.0 else None
+        ids = self._ids([f.text for f in fitted])
+        # both paths left-pad the prompts to the longest: the rules are told that width
+        rules = plan.rules.rule_set(fitted, prompt_width=max(map(len, ids))) if plan.rules is not None else None
         if not self.fast:
             return PlainDecoding(self.model, self.tokenizer, [f.text for f in fitted], stop_ids=self.stop_ids,
                                  max_new_tokens=max_new_tokens, plan=plan, negatives=negatives, device=self.device,
-                                 markers=self.markers, max_sentences=self.max_sentences)
-        return Decoding(self.model, self._ids([f.text for f in fitted]), pad_id=self.tokenizer.pad_token_id,
+                                 markers=self.markers, max_sentences=self.max_sentences, rules=rules)
+        return Decoding(self.model, ids, pad_id=self.tokenizer.pad_token_id,
                         stop_ids=self.stop_ids, max_new_tokens=max_new_tokens, plan=plan,
                         negatives=self._ids(negatives) if negatives else None, device=self.device,
-                        threads=self.threads, remembered=self.remembered)
+                        threads=self.threads, remembered=self.remembered, rules=rules)
 
     def _replies(self, fitted: Sequence[FittedPrompt], plan: SamplingPlan,
                  max_new_tokens: int) -> Iterator[list[str]]:
@@ -179,36 +185,38 @@ class ReviewGenerator:
             self.stats.seconds += time.perf_counter() - started
 
     def _plan(self, temperature: float, top_p: float, seed: int | None, guidance: float | None,
-              processors: Sequence[Processor]) -> SamplingPlan:
+              processors: Sequence[Processor], rules: ReplyRules | None = None) -> SamplingPlan:
         return SamplingPlan(temperature=temperature, top_p=top_p, repetition_penalty=self.repetition_penalty,
                             no_repeat_ngram_size=self.no_repeat_ngram_size,
                             guidance=self.guidance if guidance is None else guidance,
-                            processors=tuple(processors), seed=seed)
+                            processors=tuple(processors), rules=rules, seed=seed)
 
     def stream(self, prompt: Prompt, *, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
                max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None, guidance: float | None = None,
-               processors: Sequence[Processor] = ()) -> Iterator[str]:
+               processors: Sequence[Processor] = (), rules: ReplyRules | None = None) -> Iterator[str]:
         """Yield the review as it is written, a token's worth at a time; closing the iterator stops the work.
 
-        `processors` are transformers-style logits processors `(input_ids [B, T], scores [B, V]) -> scores`, run
-        on the guided scores before temperature and nucleus sampling."""
+        `rules` gives the prompt its decoding rules (assistant/model/rules). `processors` are transformers-style
+        logits processors `(input_ids [B, T], scores [B, V]) -> scores`, run on the guided scores after the rules,
+        before temperature and nucleus sampling."""
         fitted = self._fitted(prompt, max_new_tokens)
-        plan = self._plan(temperature, top_p, seed, guidance, processors)
+        plan = self._plan(temperature, top_p, seed, guidance, processors, rules)
         for pieces in self._replies([fitted], plan, fitted.max_new_tokens):
             if pieces[0]:
                 yield pieces[0]
 
     def generate(self, prompt: Prompt, *, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
                  max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None, guidance: float | None = None,
-                 processors: Sequence[Processor] = ()) -> str:
+                 processors: Sequence[Processor] = (), rules: ReplyRules | None = None) -> str:
         """The whole review at once (same text as joining `stream` with the same seed)."""
         return self.generate_many([prompt], temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                                  seed=seed, batch_size=1, guidance=guidance, processors=processors)[0]
+                                  seed=seed, batch_size=1, guidance=guidance, processors=processors, rules=rules)[0]
 
     def generate_many(self, prompts: Sequence[Prompt], *, temperature: float = DEFAULTS.temperature,
                       top_p: float = DEFAULTS.top_p, max_new_tokens: int = DEFAULTS.max_new_tokens,
                       seed: int | None = None, batch_size: int = 16, progress: bool = False,
-                      guidance: float | None = None, processors: Sequence[Processor] = ()) -> list[str]:
+                      guidance: float | None = None, processors: Sequence[Processor] = (),
+                      rules: ReplyRules | None = None) -> list[str]:
         """Reviews for many requests, batched by prompt length (on CPU far faster per token than one by one)."""
         fitted = [self._fitted(p, max_new_tokens) for p in prompts]
         max_new_tokens = min((f.max_new_tokens for f in fitted), default=max_new_tokens)
@@ -219,10 +227,10 @@ class ReviewGenerator:
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, desc="generating", unit="batch")
-        plan = self._plan(temperature, top_p, seed, guidance, processors)
+        plan = self._plan(temperature, top_p, seed, guidance, processors, rules)
         for number, batch in enumerate(batches):
             if seed is not None:  # each batch its own stream of random numbers, fixed by the seed
-                plan = self._plan(temperature, top_p, seed + number, guidance, processors)
+                plan = self._plan(temperature, top_p, seed + number, guidance, processors, rules)
             texts = [""] * len(batch)
             for pieces in self._replies([fitted[i] for i in batch], plan, max_new_tokens):
                 texts = [t + p for t, p in zip(texts, pieces)]
@@ -233,7 +241,8 @@ class ReviewGenerator:
     def best_of(self, prompt: Prompt, positive_probability: Callable[[list[str]], Sequence[float]], *,
                 n: int = 4, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
                 max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None,
-                guidance: float | None = None, processors: Sequence[Processor] = ()) -> Drafts:
+                guidance: float | None = None, processors: Sequence[Processor] = (),
+                rules: ReplyRules | None = None) -> Drafts:
         """Sample n reviews in one batch and keep the one a sentiment scorer (e.g. the judge) rates most on-target.
 
         `positive_probability` maps texts to P(positive); only non-empty drafts are scored, and an empty draft is
@@ -242,7 +251,7 @@ class ReviewGenerator:
             raise ValueError(f"best_of needs at least one draft, not {n}")
         fitted = self._fitted(prompt, max_new_tokens)
         texts = self.generate_many([fitted] * n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                                   seed=seed, batch_size=n, guidance=guidance, processors=processors)
+                                   seed=seed, batch_size=n, guidance=guidance, processors=processors, rules=rules)
         written = [i for i, t in enumerate(texts) if t.strip()]
         scores = [float(s) for s in positive_probability([texts[i] for i in written])] if written else []
         if len(scores) != len(written):

@@ -59,7 +59,15 @@ class SentimentGuidance(UnbatchedClassifierFreeGuidanceLogitsProcessor):
         return out.logits[:, -1:].float()
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        return self.guide(input_ids, scores)
+
+    def guide(self, input_ids: torch.LongTensor, scores: torch.FloatTensor,
+              ruled_out: torch.Tensor | None = None) -> torch.FloatTensor:
+        """The guided scores; `ruled_out` ([B, V] bool: what the decoding rules rule out before guidance,
+        assistant/model/rules) is masked in the opposite prompt's logits as it is in `scores` already."""
         negative = self.get_unconditional_logits(input_ids)[:, -1]
+        if ruled_out is not None:
+            negative = negative.masked_fill(ruled_out, -math.inf)
         return guide_scores(scores.float(), negative, self.guidance_scale, self.log_plausibility).to(scores.dtype)
 
 

@@ -10,6 +10,10 @@ The sampling settings are the LLM's fields (defaults from `settings.Sampling`), 
 (`drafts` > 1 with a `draft_scorer`) write the drafts in one batch and yield the chosen one whole; what was
 done is reported in the last chunk's `generation_info` ("drafts", "notes"), which callbacks receive in
 `on_llm_end`.
+
+LangChain hands an LLM its prompt as text. `ReviewLLM` keeps the structure of the prompts `ReviewPrompt` fitted
+(`FittedPromptValue.fitted`), looked up by their text, so the decoding rules and the guidance scale are read from
+the request itself; only a prompt handed over as bare text is read back (`prompts.fit_text`).
 """
 from __future__ import annotations
 
@@ -17,15 +21,17 @@ import logging
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.llms import LLM
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
-from langchain_core.prompt_values import StringPromptValue
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.prompt_values import PromptValue, StringPromptValue
 from langchain_core.prompts import BasePromptTemplate
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from assistant.model.drafts import fallback_record, record
 from assistant.model.generation import context_window
@@ -35,14 +41,16 @@ from assistant.model.prompts import (
     ReviewRequest,
     end_marker,
     fit_prompt,
-    parse_prompt,
+    fit_text,
     plan_budget,
 )
+from assistant.model.rules import ReplyRules
 from assistant.settings import Sampling
 
 log = logging.getLogger(__name__)
 
 DEFAULTS = Sampling()
+KEPT_PROMPTS = 32  # fitted prompts an LLM keeps by text: enough for the calls under way (a batch, a comparison)
 _UNPRINTABLE = re.compile(r"[\ufffd\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -138,10 +146,11 @@ class ReviewLLM(LLM):
     drafts: int = DEFAULTS.drafts
     seed: int | None = None
     draft_scorer: Callable[[list[str]], Sequence[float]] | None = Field(default=None, exclude=True)
-    # Per-request logits processors: called with the prompt's text, returns processors for that one request
-    # (e.g. keeping names faithful to the movie's facts). Handed to the generator as `processors=`.
-    logits_processors: Callable[[str], Sequence[Any]] | None = Field(default=None, exclude=True)
+    # The decoding rules each prompt is written under (assistant/model/rules), built from its fitted request
+    rules: ReplyRules | None = Field(default=None, exclude=True)
     lock: Any = Field(default_factory=threading.Lock, exclude=True)
+    _fitted_prompts: OrderedDict = PrivateAttr(default_factory=OrderedDict)  # text -> FittedPrompt, the latest few
+    _fitted_lock: Any = PrivateAttr(default_factory=threading.Lock)
 
     @classmethod
     def from_sampling(cls, generator: Any, sampling: Sampling, **fields: Any) -> ReviewLLM:
@@ -174,14 +183,32 @@ class ReviewLLM(LLM):
                 "seed": merged["seed"]}
 
     @staticmethod
-    def _guidance_for(prompt: str, guidance: float, praise: float) -> float:
-        """The scale this prompt is written with: `praise` more for a positive review while guidance is on,
-        whether the scale came from the settings or the request (Sampling.praise_guidance says why)."""
-        try:
-            sentiment = parse_prompt(prompt).sentiment
-        except ValueError:  # not a review prompt: nothing to tell the directions apart by
-            return guidance
+    def _guidance_for(sentiment: str, guidance: float, praise: float) -> float:
+        """The scale a review of this sentiment is written with: `praise` more for a positive review while guidance
+        is on, whether the scale came from the settings or the request (Sampling.praise_guidance says why)."""
         return DEFAULTS.merged(guidance=guidance, praise_guidance=praise).scale_for(sentiment)
+
+    def _convert_input(self, model_input: LanguageModelInput) -> PromptValue:
+        """Every LangChain entry point (invoke, stream, batch and their async twins) passes its input here before
+        the prompt becomes text: a fitted prompt's structure is kept for `_fitted`."""
+        value = super()._convert_input(model_input)
+        fitted = getattr(value, "fitted", None)
+        if isinstance(fitted, FittedPrompt):
+            with self._fitted_lock:
+                self._fitted_prompts[fitted.text] = fitted
+                self._fitted_prompts.move_to_end(fitted.text)
+                while len(self._fitted_prompts) > KEPT_PROMPTS:
+                    self._fitted_prompts.popitem(last=False)
+        return value
+
+    def _fitted(self, prompt: str, max_new_tokens: int) -> FittedPrompt:
+        """The prompt as `ReviewPrompt` fitted it, with this call's review budget; a prompt given as bare text is
+        read back (ValueError when it is not a review prompt)."""
+        with self._fitted_lock:
+            fitted = self._fitted_prompts.get(prompt)
+        if fitted is None:
+            return fit_text(prompt, self.generator.tokenizer, context_window(self.generator.model), max_new_tokens)
+        return fitted.with_budget(max_new_tokens)
 
     def _call(self, prompt: str, stop: list[str] | None = None,
               run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> str:
@@ -201,16 +228,15 @@ class ReviewLLM(LLM):
     def _stream(self, prompt: str, stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[GenerationChunk]:
         sampling = self._sampling(kwargs)
-        sampling["guidance"] = self._guidance_for(prompt, sampling["guidance"], sampling.pop("praise_guidance"))
+        fitted = self._fitted(prompt, sampling["max_new_tokens"])
+        sampling["guidance"] = self._guidance_for(fitted.request.sentiment, sampling["guidance"],
+                                                  sampling.pop("praise_guidance"))
         drafts = sampling.pop("drafts")
-        extra = {}
-        processors = list(self.logits_processors(prompt)) if self.logits_processors is not None else []
-        if processors:
-            extra["processors"] = processors
+        extra = {"rules": self.rules} if self.rules is not None else {}
         info: dict[str, Any] = {"guidance": sampling["guidance"], "max_new_tokens": sampling["max_new_tokens"]}
         with self.lock:
             if drafts > 1 and self.draft_scorer is not None and sampling["temperature"] > 0:
-                text, info["drafts"], info["notes"] = self._best_of(prompt, drafts, sampling, extra)
+                text, info["drafts"], info["notes"] = self._best_of(fitted, drafts, sampling, extra)
                 chunk = GenerationChunk(text=cut_at_stop(text, stop))
                 if chunk.text:
                     if run_manager:
@@ -222,10 +248,10 @@ class ReviewLLM(LLM):
                            else "no draft scorer was given")
                     info["drafts"] = fallback_record(drafts, why)
                     info["notes"] = [f"Wrote one draft instead of {drafts}: {why}."]
-                yield from self._stream_one(prompt, stop, run_manager, sampling, extra)
+                yield from self._stream_one(fitted, stop, run_manager, sampling, extra)
         yield GenerationChunk(text="", generation_info=info)
 
-    def _stream_one(self, prompt: str, stop: list[str] | None, run_manager: CallbackManagerForLLMRun | None,
+    def _stream_one(self, prompt: FittedPrompt, stop: list[str] | None, run_manager: CallbackManagerForLLMRun | None,
                     sampling: dict[str, Any], extra: dict[str, Any]) -> Iterator[GenerationChunk]:
         cut = StopCut(stop or [])
         pieces = self.generator.stream(prompt, **sampling, **extra)
@@ -245,7 +271,7 @@ class ReviewLLM(LLM):
         if rest and not cut.done:
             yield GenerationChunk(text=rest)
 
-    def _best_of(self, prompt: str, n: int, sampling: dict[str, Any],
+    def _best_of(self, prompt: FittedPrompt, n: int, sampling: dict[str, Any],
                  extra: dict[str, Any]) -> tuple[str, dict[str, Any], list[str]]:
         """n drafts in one batch, ranked by the scorer: (chosen text, drafts record, notes)."""
         score_s, failure = 0.0, None

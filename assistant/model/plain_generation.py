@@ -2,6 +2,9 @@
 
 It is the reference the fast path (assistant/model/decoding.py) is tested against, and what runs with
 `ReviewGenerator(..., fast=False)`. Same interface as `decoding.Decoding`: `step()` gives each row's next token.
+`generate` runs custom logits processors after its repetition controls and before temperature and nucleus
+sampling; `GuidedRules` is the one custom processor that does what the fast loop does there: the decoding rules'
+phase before guidance, guidance, their phase after it (assistant/model/rules).
 """
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteria
 from transformers.generation.streamers import BaseStreamer
 
 from assistant.model.decoding import SamplingPlan
-from assistant.model.guidance import guidance_processor
+from assistant.model.guidance import SentimentGuidance, guidance_processor
+from assistant.model.rules import RuleSet, mask_out
 from assistant.model.stopping import ReplyEnded
 
 _END = object()
@@ -46,12 +50,27 @@ class _Cancelled(StoppingCriteria):
         return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
+class GuidedRules:
+    """LogitsProcessor: the rules' phase before guidance (on both prompts' logits), sentiment guidance (when on),
+    the rules' phase after it."""
+
+    def __init__(self, guidance: SentimentGuidance | None, rules: RuleSet | None) -> None:
+        self.guidance, self.rules = guidance, rules
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        ruled_out = self.rules.before_guidance(input_ids, scores) if self.rules is not None else None
+        scores = mask_out(scores, ruled_out)
+        if self.guidance is not None:
+            scores = self.guidance.guide(input_ids, scores, ruled_out)
+        return self.rules(input_ids, scores) if self.rules is not None else scores
+
+
 class PlainDecoding:
     """`generate` over a batch of prompt texts, started on the first `step()`; `close()` stops it early."""
 
     def __init__(self, model: Any, tokenizer: Any, prompts: Sequence[str], *, stop_ids: Sequence[int],
                  max_new_tokens: int, plan: SamplingPlan, negatives: Sequence[str] | None, device: str,
-                 markers: Sequence[str], max_sentences: int) -> None:
+                 markers: Sequence[str], max_sentences: int, rules: RuleSet | None = None) -> None:
         tokenizer.padding_side = "left"  # decoder-only batches grow on the right
         batch = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
         self.inputs = {k: v.to(device) for k, v in batch.items()}
@@ -60,10 +79,11 @@ class PlainDecoding:
         self.failure: list[BaseException] = []
         self.thread: threading.Thread | None = None
         self.done = False
-        processors: list[Any] = []
+        guidance = None
         if plan.guidance != 1.0 and negatives is not None:
-            processors.append(guidance_processor(model, tokenizer, list(negatives), scale=plan.guidance,
-                                                 device=device, plausibility=plan.plausibility))
+            guidance = guidance_processor(model, tokenizer, list(negatives), scale=plan.guidance, device=device,
+                                          plausibility=plan.plausibility)
+        processors: list[Any] = [GuidedRules(guidance, rules)] if guidance is not None or rules is not None else []
         processors.extend(plan.processors)
         kwargs: dict[str, Any] = dict(
             max_new_tokens=max_new_tokens, eos_token_id=list(stop_ids), pad_token_id=tokenizer.pad_token_id,

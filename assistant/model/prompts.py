@@ -81,17 +81,26 @@ def format_context_item(doc_metadata: dict[str, Any], text: str, *, show_movie: 
     return f'{who}: "{body}"'
 
 
+def as_written(request: ReviewRequest) -> ReviewRequest:
+    """The request as its prompt writes it: each part on one line, a topic without its closing full stops, an
+    empty title or topic left out. What the model is shown, and so what the decoding rules read
+    (assistant/model/rules); `parse_prompt` reads the same back out of the text."""
+    movie, topic = _one_line(request.movie or ""), _one_line(request.topic or "")
+    return ReviewRequest(request.sentiment, movie or None, topic.rstrip(".") if topic else None,
+                         [_one_line(item) for item in request.context])
+
+
 def request_message(request: ReviewRequest) -> str:
     """The user's turn: context block first, the instruction last (small models weigh the end most)."""
+    shown = as_written(request)
     lines: list[str] = []
-    if request.context:
+    if shown.context:
         lines.append(CONTEXT_HEADER)
-        lines.extend(f"- {_one_line(item)}" for item in request.context)
+        lines.extend(f"- {item}" for item in shown.context)
         lines.append("")
-    movie, topic = _one_line(request.movie or ""), _one_line(request.topic or "")
-    instruction = f"Write a {request.sentiment} " + (f'review of "{movie}"' if movie else "movie review")
-    if topic:
-        instruction += f" about {topic.rstrip('.')}"
+    instruction = f"Write a {shown.sentiment} " + (f'review of "{shown.movie}"' if shown.movie else "movie review")
+    if shown.topic is not None:
+        instruction += f" about {shown.topic}"
     lines.append(instruction + ".")
     return "\n".join(lines)
 
@@ -124,7 +133,8 @@ def build_training_text(request: ReviewRequest, review: str, tokenizer: Any) -> 
 
 
 def parse_prompt(prompt: str) -> ReviewRequest:
-    """Read a request back out of a prompt of either template (used by tests and debugging)."""
+    """Read a request back out of a prompt of either template (`as_written`'s request): for a prompt handed over
+    as bare text (`fit_text`), tests and debugging. Code that built the prompt keeps its `FittedPrompt` instead."""
     match = None
     for match in _INSTRUCTION_RE.finditer(prompt):
         pass  # the last instruction line is the request's own
@@ -200,6 +210,10 @@ class FittedPrompt:
     window: int
     dropped: int = 0  # context items that did not fit
 
+    def with_budget(self, max_new_tokens: int) -> FittedPrompt:
+        """The same prompt with the review's budget set to `max_new_tokens`, as far as the window leaves room."""
+        return replace(self, max_new_tokens=max(1, min(max_new_tokens, self.window - self.tokens)))
+
 
 def plan_budget(tokenizer: Any, window: int, max_new_tokens: int) -> tuple[int, int]:
     """(new tokens, prompt budget) with budget + new tokens == window, leaving room for the bare instruction."""
@@ -229,6 +243,14 @@ def fit_prompt(request: ReviewRequest, tokenizer: Any, window: int, max_new_toke
     return FittedPrompt(request=fitted, text=text, negative_text=opposite_prompt(text),
                         tokens=count_tokens(text, tokenizer), max_new_tokens=new_tokens, window=window,
                         dropped=len(request.context) - len(fitted.context))
+
+
+def fit_text(text: str, tokenizer: Any, window: int, max_new_tokens: int) -> FittedPrompt:
+    """A prompt handed over as bare text, its request read back (`parse_prompt`; ValueError when it is not one
+    of ours), with as much of `max_new_tokens` as the window leaves room for. The text is kept as it is."""
+    return FittedPrompt(request=parse_prompt(text), text=text, negative_text=opposite_prompt(text),
+                        tokens=count_tokens(text, tokenizer), max_new_tokens=max_new_tokens,
+                        window=window).with_budget(max_new_tokens)
 
 
 def opposite_prompt(prompt: str) -> str:

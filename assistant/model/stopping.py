@@ -3,9 +3,9 @@
 Both generation paths (assistant/model/decoding.py and transformers' `generate`) share this, so a review is cut
 at the same place however it was written, and a streamed review never shows text that the whole one lacks.
 
-Sentence bound: critics' quotes run one or two sentences, and so do the fine-tuned model's (47 of 48 replies in
-reports/eval.md), while the base model writes on to the token limit. Stopping after the `max_sentences`-th
-sentence keeps both models' replies review-sized, and the time saved is the base model's rambling.
+Sentence bound: critics' quotes run one or two sentences, and so do the fine-tuned model's replies, while the
+base model writes on to the token limit. Stopping after the `max_sentences`-th sentence keeps both models' replies
+review-sized, and the time saved is the base model's rambling.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The vocabulary as the names rule sees it (`faithful.py`): which tokens start a capitalised word, which continue
+"""The vocabulary as the decoding rules see it (names.py above all): which tokens start a capitalised word, which continue
 a word, which start a new one, and what word each capitalised token spells. Worked out once per vocabulary (a
 second or so for SmolLM2's 49k tokens) and shared by every tokenizer object with that vocabulary.
 
