@@ -172,7 +172,13 @@ class Settings(BaseSettings):
 
     # Language model
     models_dir: Path = Field(default=VAR_DIR / "models", description="Fine-tuned models and base caches.")
-    base_model: str = "auto"
+    base_model: str = "auto"  # auto = SmolLM2-135M-Instruct, the base of the shipped adapter (bases.py)
+    tuned_model: Literal["own", "shipped"] = Field(
+        default="own",
+        description="Which fine-tuned model answers as 'tuned': 'own' = the one you trained (models_dir/tuned) "
+                    "when there is one, else the adapter shipped in assistant/model/shipped/; 'shipped' = always "
+                    "the shipped one (docs/shipped-model.md).",
+    )
     device: str = "auto"
     fast_generation: bool = Field(
         default=True, description="The KV-cached decode loop (assistant/model/decoding.py); False: transformers' "
