@@ -26,33 +26,14 @@ from assistant.model.shipped import (
 )
 from assistant.model.shipped.adapter import check_adapter, load_shipped
 from assistant.model.shipped.ship import ship
-from tests.tiny import tiny_artifacts  # noqa: F401 - pytest fixture
+from tests.tiny import build_tiny_adapter, tiny_artifacts  # noqa: F401 - pytest fixture
 
 FAST = dict(max_new_tokens=4, temperature=0.0, seed=1)
 
 
 @pytest.fixture(scope="module")
 def trained(tiny_artifacts, tmp_path_factory):  # noqa: F811
-    """A tiny base (the tiny model's weights and tokenizer), and a tuned generation folder holding a LoRA adapter
-    for it with non-zero weights, laid out as `save_tuned` writes one."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    root = tmp_path_factory.mktemp("shipped")
-    base = root / "tiny-base"
-    shutil.copytree(tuned_dir(tiny_artifacts), base)
-    tokenizer = AutoTokenizer.from_pretrained(str(base))
-    torch.manual_seed(0)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(base)),
-                           LoraConfig(r=4, lora_alpha=8, target_modules=["c_attn"], init_lora_weights=False))
-    generation = root / "tuned" / "gen-000001"
-    model.save_pretrained(str(generation / "adapter"), safe_serialization=True)
-    model.merge_and_unload().save_pretrained(str(generation))  # the merged model, which must not be shipped
-    tokenizer.save_pretrained(str(generation))
-    (generation / CARD_JSON).write_text(json.dumps({"base": str(base), "method": "lora", "train_minutes": 1.5}))
-    (generation / "sentiment_probe.json").write_text("{}")
-    (generation.parent / "CURRENT").write_text(generation.name)  # live, as `generations.publish` leaves it
-    return base, generation
+    return build_tiny_adapter(tiny_artifacts, tmp_path_factory.mktemp("shipped"))
 
 
 @pytest.fixture
