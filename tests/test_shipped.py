@@ -127,8 +127,13 @@ def test_a_fresh_clone_answers_with_the_shipped_model(shipped_copy, fresh, embed
     assert "tuned" in listed["models_available"] and listed["models"]["tuned"]["origin"] == "shipped"
 
 
-def test_the_users_own_model_wins_until_they_switch_back(shipped_copy, fresh, tiny_artifacts, embeddings):  # noqa: F811
+def test_the_users_own_model_wins_until_they_switch_back(shipped_copy, fresh, tiny_artifacts, embeddings,  # noqa: F811
+                                                         capsys):
+    from assistant import cli
+
     shutil.copytree(tuned_dir(tiny_artifacts), tuned_dir(fresh))
+    assert cli.main(["status", "--json", "--tuned-model", "shipped"], settings=fresh) == 0
+    assert json.loads(capsys.readouterr().out)["models"]["tuned"]["origin"] == "shipped"
     own = Assistant.load(fresh, embeddings=embeddings)
     reply = own.reply(uuid.uuid4().hex, "Write a negative review of Gigli", remember=False, **FAST)
     assert own.status()["models"]["tuned"]["origin"] == "own" and reply.tuned_origin == "own"

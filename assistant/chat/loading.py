@@ -89,7 +89,8 @@ def _tuned(settings: Settings, warnings: list[str]) -> tuple[Any, Any, dict[str,
             warnings.append(f"{own_problem[0].upper()}{own_problem[1:]}; the shipped fine-tuned model answers "
                             f"instead (retrain yours with: {FINETUNE_HINT})")
         return model, tokenizer, card, "shipped", shipped_dir()
-    own_part = own_problem or (f"none trained in {tuned_dir(settings)}" if settings.tuned_model == "own" else "")
+    own_part = own_problem or (f"none trained in {tuned_dir(settings)}" if settings.tuned_model == "own"
+                               else "tuned_model is 'shipped', so yours is not used")
     warnings.append(f"No fine-tuned model: the shipped one is unusable ({shipped_problem})"
                     + (f" and {own_part}" if own_part else "")
                     + f"; replies come from the base model until you train one with: {FINETUNE_HINT}")
