@@ -101,6 +101,7 @@ def load_shipped(settings: Any, *, device: str | None = None,
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file
 
+    from assistant.data.embeddings import torch_threads
     from assistant.model.bases import BaseModelError, load_base
 
     folder = Path(folder or shipped_dir())
@@ -118,6 +119,9 @@ def load_shipped(settings: Any, *, device: str | None = None,
         set_peft_model_state_dict(wrapped, weights)
     except (OSError, ValueError, RuntimeError) as exc:
         raise ShippedAdapterError(f"{ADAPTER_WEIGHTS} could not be loaded ({str(exc).splitlines()[0]})") from None
-    merged = wrapped.merge_and_unload().eval()
+    # 240 small products (rank 16 on SmolLM2's attention), each too small to share: on the shared 2-core machine
+    # under load the merge took 1.6-1.8 s on one thread and 19-20 s on two (every op waits for both threads).
+    with torch_threads(1):
+        merged = wrapped.merge_and_unload().eval()
     log.info("loaded the shipped fine-tuned model: %s + LoRA from %s", card["base"], folder)
     return merged, tokenizer, card
