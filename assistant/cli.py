@@ -328,8 +328,9 @@ def _print_status(status: dict[str, Any], out: TextIO) -> None:
     for name, model in status["models"].items():
         state = "loaded" if model["loaded"] else ("loads on first use" if model["available"] else "unavailable")
         params = f", {model['params'] / 1e6:.1f}M params" if model.get("params") else ""
-        print(f"model {name}: {model.get('name')} ({state}{params}){' - ' + model['error'] if model['error'] else ''}",
-              file=out)
+        whose = f", {model['origin']}" if model.get("origin") else ""  # the tuned model: shipped or the user's own
+        print(f"model {name}: {model.get('name')} ({state}{params}{whose})"
+              f"{' - ' + model['error'] if model['error'] else ''}", file=out)
     store = status["store"]
     if store:
         print(f"store: {store['reviews']:,} reviews, {store['titled_movies']:,} titled movies, "

