@@ -235,3 +235,15 @@ def test_the_real_shipped_adapter_matches_its_base():
         model = AutoModelForCausalLM.from_config(config)
     wrapped = check_adapter(model, tokenizer, folder)  # target modules, every key and shape, the tokenizer
     assert wrapped.peft_config["default"].target_modules
+
+
+def test_the_evaluation_measures_the_model_that_answers_as_tuned(shipped_copy, fresh, tiny_artifacts):  # noqa: F811
+    from assistant.evaluation.arms import plan_arms, read_card
+
+    ok = {"models": {"tuned": {"available": True}, "base": {"available": True}}}
+    card = read_card(fresh)  # no model of the user's own: the shipped one answers, so it is the one measured
+    assert card is not None and card["_origin"] == "shipped" and card["train_minutes"] == 1.5
+    assert plan_arms(card, ok, fresh)[2]["tuned"]["origin"] == "shipped"
+    shutil.copytree(tuned_dir(tiny_artifacts), tuned_dir(fresh))
+    assert read_card(fresh)["_origin"] == "own"
+    assert read_card(fresh.model_copy(update={"tuned_model": "shipped"}))["_origin"] == "shipped"
