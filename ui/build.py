@@ -34,7 +34,7 @@ def with_model_choice(settings: Settings) -> Settings:
 def render_setup(settings: Settings, artifacts: Artifacts, base_label: str) -> None:
     """What is missing, buttons to build it, and live progress; then "Fine-tune your own" in the sidebar."""
     builder = get_builder()
-    if artifacts.has_index and not builder.busy():
+    if artifacts.has_index and artifacts.has_tuned and not builder.busy():  # else the panel below offers it
         _own_panel(settings, artifacts, builder)
     if artifacts.has_index and artifacts.has_tuned and not builder.busy() and not _failures(builder):
         return
@@ -57,13 +57,14 @@ def _own_panel(settings: Settings, artifacts: Artifacts, builder: Builder) -> No
     """Fine-tune a model of one's own on this index (bounded minutes), and switch between it and the shipped one."""
     box = st.sidebar.expander(LABELS["finetune"], icon=":material/model_training:")
     live = {"own": "your fine-tune", "shipped": "the shipped fine-tuned model"}.get(artifacts.tuned_origin or "")
+    can_switch = artifacts.has_own and shipped.applies_to(settings)
     box.caption((f"Replies come from {live}. " if live else "") +
-                "Train a model of your own on this machine's index: it goes live when it is saved, and you can "
-                "switch back to the shipped one here.")
+                "Train a model of your own on this machine's index: it goes live when it is saved" +
+                (", and you can switch back to the shipped one here." if can_switch or not artifacts.has_own else "."))
     minutes = box.selectbox("Training minutes", MINUTE_CHOICES, index=1, key="own_minutes")
     if box.button(f"Fine-tune your own ({minutes} min)", icon=":material/build:", key="own_start"):
         _start(builder, settings, ["finetune"], float(minutes))
-    if artifacts.has_own and shipped.applies_to(settings):
+    if can_switch:
         # Shows what is live, whoever chose it (another browser, MRA_TUNED_MODEL); a change reloads the model.
         st.session_state["own_or_shipped"] = artifacts.tuned_origin or "own"
         box.segmented_control("Fine-tuned model", list(ORIGIN_LABELS), format_func=ORIGIN_LABELS.get, required=True,
