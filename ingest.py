@@ -24,7 +24,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Read, clean, de-duplicate, chunk and embed reviews into the store.")
     parser.add_argument("paths", nargs="*", type=Path, help="files or folders (default: the shared data mirror)")
     parser.add_argument("--index", type=Path, help="store folder (default: var/index or MRA_INDEX_DIR)")
-    parser.add_argument("--limit", type=int, help="stop after N unique records (quick runs)")
+    parser.add_argument("--limit", type=int, help="only N records, the most-reviewed films' first (quick runs)")
     parser.add_argument("--rebuild", action="store_true", help="start a new store instead of adding to the live one")
     parser.add_argument("--map", dest="mapping", help="column mapping for other tables, instead of inferring it: "
                         "text=COL,sentiment=COL,movie=COL,...,labels=words|freshness|binary|scores")

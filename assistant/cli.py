@@ -5,6 +5,7 @@
     python -m assistant sessions [list | show ID | export ID [--format markdown|json] | rename ID TITLE | delete ID]
                                  [--all]
     python -m assistant status [--json]
+    (chat, ask and status take --tuned-model own|shipped: your fine-tune, or the one shipped with the project)
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ CHAT_HELP = """Commands: /rag on|off, /model tuned|base, /drafts N, /guidance G,
 def _generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-rag", action="store_true", help="no retrieval: the model writes alone")
     p.add_argument("--model", choices=MODELS, default=None, help="fine-tuned model (default) or its base")
+    _tuned_model_arg(p)
     p.add_argument("--session", default=None, help=f"session id (default: {DEFAULT_SESSION!r})")
     p.add_argument("--top-k", type=int, default=None, help="reviews retrieved (default: settings.top_k)")
     p.add_argument("--temperature", type=_temperature, default=None, help="default: settings.sampling")
@@ -58,6 +60,12 @@ def _generation_args(p: argparse.ArgumentParser) -> None:
                    help=f"sentiment guidance scale (1-{MAX_GUIDANCE:g}): steer each word away from the opposite "
                         "sentiment; 1 is off (default: settings.sampling.guidance; positive reviews get "
                         "settings.sampling.praise_guidance more)")
+
+
+def _tuned_model_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tuned-model", choices=("own", "shipped"), default=None,
+                   help="which fine-tuned model answers as 'tuned': yours when you trained one (own), or the one "
+                        "shipped with the project (default: settings.tuned_model)")
 
 
 _drafts = bounded("drafts", int, 1, MAX_DRAFTS, "a whole number")
@@ -87,6 +95,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                           help="every owner's sessions (the browsers' too), not only the command line's")
     status = sub.add_parser("status", help="models, store and chat database")
     status.add_argument("--json", action="store_true")
+    _tuned_model_arg(status)
     return p.parse_args(argv)
 
 
@@ -113,7 +122,8 @@ def _options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 def render(reply: Reply, out: TextIO, *, with_text: bool = True) -> None:
     """A reply for people: text, then notes, sources and timings, indented."""
-    label = " \u00b7 ".join(x for x in (reply.mode, reply.model) if x)
+    model = f"{reply.model} ({reply.tuned_origin})" if reply.tuned_origin else reply.model
+    label = " \u00b7 ".join(x for x in (reply.mode, model) if x)
     if with_text:
         print(f"[{label}] {reply.text}", file=out)
     for note in reply.notes:
@@ -291,6 +301,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, assist
     try:
         if args.command == "sessions":
             return cmd_sessions(args, settings, out)
+        if getattr(args, "tuned_model", None):
+            settings = settings.model_copy(update={"tuned_model": args.tuned_model})
         assistant = assistant or Assistant.load(settings)
         if args.command == "status":
             status = assistant.status()
@@ -316,8 +328,9 @@ def _print_status(status: dict[str, Any], out: TextIO) -> None:
     for name, model in status["models"].items():
         state = "loaded" if model["loaded"] else ("loads on first use" if model["available"] else "unavailable")
         params = f", {model['params'] / 1e6:.1f}M params" if model.get("params") else ""
-        print(f"model {name}: {model.get('name')} ({state}{params}){' - ' + model['error'] if model['error'] else ''}",
-              file=out)
+        whose = f", {model['origin']}" if model.get("origin") else ""  # the tuned model: shipped or the user's own
+        print(f"model {name}: {model.get('name')} ({state}{params}{whose})"
+              f"{' - ' + model['error'] if model['error'] else ''}", file=out)
     store = status["store"]
     if store:
         print(f"store: {store['reviews']:,} reviews, {store['titled_movies']:,} titled movies, "

@@ -1,6 +1,7 @@
 """`python -m assistant.finetune`: train the review model, then evaluate it into its model card.
 
-    python -m assistant.finetune [--base ...] [--max-minutes 30] [--no-eval | --eval-only] [--eval-n 200]
+    python -m assistant.finetune [--base ...] [--max-minutes 30] [--no-eval | --eval-only] [--eval-n 200] [--ship]
+    python -m assistant.finetune --ship-only [--out HOME]     # the live model's adapter into assistant/model/shipped/
 
 Training lives in `assistant.training`, the card's evaluation in `assistant.evaluation`; this command runs one
 after the other, so neither package imports the other. It holds the tuned model's writer lock throughout: a
@@ -39,7 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_home(home)
         with model_lock(home):
-            return _train_and_evaluate(args, settings, home)
+            if args.ship_only:
+                return ship_live(home)
+            status = _train_and_evaluate(args, settings, home)
+            return ship_live(home) if status == 0 and args.ship else status
     except (LockBusy, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -62,6 +66,23 @@ def _train_and_evaluate(args: argparse.Namespace, settings: Settings, home: Path
     headline = {k: card.get(k) for k in ("base", "val_ppl_context", "val_ppl_no_context", "sentiment_acc",
                                           "copy_rate_8gram")}
     print(f"tuned model in {trained.out}: {json.dumps(headline)}", file=sys.stdout)  # the command's output
+    return 0
+
+
+def ship_live(home: Path) -> int:
+    """Copy the live model of a tuned home into the shipped folder (assistant/model/shipped/ship.py)."""
+    from assistant.model.shipped import ShippedAdapterError
+    from assistant.model.shipped.ship import ship
+
+    folder = live_model_dir(home)
+    try:
+        if folder is None:
+            raise ShippedAdapterError(f"no trained model in {home} to ship")
+        target = ship(folder)
+    except (ShippedAdapterError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"shipped the adapter of {folder} to {target}; commit that folder", file=sys.stdout)
     return 0
 
 

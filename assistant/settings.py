@@ -178,7 +178,14 @@ class Settings(BaseSettings):
     # -- model: which language model writes, and how it runs ----------------------------------------------------
     models_dir: Path = Field(default=VAR_DIR / "models", description="Fine-tuned models and base caches.")
     base_model: str = Field(default="auto", description="The base a fine-tune starts from and the 'base' chat "
-                                                        "model: auto | gpt2 | smollm2-135m | scratch | a folder.")
+                                                        "model: auto (SmolLM2-135M-Instruct, the shipped adapter's "
+                                                        "base) | gpt2 | smollm2-135m | scratch | a folder.")
+    tuned_model: Literal["own", "shipped"] = Field(
+        default="own",
+        description="Which fine-tuned model answers as 'tuned': 'own' = the one you trained (models_dir/tuned) "
+                    "when there is one, else the adapter shipped in assistant/model/shipped/; 'shipped' = always "
+                    "the shipped one (docs/shipped-model.md).",
+    )
     default_model: Literal["tuned", "base"] = Field(default="tuned", description="The model a chat uses unless "
                                                                                  "a request names the other.")
     device: str = Field(default="auto", description="auto (cuda, then mps, then cpu) | cpu | cuda | mps.")

@@ -213,3 +213,32 @@ if pytest is not None:
                         titles=tiny_loaded.titles, memory=memory,
                         generators={"tuned": tiny_loaded.generator("tuned"), "base": None})
         memory.close()
+
+
+def build_tiny_adapter(settings: Settings, root: Path) -> tuple[Path, Path]:
+    """(base, generation): a tiny base (the tiny model's weights and tokenizer) and, in a tuned home's live
+    generation laid out as `save_tuned` writes one, a LoRA adapter for it with non-zero weights, its card naming
+    the base by path, a stand-in probe file and the merged model (which shipping must leave behind)."""
+    import shutil
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from assistant.model.bases import tuned_dir
+
+    base = Path(root) / "tiny-base"
+    shutil.copytree(tuned_dir(settings), base)
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    torch.manual_seed(0)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(base)),
+                           LoraConfig(r=4, lora_alpha=8, target_modules=["c_attn"], init_lora_weights=False))
+    generation = Path(root) / "tuned" / "gen-000001"
+    model.save_pretrained(str(generation / "adapter"), safe_serialization=True)
+    model.merge_and_unload().save_pretrained(str(generation))
+    tokenizer.save_pretrained(str(generation))
+    (generation / "model_card.json").write_text(json.dumps({"base": str(base), "method": "lora",
+                                                            "train_minutes": 1.5, "train_examples": 40}))
+    (generation / "sentiment_probe.json").write_text("{}")
+    (generation.parent / "CURRENT").write_text(generation.name)  # live, as `generations.publish` leaves it
+    return base, generation

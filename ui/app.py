@@ -20,7 +20,7 @@ from assistant.logs import setup_logging  # noqa: E402
 from ui.about import about_page  # noqa: E402
 from ui.access import refuse_remote_clients  # noqa: E402
 from ui.add_reviews import add_reviews_page  # noqa: E402
-from ui.build import render_rebuild, render_setup  # noqa: E402
+from ui.build import render_rebuild, render_setup, with_model_choice  # noqa: E402
 from ui.chat_view import answer, render_history  # noqa: E402
 from ui.chats import ensure_session, owner_id, render_chats  # noqa: E402
 from ui.markup import md_escape  # noqa: E402
@@ -39,7 +39,7 @@ def _base_label(status: dict | None) -> str:
 
 
 def chat_page() -> None:
-    settings = current_settings()
+    settings = with_model_choice(current_settings())
     artifacts = probe(settings)
     st.title("Movie review assistant")
     st.caption("Ask for a positive or negative review of a movie. Switch RAG and the model in the sidebar "

@@ -36,8 +36,10 @@ def as_dict(reply: Any) -> dict[str, Any]:
 
 
 def model_label(reply: dict[str, Any]) -> str:
-    """'fine-tuned (name)' / 'base model (name)': every generated reply says which model wrote it."""
+    """'fine-tuned, shipped (name)' / 'your fine-tune (name)' / 'base model (name)': every generated reply says
+    which model wrote it."""
     kind = {"tuned": "fine-tuned", "base": "base model"}.get(reply.get("model") or "")
+    kind = {"shipped": "fine-tuned, shipped", "own": "your fine-tune"}.get(reply.get("tuned_origin") or "", kind)
     if not kind:
         return ""
     name = str(reply.get("model_name") or "")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
+from assistant.model import shipped
 from assistant.model.tuned_layout import TUNED_DIRNAME, live_model_dir
 from assistant.settings import Settings
 
@@ -26,10 +27,17 @@ def current_settings() -> Settings:
 
 @dataclass(frozen=True)
 class Artifacts:
-    """What has been built: the live index generation and the tuned model's timestamp (None = missing)."""
+    """What has been built: the live index generation and the tuned model's timestamp (None = missing), and whose
+    fine-tune that is ("own": the user's, "shipped": the repo's adapter) with the user's own model's timestamp."""
 
     index: str | None
     tuned: float | None
+    tuned_origin: str | None = None
+    own: float | None = None
+
+    @property
+    def has_own(self) -> bool:
+        return self.own is not None
 
     @property
     def has_index(self) -> bool:
@@ -52,8 +60,11 @@ def probe(settings: Settings) -> Artifacts:
         pass
     # tuned_layout imports no torch (first paint); its pointer switches only once a model is complete
     live = live_model_dir(Path(settings.models_dir) / TUNED_DIRNAME)
-    tuned = (live / "config.json").stat().st_mtime if live is not None else None
-    return Artifacts(index=index, tuned=tuned)
+    own = (live / "config.json").stat().st_mtime if live is not None else None
+    if own is not None and settings.tuned_model == "own":
+        return Artifacts(index=index, tuned=own, tuned_origin="own", own=own)
+    stamp = shipped.stamp() if shipped.applies_to(settings) else None  # loading.py decides if it is usable
+    return Artifacts(index=index, tuned=stamp, tuned_origin="shipped" if stamp else None, own=own)
 
 
 @st.cache_resource(show_spinner=False, max_entries=1)

@@ -196,6 +196,10 @@ class Assistant:
     def model_name(self, name: str | None) -> str | None:
         return self._slots[name].info.get("name") if name in self._slots else None
 
+    def tuned_origin(self) -> str | None:
+        """Whose fine-tune answers as 'tuned': "shipped" (the repo's adapter) or "own" (the user's)."""
+        return self._slots["tuned"].info.get("origin")
+
     def models_available(self, loaded: bool = False) -> list[str]:
         """Models that are loaded (or, unless `loaded`, can still be loaded on first use)."""
         return [n for n, s in self._slots.items() if s.generator is not None or s.llm is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from assistant.chat.replies import FINETUNE_HINT
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 def load_parts(settings: Settings, embeddings: Any = None) -> dict[str, Any]:
     """Keyword arguments for `Assistant(settings, **parts)`."""
     from assistant.data.store import ReviewStore, StoreError
-    from assistant.model.bases import load_base, load_tuned, tuned_dir
+    from assistant.model.bases import load_base, tuned_dir
     from assistant.model.sentiment_probe import SentimentProbe
 
     warnings: list[str] = []
@@ -34,18 +35,20 @@ def load_parts(settings: Settings, embeddings: Any = None) -> dict[str, Any]:
     base_name = settings.base_model
     remote = _remote(settings, tuned_dir(settings), warnings) if settings.llm_endpoint else None
     if remote is not None:
-        llms["tuned"], info["tuned"] = remote[:2], {"kind": "tuned", **remote[2]}
+        llms["tuned"], info["tuned"] = remote[:2], {"kind": "tuned", "origin": "own", **remote[2]}
         tuned = None
     else:
-        tuned = _tuned(settings, load_tuned, tuned_dir, warnings)
+        tuned = _tuned(settings, warnings)
+    probe_dir = tuned_dir(settings)
     if tuned is not None:
-        model, tokenizer, card = tuned
+        model, tokenizer, card, origin, folder = tuned
         generators["tuned"] = chat_generator(model, tokenizer, settings)
         base_name = card.get("base") or base_name
         label = {"lora": " + LoRA", "full": ", fully fine-tuned"}.get(card.get("method") or "", " fine-tuned")
         info["tuned"] = {"kind": "tuned", "name": f"{card.get('base') or 'unknown base'}{label}",
-                         "base": card.get("base"), "method": card.get("method"),
-                         "path": str(tuned_dir(settings)), "train_minutes": card.get("train_minutes")}
+                         "origin": origin, "base": card.get("base"), "method": card.get("method"),
+                         "path": str(folder), "train_minutes": card.get("train_minutes")}
+        probe_dir = folder
 
     def load_base_generator() -> tuple[ReviewGenerator, dict[str, Any]]:
         model, tokenizer, base_info = load_base(base_name, settings)
@@ -57,20 +60,41 @@ def load_parts(settings: Settings, embeddings: Any = None) -> dict[str, Any]:
             "loaders": {"base": load_base_generator}, "warnings": warnings, "model_info": info,
             "embeddings_loader": None if embeddings is not None else _embeddings_loader(settings),
             # A property of the data, not of the model: it ranks the base model's drafts too.
-            "probe": SentimentProbe.find(tuned_dir(settings))}
+            "probe": SentimentProbe.find(probe_dir)}
 
 
-def _tuned(settings: Settings, load_tuned: Callable, tuned_dir: Callable, warnings: list[str]) -> Any:
+def _tuned(settings: Settings, warnings: list[str]) -> tuple[Any, Any, dict[str, Any], str, Path] | None:
+    """(model, tokenizer, card, origin, folder) of the fine-tuned model that answers as 'tuned': the user's own
+    ("own") unless `settings.tuned_model` asks for the shipped one or there is none, else the shipped adapter
+    merged into its base ("shipped"); None when neither can be had, with one warning line saying why."""
+    from assistant.model.bases import load_tuned, tuned_dir
+    from assistant.model.shipped import ShippedAdapterError, shipped_dir
+    from assistant.model.shipped.adapter import load_shipped
+
+    own_problem = ""
+    if settings.tuned_model == "own":
+        try:
+            own = load_tuned(settings)
+        except Exception as exc:  # a damaged model folder degrades to the shipped model, else the base
+            own, own_problem = None, (f"your fine-tuned model in {tuned_dir(settings)} could not be loaded "
+                                      f"({str(exc).splitlines()[0]})")
+        if own is not None:
+            return (*own, "own", tuned_dir(settings))
     try:
-        tuned = load_tuned(settings)
-    except Exception as exc:  # a damaged model folder degrades to the base model
-        warnings.append(f"The fine-tuned model in {tuned_dir(settings)} could not be loaded "
-                        f"({str(exc).splitlines()[0]}); retrain it with: {FINETUNE_HINT}")
-        return None
-    if tuned is None:
-        warnings.append(f"No fine-tuned model in {tuned_dir(settings)}; replies come from the base model "
-                        f"until you train it with: {FINETUNE_HINT}")
-    return tuned
+        model, tokenizer, card = load_shipped(settings)
+    except (ShippedAdapterError, OSError) as exc:
+        shipped_problem = str(exc).splitlines()[0]
+    else:
+        if own_problem:
+            warnings.append(f"{own_problem[0].upper()}{own_problem[1:]}; the shipped fine-tuned model answers "
+                            f"instead (retrain yours with: {FINETUNE_HINT})")
+        return model, tokenizer, card, "shipped", shipped_dir()
+    own_part = own_problem or (f"none trained in {tuned_dir(settings)}" if settings.tuned_model == "own"
+                               else "tuned_model is 'shipped', so yours is not used")
+    warnings.append(f"No fine-tuned model: the shipped one is unusable ({shipped_problem})"
+                    + (f" and {own_part}" if own_part else "")
+                    + f"; replies come from the base model until you train one with: {FINETUNE_HINT}")
+    return None
 
 
 def _remote(settings: Settings, model_dir: Any, warnings: list[str]) -> tuple[Any, Any, dict[str, Any]] | None:

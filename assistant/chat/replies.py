@@ -33,6 +33,7 @@ class Reply:
     window: int | None = None  # the model's context window the prompt was budgeted against
     seed: int | None = None
     model_name: str | None = None
+    tuned_origin: str | None = None  # the tuned model's: "shipped" (in the repo) or "own" (the user's fine-tune)
     session_id: str = ""
     drafts: dict[str, Any] | None = None  # best-of-n: drafts.record / fallback_record; None for one live draft
     guidance: float | None = None  # sentiment guidance scale the review was written with (1 = off)
@@ -47,6 +48,7 @@ class Reply:
                         "topic": r.topic, "fuzzy_score": r.fuzzy_score, "followup": r.followup,
                         "sentiment_from": r.sentiment_from, "suggestions": r.suggestions},
             "mode": self.mode, "model": self.model, "model_name": self.model_name,
+            "tuned_origin": self.tuned_origin,
             "timings": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.timings.items()},
             "notes": self.notes, "opinion": self.opinion, "seed": self.seed,
             "prompt_tokens": self.prompt_tokens, "max_new_tokens": self.max_new_tokens, "window": self.window,
@@ -56,7 +58,8 @@ class Reply:
     def memory_meta(self) -> dict[str, Any]:
         """What the session keeps of this reply, for follow-ups, "why?" and display."""
         return {"mode": self.mode, "model": self.model, "model_name": self.model_name,
-                "request": self.request.to_dict(), "sources": [s.to_dict() for s in self.sources],
+                "tuned_origin": self.tuned_origin, "request": self.request.to_dict(),
+                "sources": [s.to_dict() for s in self.sources],
                 "notes": self.notes, "opinion": self.opinion, "seed": self.seed, "drafts": self.drafts,
                 "guidance": self.guidance, "timings": self.to_json()["timings"]}
 

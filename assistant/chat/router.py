@@ -245,6 +245,7 @@ def to_reply(ctx: Any, turn: Turn, out: Chunk, *, session_id: str, started: floa
             prompt=value.to_string(), prompt_tokens=fitted.tokens if fitted else None,
             max_new_tokens=info.get("max_new_tokens") or (fitted.max_new_tokens if fitted else None),
             window=fitted.window if fitted else None, model_name=ctx.model_name(out.get("model")),
+            tuned_origin=ctx.tuned_origin() if out.get("model") == "tuned" else None,
             drafts=info.get("drafts") or out.get("drafts"), guidance=info.get("guidance", out.get("guidance")))
     text = str(out.get("answer") or "").strip()
     if fields["model"] is not None and not text:

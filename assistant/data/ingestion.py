@@ -18,6 +18,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from tqdm.auto import tqdm
 
 from assistant.data.embeddings import ReviewEmbeddings, make_embeddings, torch_threads
+from assistant.data.quick_pick import most_asked_first, scan_limit
 from assistant.data.readers import (
     ColumnMapping,
     ReaderError,
@@ -110,7 +111,9 @@ def _hub_records(stats: ReadStats):
 def read_records(
     paths: Sequence[Path], mapping: ColumnMapping | None, limit: int | None, summary: IngestSummary, hub: bool = False
 ) -> tuple[list[Review | MovieFacts], dict[str, str]]:
-    """All unique records of the given sources (first occurrence wins), with each source's hash."""
+    """All unique records of the given sources (first occurrence wins), with each source's hash; with `limit`,
+    that many, the films people ask about first, chosen among the first records read (`quick_pick`)."""
+    scan = scan_limit(limit) if limit is not None else None
     seen: set[str] = set()
     records: list[Review | MovieFacts] = []
     skipped: Counter = Counter()
@@ -123,15 +126,17 @@ def read_records(
                 continue
             seen.add(record.doc_id)
             records.append(record)
-            if limit is not None and len(records) >= limit:
+            if scan is not None and len(records) >= scan:
                 break
         summary.rows += stats.rows
         skipped.update(stats.skipped)
         hashes[name] = digest
         log.info("%s: %d rows, %d kept, skipped %s", Path(name).name, stats.rows, stats.kept, dict(stats.skipped))
-        if limit is not None and len(records) >= limit:
-            log.info("Stopped reading at --limit %d records", limit)
+        if scan is not None and len(records) >= scan:
+            log.info("Stopped reading at %d records, to choose %d from", scan, limit)
             break
+    if limit is not None:
+        records = most_asked_first(records, limit)
     summary.kept = len(records)
     summary.skipped = dict(skipped)
     return records, hashes

@@ -87,14 +87,20 @@ def as_dict(obj: Any) -> dict:
 # ---- which arms can run --------------------------------------------------------------------------
 
 def read_card(settings: Any) -> dict | None:
+    """The card of the fine-tuned model the chain answers with as 'tuned' (the user's own, else the shipped
+    adapter's: `assistant.chat.loading`), with its folder and origin under "_path" and "_origin"; None when
+    there is none."""
+    from assistant.model import shipped
     from assistant.model.bases import tuned_dir
     from assistant.model.card import CARD_JSON
 
     folder = tuned_dir(settings)
-    if not (folder / "config.json").exists() or not any(folder.glob("*.safetensors")):
-        return None
-    path = folder / CARD_JSON
-    return json.loads(path.read_text()) if path.exists() else {}
+    if settings.tuned_model == "own" and (folder / "config.json").exists() and any(folder.glob("*.safetensors")):
+        path = folder / CARD_JSON
+        return {**(json.loads(path.read_text()) if path.exists() else {}), "_path": str(folder), "_origin": "own"}
+    if shipped.applies_to(settings):
+        return {**shipped.read_card(), "_path": str(shipped.shipped_dir()), "_origin": "shipped"}
+    return None
 
 
 def plan_arms(card: dict | None, status: dict, settings: Any) -> tuple[list[str], dict[str, str], dict]:
@@ -135,7 +141,8 @@ def _card_summary(card: dict | None, settings: Any) -> dict:
         return {}
     keys = ("base", "method", "params", "train_minutes", "train_examples", "judge_acc", "sentiment_acc",
             "evaluated_at")
-    return {"path": str(tuned_dir(settings)), **{k: card.get(k) for k in keys if k in card}}
+    return {"path": card.get("_path") or str(tuned_dir(settings)), "origin": card.get("_origin", "own"),
+            **{k: card.get(k) for k in keys if k in card}}
 
 
 # ---- asking the chain ----------------------------------------------------------------------------

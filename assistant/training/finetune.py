@@ -137,6 +137,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="start LoRA weights from an earlier adapter folder (same rank and targets)")
     p.add_argument("--merge-adapter", type=Path, default=None,
                    help="merge a LoRA adapter folder trained elsewhere into the base and save it as the tuned model")
+    p.add_argument("--ship", action="store_true", help="then copy its adapter into assistant/model/shipped/")
+    p.add_argument("--ship-only", action="store_true", help="copy the live model's adapter there and stop")
     p.add_argument("--seed", type=seed_arg, default=1234)
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     p.add_argument("--no-eval", action="store_true", help="skip the evaluation stage (card keeps training numbers)")
