@@ -223,13 +223,12 @@ def test_serve_listens_where_the_settings_say(monkeypatch, caplog):
     from assistant.settings import Settings
 
     calls = []
-    monkeypatch.setattr(server_module, "get_settings", lambda: Settings(host="0.0.0.0", api_port=8123,
-                                                                         warm_up_chat=False))
+    monkeypatch.setattr(server_module, "get_settings", lambda: Settings(host="0.0.0.0", api_port=8123))
     monkeypatch.setattr(server_module, "create_app", lambda settings: SimpleNamespace(
         state=SimpleNamespace(chat=SimpleNamespace(models=lambda: ["tuned"]))))
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
-    server_module.serve()
-    server_module.serve(host="127.0.0.1", port=9000)
+    server_module.serve(warm_up=False)
+    server_module.serve(host="127.0.0.1", port=9000, warm_up=False)
     assert [(c["host"], c["port"]) for c in calls] == [("0.0.0.0", 8123), ("127.0.0.1", 9000)]
     assert "no key" in caplog.text  # the network, without a key: said once, for the first call only
     assert caplog.text.count("no key") == 1

@@ -209,9 +209,9 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def serve(host: str | None = None, port: int | None = None) -> None:
+def serve(host: str | None = None, port: int | None = None, *, warm_up: bool = True) -> None:
     """Load the chat, then serve the API until interrupted (uvicorn, one process). AssistantError (one line)
-    when there is nothing to answer with."""
+    when there is nothing to answer with. `warm_up` readies the models in the background, as the page does."""
     import uvicorn
 
     settings = get_settings()
@@ -220,7 +220,7 @@ def serve(host: str | None = None, port: int | None = None) -> None:
         log.warning("serving the network on %s with no key: anyone who can reach it can use it; set MRA_API_KEY",
                     host)
     app = create_app(settings)
-    if settings.warm_up_chat:  # in the background, as the page does: the first request then waits its turn
+    if warm_up:  # in the background, as the page does: the first request then waits its turn
         from assistant.chat.loading import warm_up_chat
 
         threading.Thread(target=warm_up_chat, args=(app.state.chat.assistant,), name="chat-warm-up",
