@@ -33,6 +33,31 @@ def test_cleaning_removes_control_and_bidi_characters(raw):
         "caf\u00e9, na\u00efve \u2014 \u0645\u0631\u062d\u0628\u0627", "printable text stays, right-to-left too"
 
 
+ESCAPED_BIDI = [
+    "Warm &#x202E;txet nedih&#x202C; throughout.",  # a numeric entity of RIGHT-TO-LEFT OVERRIDE
+    "Warm &#8238;txet nedih throughout.",  # the same, decimal
+    "Warm \u00e2\u20ac\u00aetxet nedih throughout.",  # its UTF-8 bytes read as cp1252 (mojibake ftfy repairs)
+    "Retitled &#x1b;]0;PWNED&#x07; and &#x2066;isolated&#x2069;.",  # an escape sequence and isolates, escaped
+]
+
+
+@pytest.mark.parametrize("raw", ESCAPED_BIDI)
+def test_controls_that_only_appear_after_unescaping_are_removed_too(raw):
+    cleaned = clean_text(raw)
+    assert cleaned.isprintable(), repr(cleaned)
+    assert "txet nedih" in cleaned or "isolated" in cleaned, "the words stay, only the controls go"
+
+
+def test_an_escaped_bidi_control_is_counted_once_as_cleaned():
+    from assistant.data.text import counting_cleanups
+
+    with counting_cleanups() as counts:
+        clean_text("A &#x202E;txet nedih")
+        clean_text("B \u202e &#x202E; both kinds")
+        clean_text("C plain")
+    assert counts == {CONTROLS_REMOVED: 2}
+
+
 def test_ingest_stores_clean_text_and_counts_the_step(settings, embeddings, tmp_path):
     source = tmp_path / "hostile.csv"
     source.write_text("Freshness,Review\n" + "".join(f'{2 if i % 2 == 0 else 0},"{t}"\n' for i, t in
