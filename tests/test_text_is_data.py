@@ -55,7 +55,8 @@ def test_an_escaped_bidi_control_is_counted_once_as_cleaned():
         clean_text("A &#x202E;txet nedih")
         clean_text("B \u202e &#x202E; both kinds")
         clean_text("C plain")
-    assert counts == {CONTROLS_REMOVED: 2}
+        clean_text("D\nnew line &#x202E; then an escaped one")
+    assert counts == {CONTROLS_REMOVED: 3}
 
 
 def test_ingest_stores_clean_text_and_counts_the_step(settings, embeddings, tmp_path):

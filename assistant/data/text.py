@@ -81,9 +81,10 @@ def clean_text(value: str | None) -> str:
         unescaped = ftfy.fix_text(unescaped)
     # "&#x202E;" and the mojibake of U+202E become the control itself only now: clean again after unescaping.
     if not unescaped.isprintable():
-        unescaped = _CONTROLS.sub("", _ESCAPE_SEQUENCES.sub("", unescaped))
-        if value.isprintable() and (counts := _cleanups.get()) is not None:  # counted once per value
+        again = _CONTROLS.sub("", _ESCAPE_SEQUENCES.sub("", unescaped))
+        if again != unescaped and text == value and (counts := _cleanups.get()) is not None:  # once per value
             counts[CONTROLS_REMOVED] += 1
+        unescaped = again
     text = unescaped
     text = " ".join(text.split())  # str.split() knows Unicode spaces (\xa0, \u2028) and is C-fast
     if text[:1] in _QUOTE_PAIRS:
