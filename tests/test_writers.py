@@ -167,3 +167,28 @@ def test_a_bad_manifest_leaks_no_build_folder_and_frees_the_lock(settings, data,
     assert not store_lock(settings).holder()
     with store_lock(settings, wait=0):
         pass
+
+
+def test_index_on_a_folder_whose_pointer_and_lock_record_are_the_users_is_refused_untouched(data, tmp_path):
+    """A LevelDB folder has a CURRENT file; a user may keep a `.write.lock.json` of their own."""
+    folder = tmp_path / "leveldb"
+    folder.mkdir()
+    (folder / "CURRENT").write_text("MANIFEST-000004\n")
+    (folder / ".write.lock.json").write_text('{"mine": true}')
+    done = subprocess.run([sys.executable, str(REPO / "ingest.py"), str(data["critics"]), "--index", str(folder)],
+                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=REPO,
+                          timeout=300)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "holds files this program did not write (CURRENT, .write.lock.json)" in errors[0]
+    assert (folder / "CURRENT").read_text() == "MANIFEST-000004\n"
+    assert (folder / ".write.lock.json").read_text() == '{"mine": true}'
+    assert sorted(p.name for p in folder.iterdir()) == [".write.lock.json", "CURRENT"]
+
+
+def test_a_store_made_before_the_home_marker_is_still_written(settings, data, embeddings):
+    ingest([data["critics"]], settings, embeddings=embeddings, show_bar=False)
+    (settings.index_dir / generations.HOME_MARKER).unlink()  # as an older version left it
+    summary = ingest([data["critics_2020"]], settings, embeddings=embeddings, show_bar=False)
+    assert summary.embedded > 0
+    assert generations.marker(settings.index_dir, generations.HOME_MARKER) is not None

@@ -35,7 +35,14 @@ from assistant.data.store_layout import (
 
 
 def store_lock(settings: Settings, **kwargs) -> WriterLock:
-    """The store's writer lock; a second writer waits `settings.writer_wait_s` for it (kwargs override)."""
+    """The store's writer lock; a second writer waits `settings.writer_wait_s` for it (kwargs override).
+
+    StoreError first when the folder's pointer or lock files are someone else's (`generations.claim_home`):
+    `--index DIR` never replaces a user's `DIR/CURRENT` nor deletes their `.write.lock.json`."""
+    try:
+        generations.claim_home(settings.index_dir, "--index", legacy=is_store_generation)
+    except generations.ForeignHome as exc:
+        raise StoreError(str(exc)) from None
     return WriterLock(settings.index_dir, "The review store", **{"wait": settings.writer_wait_s, **kwargs})
 
 
