@@ -192,3 +192,22 @@ def test_a_store_made_before_the_home_marker_is_still_written(settings, data, em
     summary = ingest([data["critics_2020"]], settings, embeddings=embeddings, show_bar=False)
     assert summary.embedded > 0
     assert generations.marker(settings.index_dir, generations.HOME_MARKER) is not None
+
+
+def test_a_trigger_planted_in_the_live_docs_database_does_not_reach_the_next_generation(settings, data, embeddings):
+    import sqlite3
+
+    ingest([data["critics"]], settings, embeddings=embeddings, show_bar=False)
+    live = generations.current(settings.index_dir)
+    with sqlite3.connect(live / "docs.sqlite") as db:
+        db.executescript("CREATE TABLE planted (x); CREATE VIEW peek AS SELECT text FROM docs;"
+                         "CREATE TRIGGER spy AFTER INSERT ON docs BEGIN INSERT INTO planted VALUES (new.text); END;")
+        rows_before = db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+    ingest([data["critics_2020"]], settings, embeddings=embeddings, show_bar=False)
+    nxt = generations.current(settings.index_dir)
+    assert nxt != live
+    with sqlite3.connect(f"file:{nxt / 'docs.sqlite'}?mode=ro", uri=True) as db:
+        kinds = db.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall()
+        assert sorted(kinds) == [("index", "docs_doc"), ("index", "docs_movie"), ("table", "docs")], kinds
+        assert db.execute("SELECT COUNT(*) FROM docs").fetchone()[0] > rows_before, "the old rows came along"
+    assert ReviewStore.open(settings, embeddings).similarity_search("fine film", k=2)
