@@ -180,3 +180,20 @@ def test_a_home_this_program_made_is_claimed_and_a_new_folder_marked(tmp_path):
     own.mkdir()
     (own / "config.json").write_text("{}")  # the old layout, in the settings' own home
     check_home(own, default=own)
+
+
+@pytest.mark.parametrize("card, base", [
+    ([], None),  # no card at all: the chat must still start
+    ("just text", None),
+    ({"base": ["not", "text"]}, None),
+    ({"base": "/etc", "method": "lora"}, None),  # a folder that is not ours: never loaded as the base
+    ({"base": "smollm2-135m", "method": "lora"}, "smollm2-135m"),
+])
+def test_a_hand_edited_card_cannot_break_loading_nor_name_any_folder_as_the_base(settings, tokenizer, card, base):
+    _, folder = save_tuned(tiny_model(tokenizer, 5), tokenizer, tuned_home(settings), {"run": "x"})
+    (folder / "model_card.json").write_text(json.dumps(card))
+    _, _, loaded = load_tuned(settings)
+    assert isinstance(loaded, dict) and loaded.get("base") == base
+    ours = settings.models_dir / "base-smollm2-135m"
+    (folder / "model_card.json").write_text(json.dumps({"base": str(ours)}))
+    assert load_tuned(settings)[2]["base"] == str(ours), "a base folder of this program's is kept"
