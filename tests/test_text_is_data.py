@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 
 import pytest
 
@@ -118,3 +119,40 @@ def test_an_out_of_range_seed_is_a_one_line_usage_error(seed, capsys):
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert exited.value.code == 2 and "seed must be" in error, error
     assert chat_args(["ask", "hi", "--seed", "4294967295"]).seed == 4294967295
+
+
+# The patterns GFM renderers (remark-gfm, as Streamlit's st.markdown uses it) find bare links with in the text left
+# after Markdown escapes are resolved (mdast-util-gfm-autolink-literal): backslash escapes alone do not stop them.
+GFM_URL = re.compile(r"(https?://|www(?=\.))([-.\w]+)", re.I)
+GFM_EMAIL = re.compile(r"([-.\w+]+)@([-\w]+(?:\.[-\w]+)+)")
+LINKY = "Read it at https://evil.example/x, www.evil.example or write to me@evil.example [go](javascript:alert(1))"
+
+
+def _as_rendered(markdown: str) -> str:
+    """The text a renderer holds once Markdown escapes are resolved."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+
+
+def test_bare_urls_on_the_page_are_no_links_yet_read_as_typed():
+    from ui.markup import md_escape
+
+    shown = _as_rendered(md_escape(LINKY))
+    assert not GFM_URL.search(shown) and not GFM_EMAIL.search(shown), shown
+    assert shown.replace("\u2060", "") == LINKY
+
+
+def test_markdown_export_has_no_live_links():
+    from markdown_it import MarkdownIt
+
+    renderer = MarkdownIt("commonmark")
+    renderer.validateLink = lambda url: True  # as a permissive viewer: javascript: allowed
+    for text in (LINKY, "[x][1]\n\n[1]: javascript:alert(1)", "\\[x](javascript:alert(1))", "<javascript:alert(1)>"):
+        md = inert_text(text)
+        assert "<a " not in renderer.render(md), md
+        assert not GFM_URL.search(_as_rendered(md)) and not GFM_EMAIL.search(_as_rendered(md)), md
+
+
+def inert_text(text: str) -> str:
+    from assistant.chat.export import inert
+
+    return inert(text)
