@@ -51,17 +51,21 @@ def bounded_lines(fh: IO[bytes], path: Path) -> Iterator[tuple[bytes, str | None
     limit, total = expanded_limit(path), 0
     while line := fh.readline(MAX_LINE_BYTES + 1):
         total += len(line)
-        problem = None
-        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
-            line, problem = b"\n", LINE_TOO_LONG
-            while total <= limit and (piece := fh.readline(_PIECE)):  # passed over, never held whole
-                total += len(piece)
-                if piece.endswith(b"\n"):
-                    break
         if total > limit:
             yield b"\n", REST_TOO_BIG
             return
-        yield line, problem
+        if len(line) <= MAX_LINE_BYTES or line.endswith(b"\n"):
+            yield line, None
+            continue
+        # Said before the rest is passed over: a reader that stops here (a header too long) reads no further.
+        yield b"\n", LINE_TOO_LONG
+        while piece := fh.readline(_PIECE):  # passed over, never held whole
+            total += len(piece)
+            if total > limit:
+                yield b"\n", REST_TOO_BIG
+                return
+            if piece.endswith(b"\n"):
+                break
 
 
 def header_refused(path: Path, problem: str) -> ReaderError:
