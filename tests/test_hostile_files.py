@@ -57,7 +57,7 @@ def test_a_bomb_after_the_header_ends_the_file_counted_once(tmp_path):
     bomb = gzip_bomb(tmp_path / "late_bomb.csv.gz", 200, (HEADER + GOOD_ROWS).encode())
     stats = ReadStats()
     records = list(read_file(bomb, "csv", stats))
-    assert len(records) == 5 and stats.skipped == {REST_TOO_BIG: 1}, stats
+    assert len(records) == 5 and stats.skipped == {LINE_TOO_LONG: 1, REST_TOO_BIG: 1}, stats
 
 
 def test_a_line_over_the_bound_is_skipped_and_counted_and_the_rest_is_read(tmp_path):
@@ -136,3 +136,10 @@ def test_dry_run_prints_hostile_names_and_headers_inert(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out, out
     assert "\\u001b]0;PWNED" in out, "the name is shown, made visible"
+
+
+def test_a_bomb_of_blank_space_is_refused_without_reading_it_all(tmp_path):
+    blank = tmp_path / "blank.csv.gz"
+    blank.write_bytes(gzip.compress(b" " * (1 << 20), compresslevel=9) * 300)  # 300 MiB of spaces from ~300 KB
+    with pytest.raises(ReaderError, match="nothing but blank space"):
+        preview_file(blank)

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import IO
 
 from assistant.data.readers.base import BAD_ENCODING, MALFORMED, ReaderError, ReadStats
-from assistant.data.readers.bounded import BOUNDS, MAX_LINE_BYTES, bounded_lines, check_size, header_refused
+from assistant.data.readers.bounded import (
+    BOUNDS,
+    MAX_LINE_BYTES,
+    bounded_lines,
+    check_size,
+    expanded_limit,
+    header_refused,
+)
 
 # A field may span lines (a quoted newline) but not grow past a line's bound: an unterminated quote cannot
 # swallow a whole file into memory.
@@ -38,11 +45,15 @@ def check_readable(path: Path) -> None:
     if not path.is_file():
         raise ReaderError(path, "not a regular file")
     check_size(path)
+    seen, limit = 0, expanded_limit(path)
     try:
         with open_binary(path) as fh:
             while chunk := fh.read(1 << 16):
                 if chunk.strip():
                     return
+                seen += len(chunk)
+                if seen > limit:
+                    raise ReaderError(path, "nothing but blank space as far as a review file may expand")
     except _READ_ERRORS as exc:
         raise ReaderError(path, f"unreadable file ({exc})") from exc
     raise ReaderError(path, "empty file")
