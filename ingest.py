@@ -14,7 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
-from assistant.logs import setup_logging
+from assistant.logs import printable, setup_logging
 from assistant.settings import Settings
 
 log = logging.getLogger("ingest")
@@ -132,8 +132,8 @@ def dry_run(paths: list[Path], mapping, rows: int | None, as_json: bool) -> int:
     if as_json:
         print(json.dumps([p.as_json() for p in previews]))
     else:
-        for preview in previews:
-            print("\n".join(preview.lines()))
+        for preview in previews:  # file names, headers and quotes are the file's: shown inert on a terminal
+            print(printable("\n".join(preview.lines())))
         print("Dry run: nothing was embedded or written.")
     return 0 if all(p.ok for p in previews) else 2
 

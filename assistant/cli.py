@@ -255,15 +255,22 @@ def cmd_chat(args: argparse.Namespace, assistant: Assistant, out: TextIO, read: 
                 print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=out)
 
 
+def masked_owner(owner: str) -> str:
+    """An owner as `sessions list --all` shows it: a browser's token is the key to its chats, so only its first
+    four characters, enough to tell owners apart; the command line's own name as it is."""
+    return owner if owner == CLI_OWNER else f"{owner[:4]}…"
+
+
 def _print_sessions(memory: ChatMemory, owner: str | None, out: TextIO, as_json: bool = False) -> None:
     sessions = memory.list_sessions(owner)
     if as_json:
-        print(json.dumps([s.to_dict() for s in sessions], indent=2, ensure_ascii=False), file=out)
+        shown = [{**s.to_dict(), "owner": masked_owner(s.owner)} for s in sessions]
+        print(json.dumps(shown, indent=2, ensure_ascii=False), file=out)
         return
     if not sessions:
         print("no sessions yet", file=out)
     for s in sessions:
-        whose = f"\t{s.owner}" if owner is ANY_OWNER else ""
+        whose = f"\t{masked_owner(s.owner)}" if owner is ANY_OWNER else ""
         print(f"{s.session_id}\t{s.messages} messages{whose}\t{s.title}", file=out)
 
 

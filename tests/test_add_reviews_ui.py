@@ -148,3 +148,24 @@ def test_upload_names_cannot_leave_their_folder() -> None:
     assert safe_name("..\\..\\x.tsv.gz") == "x.tsv.gz"
     assert safe_name("my reviews (1).jsonl") == "my_reviews_1_.jsonl"
     assert safe_name(".hidden.csv") == "hidden.csv" and safe_name("") == "upload.csv"
+
+
+def test_hostile_uploads_are_counted_or_refused_in_one_line_never_a_traceback(own_store: Settings, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    deep = tmp_path / "deep.jsonl"
+    rows = [f'{{"review": "A fine film, number {i}.", "sentiment": "fresh", "movie": "Film {i}"}}' for i in range(4)]
+    deep.write_text("\n".join([*rows, '{"review": ' + "[" * 100_000 + "]" * 100_000 + "}"]) + "\n")
+    at = upload(open_page(), deep)
+    assert not at.error and metrics(at)["Skipped"] == "1"
+    assert any("nested too deep: 1" in c.value.replace("\\", "") for c in at.caption), [c.value for c in at.caption]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(f"internal failure in {Path(__file__).parent}")
+
+    monkeypatch.setattr("ui.add_reviews.preview_file", broken)
+    again = tmp_path / "again.jsonl"
+    again.write_text("\n".join(rows) + "\n")
+    at = upload(at, again)
+    errors = [e.value.replace("\\", "") for e in at.error]
+    assert len(errors) == 1 and "again.jsonl could not be read (RuntimeError)" in errors[0], errors
+    assert str(Path(__file__).parent) not in errors[0] and not at.exception

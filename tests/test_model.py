@@ -116,7 +116,7 @@ def test_lora_trains_only_adapters_and_reloads_identically(tokenizer, encoded, s
     config = TrainConfig(max_minutes=0, max_steps=15, max_epochs=100, batch_tokens=512, lr=5e-3, warmup_steps=1)
     state = train(model, tokenizer, encoded, config, progress=False)
     assert state.losses[-1] < state.losses[0]
-    merged, out = save_tuned(model, tokenizer, bases.tuned_home(settings), {"base": "tiny", "train_tokens": state.tokens})
+    merged, out = save_tuned(model, tokenizer, bases.tuned_home(settings), {"base": "scratch", "train_tokens": state.tokens})
     assert out == bases.tuned_dir(settings), "the saved model is the live one"
     assert torch.equal(merged.transformer.h[0].mlp.c_fc.weight, frozen)  # attention-only LoRA
     assert (out / "adapter" / "adapter_config.json").exists() and (out / "model.safetensors").exists()
@@ -124,7 +124,7 @@ def test_lora_trains_only_adapters_and_reloads_identically(tokenizer, encoded, s
     loaded = load_tuned(settings)
     assert loaded is not None
     again, again_tok, card = loaded
-    assert card["base"] == "tiny" and (out / "model_card.md").exists()
+    assert card["base"] == "scratch" and (out / "model_card.md").exists()
     ids = torch.tensor([encoded[0].input_ids])
     with torch.no_grad():
         assert torch.allclose(merged(ids).logits, again(ids).logits, atol=1e-5)

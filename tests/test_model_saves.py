@@ -151,3 +151,49 @@ def test_out_on_a_users_folder_is_refused_and_left_alone(tmp_path, capsys):
     assert "\n" not in err and "holds files this program did not write" in err
     assert (folder / "checkpoint" / "notes.txt").read_text() == "mine"
     assert sorted(p.name for p in folder.iterdir()) == ["checkpoint"]
+
+
+def test_out_on_a_hugging_face_model_folder_is_refused_and_its_checkpoint_kept(tmp_path, capsys):
+    """Every Hugging Face model folder has a config.json: that is no sign the folder is ours."""
+    folder = tmp_path / "my-model"
+    (folder / "checkpoint").mkdir(parents=True)
+    (folder / "config.json").write_text('{"model_type": "llama"}')
+    (folder / "checkpoint" / "weights.bin").write_bytes(b"mine")
+    assert finetune_main(["--out", str(folder), "--restart", "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "holds files this program did not write" in err, err
+    assert (folder / "checkpoint" / "weights.bin").read_bytes() == b"mine"
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint", "config.json"]
+
+
+def test_a_home_this_program_made_is_claimed_and_a_new_folder_marked(tmp_path):
+    from assistant.model.tuned_layout import check_home
+
+    new = tmp_path / "new"
+    check_home(new, default=tmp_path / "elsewhere")
+    assert generations.marker(new, generations.HOME_MARKER) is not None
+    made_before_the_marker = tmp_path / "older"
+    generations.publish(generations.start_building(made_before_the_marker), made_before_the_marker)
+    (made_before_the_marker / "checkpoint").mkdir()
+    check_home(made_before_the_marker, default=tmp_path / "elsewhere")  # its pointer names a generation of ours
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "config.json").write_text("{}")  # the old layout, in the settings' own home
+    check_home(own, default=own)
+
+
+@pytest.mark.parametrize("card, base", [
+    ([], None),  # no card at all: the chat must still start
+    ("just text", None),
+    ({"base": ["not", "text"]}, None),
+    ({"base": "/etc", "method": "lora"}, None),  # a folder that is not ours: never loaded as the base
+    ({"base": "smollm2-135m", "method": "lora"}, "smollm2-135m"),
+])
+def test_a_hand_edited_card_cannot_break_loading_nor_name_any_folder_as_the_base(settings, tokenizer, card, base):
+    _, folder = save_tuned(tiny_model(tokenizer, 5), tokenizer, tuned_home(settings), {"run": "x"})
+    (folder / "model_card.json").write_text(json.dumps(card))
+    _, _, loaded = load_tuned(settings)
+    assert isinstance(loaded, dict) and loaded.get("base") == base
+    ours = settings.models_dir / "base-smollm2-135m"
+    (folder / "model_card.json").write_text(json.dumps({"base": str(ours)}))
+    assert load_tuned(settings)[2]["base"] == str(ours), "a base folder of this program's is kept"

@@ -4,6 +4,7 @@ an OpenAI-compatible server streams through the same chain; the graph's memory i
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Iterator
@@ -305,3 +306,17 @@ def test_the_chat_keeps_names_to_the_context_only_with_retrieval(tiny_chat, tiny
     assert not any(isinstance(p, NamesRule) for p in processors_with(rag.prompt, context_names=False))
     assert not any(isinstance(p, NamedLead) for p in processors_with(rag.prompt, name_lead=0))
     assert processors_with(bare.prompt, verdict_first=False) == []
+
+
+def test_a_password_in_the_endpoint_is_never_logged_nor_shown(server, tiny_artifacts, tmp_path, embeddings, caplog):
+    secret_url = server.url.replace("http://", "http://reviewer:s3cret-pass@") + "?api_key=tok-123"
+    settings = tiny_artifacts.model_copy(update={"llm_endpoint": secret_url, "llm_model": "movie-reviews",
+                                                 "chats_db": tmp_path / "chats.sqlite"})
+    with caplog.at_level(logging.DEBUG):
+        asst = Assistant.load(settings, embeddings=embeddings)
+        status = json.dumps(asst.status())
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for secret in ("s3cret-pass", "tok-123", "reviewer"):
+        assert secret not in logged and secret not in status, secret
+    assert "movie-reviews at http://***@127.0.0.1" in logged
+    asst.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 
 import pytest
 
@@ -31,6 +32,32 @@ def test_cleaning_removes_control_and_bidi_characters(raw):
     assert cleaned.isprintable() and "PWNED" not in cleaned
     assert clean_text("caf\u00e9, na\u00efve \u2014 \u0645\u0631\u062d\u0628\u0627") == \
         "caf\u00e9, na\u00efve \u2014 \u0645\u0631\u062d\u0628\u0627", "printable text stays, right-to-left too"
+
+
+ESCAPED_BIDI = [
+    "Warm &#x202E;txet nedih&#x202C; throughout.",  # a numeric entity of RIGHT-TO-LEFT OVERRIDE
+    "Warm &#8238;txet nedih throughout.",  # the same, decimal
+    "Warm \u00e2\u20ac\u00aetxet nedih throughout.",  # its UTF-8 bytes read as cp1252 (mojibake ftfy repairs)
+    "Retitled &#x1b;]0;PWNED&#x07; and &#x2066;isolated&#x2069;.",  # an escape sequence and isolates, escaped
+]
+
+
+@pytest.mark.parametrize("raw", ESCAPED_BIDI)
+def test_controls_that_only_appear_after_unescaping_are_removed_too(raw):
+    cleaned = clean_text(raw)
+    assert cleaned.isprintable(), repr(cleaned)
+    assert "txet nedih" in cleaned or "isolated" in cleaned, "the words stay, only the controls go"
+
+
+def test_an_escaped_bidi_control_is_counted_once_as_cleaned():
+    from assistant.data.text import counting_cleanups
+
+    with counting_cleanups() as counts:
+        clean_text("A &#x202E;txet nedih")
+        clean_text("B \u202e &#x202E; both kinds")
+        clean_text("C plain")
+        clean_text("D\nnew line &#x202E; then an escaped one")
+    assert counts == {CONTROLS_REMOVED: 3}
 
 
 def test_ingest_stores_clean_text_and_counts_the_step(settings, embeddings, tmp_path):
@@ -92,3 +119,40 @@ def test_an_out_of_range_seed_is_a_one_line_usage_error(seed, capsys):
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert exited.value.code == 2 and "seed must be" in error, error
     assert chat_args(["ask", "hi", "--seed", "4294967295"]).seed == 4294967295
+
+
+# The patterns GFM renderers (remark-gfm, as Streamlit's st.markdown uses it) find bare links with in the text left
+# after Markdown escapes are resolved (mdast-util-gfm-autolink-literal): backslash escapes alone do not stop them.
+GFM_URL = re.compile(r"(https?://|www(?=\.))([-.\w]+)", re.I)
+GFM_EMAIL = re.compile(r"([-.\w+]+)@([-\w]+(?:\.[-\w]+)+)")
+LINKY = "Read it at https://evil.example/x, www.evil.example or write to me@evil.example [go](javascript:alert(1))"
+
+
+def _as_rendered(markdown: str) -> str:
+    """The text a renderer holds once Markdown escapes are resolved."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+
+
+def test_bare_urls_on_the_page_are_no_links_yet_read_as_typed():
+    from ui.markup import md_escape
+
+    shown = _as_rendered(md_escape(LINKY))
+    assert not GFM_URL.search(shown) and not GFM_EMAIL.search(shown), shown
+    assert shown.replace("\u2060", "") == LINKY
+
+
+def test_markdown_export_has_no_live_links():
+    from markdown_it import MarkdownIt
+
+    renderer = MarkdownIt("commonmark")
+    renderer.validateLink = lambda url: True  # as a permissive viewer: javascript: allowed
+    for text in (LINKY, "[x][1]\n\n[1]: javascript:alert(1)", "\\[x](javascript:alert(1))", "<javascript:alert(1)>"):
+        md = inert_text(text)
+        assert "<a " not in renderer.render(md), md
+        assert not GFM_URL.search(_as_rendered(md)) and not GFM_EMAIL.search(_as_rendered(md)), md
+
+
+def inert_text(text: str) -> str:
+    from assistant.chat.export import inert
+
+    return inert(text)

@@ -168,3 +168,47 @@ def test_a_bad_manifest_leaks_no_build_folder_and_frees_the_lock(settings, data,
     assert not store_lock(settings).holder()
     with store_lock(settings, wait=0):
         pass
+
+
+def test_index_on_a_folder_whose_pointer_and_lock_record_are_the_users_is_refused_untouched(data, tmp_path):
+    """A LevelDB folder has a CURRENT file; a user may keep a `.write.lock.json` of their own."""
+    folder = tmp_path / "leveldb"
+    folder.mkdir()
+    (folder / "CURRENT").write_text("MANIFEST-000004\n")
+    (folder / ".write.lock.json").write_text('{"mine": true}')
+    done = subprocess.run([sys.executable, str(REPO / "ingest.py"), str(data["critics"]), "--index", str(folder)],
+                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=REPO,
+                          timeout=300)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "holds files this program did not write (CURRENT, .write.lock.json)" in errors[0]
+    assert (folder / "CURRENT").read_text() == "MANIFEST-000004\n"
+    assert (folder / ".write.lock.json").read_text() == '{"mine": true}'
+    assert sorted(p.name for p in folder.iterdir()) == [".write.lock.json", "CURRENT"]
+
+
+def test_a_store_made_before_the_home_marker_is_still_written(settings, data, embeddings):
+    ingest([data["critics"]], settings, embeddings=embeddings, show_bar=False)
+    (settings.index_dir / generations.HOME_MARKER).unlink()  # as an older version left it
+    summary = ingest([data["critics_2020"]], settings, embeddings=embeddings, show_bar=False)
+    assert summary.embedded > 0
+    assert generations.marker(settings.index_dir, generations.HOME_MARKER) is not None
+
+
+def test_a_trigger_planted_in_the_live_docs_database_does_not_reach_the_next_generation(settings, data, embeddings):
+    import sqlite3
+
+    ingest([data["critics"]], settings, embeddings=embeddings, show_bar=False)
+    live = generations.current(settings.index_dir)
+    with sqlite3.connect(live / "docs.sqlite") as db:
+        db.executescript("CREATE TABLE planted (x); CREATE VIEW peek AS SELECT text FROM docs;"
+                         "CREATE TRIGGER spy AFTER INSERT ON docs BEGIN INSERT INTO planted VALUES (new.text); END;")
+        rows_before = db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+    ingest([data["critics_2020"]], settings, embeddings=embeddings, show_bar=False)
+    nxt = generations.current(settings.index_dir)
+    assert nxt != live
+    with sqlite3.connect(f"file:{nxt / 'docs.sqlite'}?mode=ro", uri=True) as db:
+        kinds = db.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall()
+        assert sorted(kinds) == [("index", "docs_doc"), ("index", "docs_movie"), ("table", "docs")], kinds
+        assert db.execute("SELECT COUNT(*) FROM docs").fetchone()[0] > rows_before, "the old rows came along"
+    assert ReviewStore.open(settings, embeddings).similarity_search("fine film", k=2)

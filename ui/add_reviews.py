@@ -6,6 +6,7 @@ unescaped: names and quotes go through md_escape, example rows into a data frame
 """
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -17,6 +18,8 @@ from ui.add_job import Staged, get_adder, stage
 from ui.jobs import get_builder
 from ui.markup import md_escape
 from ui.runtime import current_settings
+
+log = logging.getLogger(__name__)
 
 MAX_UPLOAD_MB = 200  # Streamlit holds an upload in memory until it is written to disk
 UPLOAD_TYPES = ["csv", "tsv", "gz", "jsonl", "ndjson", "parquet", "pq"]
@@ -80,11 +83,14 @@ def _preview(staged: Staged, spec: str) -> tuple[Preview | None, ColumnMapping |
     cached = st.session_state.get("add_preview")
     if cached and cached[0] == (staged.file_id, spec):
         return cached[1]
-    try:
+    try:  # the readers bound every line and file (readers.bounded), so a hostile upload costs little memory
         mapping = ColumnMapping.parse(spec) if spec else None
         result = (preview_file(staged.path, mapping), mapping, None)
     except (ReaderError, ValueError) as exc:
         result = (None, None, " ".join(str(exc).replace(str(staged.path), staged.name).split()))
+    except Exception as exc:  # noqa: BLE001 - one line on the page, never a traceback with server paths
+        log.exception("previewing %s failed", staged.name)
+        result = (None, None, f"{staged.name} could not be read ({type(exc).__name__}); the log has the details")
     st.session_state["add_preview"] = ((staged.file_id, spec), result)
     return result
 

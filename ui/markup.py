@@ -3,11 +3,14 @@
 st.markdown never renders raw HTML without unsafe_allow_html, but Markdown itself can still
 inject links, remote images (a fetch from the reader's browser), headings, LaTeX and Streamlit's
 `:color[...]` directives. Backslash-escaping every Markdown punctuation character keeps the text
-looking like itself while none of it is interpreted.
+looking like itself while none of it is interpreted. Escapes do not stop a bare URL from becoming a link
+(the renderer finds those in the unescaped text), so an invisible word joiner breaks each one first.
 """
 from __future__ import annotations
 
 import re
+
+from assistant.chat.export import break_autolinks
 
 # Every ASCII punctuation character CommonMark lets a backslash escape, plus ':' for Streamlit
 # directives and emoji shortcodes. Escaping per character means chunks escaped one by one while
@@ -20,7 +23,7 @@ def md_escape(text: str | None) -> str:
     """`text` as Markdown that renders literally."""
     if not text:
         return ""
-    escaped = _SPECIAL.sub(r"\\\1", _LEADING_SPACE.sub("", str(text)))
+    escaped = _SPECIAL.sub(r"\\\1", break_autolinks(_LEADING_SPACE.sub("", str(text))))
     return escaped.replace("\n", "  \n")  # keep the writer's line breaks (lists of quotes, help lines)
 
 

@@ -11,13 +11,33 @@ from datetime import UTC, datetime
 from typing import Any
 
 _IMAGE = re.compile(r"!\[([^\]\n]*)\]\([^)\n]*\)")  # ![alt](url "title")
+_LINK_SYNTAX = re.compile(r"([\\\[\]])")  # a backslash and brackets: what every Markdown link is made of
+# Where a Markdown renderer would start a link by itself (GFM "autolink literals": https://..., www.x, a@b.c):
+# an invisible WORD JOINER there keeps the text as it reads while no renderer sees a URL in it.
+_AUTOLINK_START = re.compile(r"(?i)(?<=[a-z])(?=://)|(?<=www)(?=\.)|(?=@)")
+WORD_JOINER = "\u2060"
+
+
+def break_autolinks(text: str) -> str:
+    """``text`` with a WORD JOINER where a bare URL or e-mail address would become a live link."""
+    return _AUTOLINK_START.sub(WORD_JOINER, text)
 
 
 def inert(text: Any) -> str:
-    """Text for a Markdown file that loads nothing: inline images become their alt text, any other image syntax
-    (reference-style) is broken with a backslash, and HTML is escaped (`<img>`, `<script>` show as typed)."""
-    text = _IMAGE.sub(lambda m: f"[image removed: {m.group(1)}]" if m.group(1) else "[image removed]", str(text))
-    return html.escape(text.replace("![", "!\\["), quote=False)
+    """Text for a Markdown file that loads and links nothing: inline images become their alt text, brackets and
+    backslashes are escaped (no `[x](javascript:...)` link nor reference can form), bare URLs are broken
+    (`break_autolinks`) and HTML is escaped (`<img>`, `<script>` show as typed)."""
+    text, out, last = str(text), [], 0
+    for image in _IMAGE.finditer(text):
+        out.append(_plain(text[last:image.start()]))
+        out.append(f"[image removed: {_plain(image.group(1))}]" if image.group(1) else "[image removed]")
+        last = image.end()
+    out.append(_plain(text[last:]))
+    return "".join(out)
+
+
+def _plain(text: str) -> str:
+    return break_autolinks(html.escape(_LINK_SYNTAX.sub(r"\\\1", text), quote=False))
 
 
 def _when(ts: float | None) -> str:

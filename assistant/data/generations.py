@@ -23,12 +23,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from assistant.data.locks import Process, write_text_atomic
+from assistant.data.locks import HOLDER_NAME, LOCK_NAME, Process, write_text_atomic
 
 log = logging.getLogger(__name__)
 
 POINTER = "CURRENT"
 MARKER = ".mra-owner.json"
+HOME_MARKER = ".mra-home.json"  # in a home folder: its pointer and lock files are this program's
 PROGRAM = "movie-review-assistant"
 _BUILDING = re.compile(r"\.building-\d+-\d+")
 _GENERATION = re.compile(r"gen-(\d{6,})")
@@ -44,13 +45,60 @@ def current(home: Path) -> Path | None:
     return live if _GENERATION.fullmatch(name) and live.is_dir() else None
 
 
-def marker(folder: Path) -> dict | None:
+def marker(folder: Path, name: str = MARKER) -> dict | None:
     """The marker this program wrote into `folder` when it made it, or None (not ours, or unreadable)."""
     try:
-        data = json.loads((folder / MARKER).read_text())
+        data = json.loads((folder / name).read_text())
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("program") == PROGRAM else None
+
+
+class ForeignHome(ValueError):
+    """A folder given as a store or model home holds files this program did not write; one line."""
+
+
+def claim_home(home: Path, what: str, *, legacy: Callable[[Path], bool] = lambda folder: False,
+               exclusive: bool = False) -> None:
+    """Make sure `home` is this program's before anything there is written, replaced or deleted; then mark it.
+
+    A home is ours when it carries HOME_MARKER, is new or empty, or (made before the marker existed) its pointer
+    names a generation of ours (`legacy` may vouch for one). Otherwise, ForeignHome: with `exclusive` (a model
+    home, whose `checkpoint/` a fine-tune replaces) for any file in it; else for the files a writer would replace
+    (the pointer, the lock and its holder record) when they are not ours, so a store may share a folder."""
+    home = Path(home)
+    if marker(home, HOME_MARKER) is not None:
+        return
+    if home.exists() and not home.is_dir():
+        raise ForeignHome(f"{home} is a file, not a folder")
+    entries = sorted(p.name for p in home.iterdir()) if home.is_dir() else []
+    live = current(home)
+    vouched = live is not None and (marker(live) is not None or legacy(live))
+    if exclusive:
+        foreign = [] if not entries or vouched else entries
+    else:
+        foreign = [name for name in (POINTER, LOCK_NAME, HOLDER_NAME)
+                   if name in entries and not _ours_at_home(home / name, vouched)]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise ForeignHome(f"{home} holds files this program did not write ({shown}); give {what} a new or empty "
+                          "folder, or one this program made")
+    home.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(home / HOME_MARKER, json.dumps({"program": PROGRAM, "home": what}))
+
+
+def _ours_at_home(path: Path, vouched: bool) -> bool:
+    """A pointer naming a generation of ours, an empty lock file, a holder record as WriterLock writes it."""
+    if path.name == POINTER:
+        return vouched
+    if path.is_symlink() or not path.is_file():
+        return False
+    if path.name == LOCK_NAME:
+        return path.stat().st_size == 0
+    try:
+        return Process.from_dict(json.loads(path.read_text(errors="replace"))) is not None
+    except ValueError:
+        return False
 
 
 def start_building(home: Path) -> Path:

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 from assistant.data.store_layout import (
     DOCS_SCHEMA,
+    REBUILD_HINT,
     SCHEMA_VERSION,
     Manifest,
     StoreError,
@@ -35,8 +36,31 @@ from assistant.data.store_layout import (
 
 
 def store_lock(settings: Settings, **kwargs) -> WriterLock:
-    """The store's writer lock; a second writer waits `locks.WRITER_WAIT_S` for it (kwargs override)."""
+    """The store's writer lock; a second writer waits `locks.WRITER_WAIT_S` for it (kwargs override).
+
+    StoreError first when the folder's pointer or lock files are someone else's (`generations.claim_home`):
+    `--index DIR` never replaces a user's `DIR/CURRENT` nor deletes their `.write.lock.json`."""
+    try:
+        generations.claim_home(settings.index_dir, "--index", legacy=is_store_generation)
+    except generations.ForeignHome as exc:
+        raise StoreError(str(exc)) from None
     return WriterLock(settings.index_dir, "The review store", **{"wait": locks.WRITER_WAIT_S, **kwargs})
+
+
+DOCS_COLUMNS = "pos, id, doc_id, kind, movie_key, sentiment, text, meta"
+
+
+def copy_rows(db: sqlite3.Connection, previous: Path) -> None:
+    """The previous generation's rows into ``db`` (made from DOCS_SCHEMA): rows, never the file, so a trigger,
+    view or table someone planted in an old docs.sqlite does not live on into the next generation."""
+    db.execute("ATTACH DATABASE ? AS previous", (f"file:{previous}?mode=ro",))
+    try:
+        with db:
+            db.execute(f"INSERT INTO docs ({DOCS_COLUMNS}) SELECT {DOCS_COLUMNS} FROM previous.docs ORDER BY pos")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"Store {previous} is unreadable ({exc}); rebuild it: {REBUILD_HINT}") from exc
+    finally:
+        db.execute("DETACH DATABASE previous")
 
 
 class StoreWriter:
@@ -62,10 +86,10 @@ class StoreWriter:
             if previous is not None:
                 check_compatible(previous, settings, self.base)
             self.tmp = generations.start_building(self.index_dir)
-            if previous is not None:
-                shutil.copy2(self.base / "docs.sqlite", self.tmp / "docs.sqlite")
             self.db = sqlite3.connect(self.tmp / "docs.sqlite")
             self.db.executescript(DOCS_SCHEMA)
+            if previous is not None:
+                copy_rows(self.db, self.base / "docs.sqlite")
             self.known_ids = {row[0] for row in self.db.execute("SELECT id FROM docs")}
             self.known_doc_ids = {row[0] for row in self.db.execute("SELECT DISTINCT doc_id FROM docs")}
             # the vectors: the base generation's first, then this build's (FAISS file or Qdrant collection)

@@ -73,11 +73,19 @@ def clean_text(value: str | None) -> str:
     if not value:
         return ""
     text = value if value.isprintable() else _without_controls(value)  # isprintable: a fast C check
-    if "&" in text:
+    unescaped = text
+    if "&" in unescaped:
         # Only well-formed entities: html.unescape alone would turn "&not" in prose into "¬".
-        text = _ENTITY.sub(lambda m: html.unescape(m.group(0)), text)
-    if not text.isascii():  # ftfy costs ~0.1 ms a call; plain ASCII has nothing for it to fix
-        text = ftfy.fix_text(text)
+        unescaped = _ENTITY.sub(lambda m: html.unescape(m.group(0)), unescaped)
+    if not unescaped.isascii():  # ftfy costs ~0.1 ms a call; plain ASCII has nothing for it to fix
+        unescaped = ftfy.fix_text(unescaped)
+    # "&#x202E;" and the mojibake of U+202E become the control itself only now: clean again after unescaping.
+    if not unescaped.isprintable():
+        again = _CONTROLS.sub("", _ESCAPE_SEQUENCES.sub("", unescaped))
+        if again != unescaped and text == value and (counts := _cleanups.get()) is not None:  # once per value
+            counts[CONTROLS_REMOVED] += 1
+        unescaped = again
+    text = unescaped
     text = " ".join(text.split())  # str.split() knows Unicode spaces (\xa0, \u2028) and is C-fast
     if text[:1] in _QUOTE_PAIRS:
         text = _strip_wrapping_quotes(text)

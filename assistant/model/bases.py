@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 
 import torch
 
-from assistant.model.card import CARD_JSON
+from assistant.model.card import CARD_JSON, CardError, read_card
 
 # TUNED_DIRNAME and tuned_dir are re-exported: the chain, the evaluation and the tests import them from here.
 from assistant.model.tuned_layout import TUNED_DIRNAME as TUNED_DIRNAME
@@ -296,7 +296,29 @@ def load_tuned(settings: Any, *, device: str | None = None,
         return None
     device = resolve_device(device or getattr(settings, "device", "auto"))
     model, tokenizer = _load_pretrained_dir(folder, local_files_only=True)
-    card_path = folder / CARD_JSON
-    card = json.loads(card_path.read_text()) if card_path.exists() else {}
+    try:
+        card = read_card(folder / CARD_JSON)
+    except CardError as exc:  # the weights are fine; the chat runs with the settings' base beside them
+        log.warning("%s; ignoring the card", exc)
+        card = {}
+    if not trusted_base(card.get("base"), settings):
+        log.warning("the card in %s names base %r, which is no known base nor a folder of this program's; "
+                    "the settings' base (%s) is used instead", folder, card["base"], settings.base_model)
+        card = {**card, "base": None, "base_refused": card["base"]}
     model, tokenizer = _finish(model, tokenizer, device)
     return model, tokenizer, card
+
+
+def trusted_base(name: str | None, settings: Any) -> bool:
+    """A base a model card may name: none, a known base, the settings' own base, or a folder under models_dir
+    (where this program keeps the bases it converts). A card is a file anyone may edit; the base it names is
+    loaded when the page starts, so it may not point at an arbitrary folder."""
+    if not name or name in GPT2_HUB_IDS or name.lower() in (SMOLLM2, SCRATCH, "auto"):
+        return True
+    if name == getattr(settings, "base_model", None):
+        return True
+    try:
+        Path(name).expanduser().resolve().relative_to(Path(settings.models_dir).resolve())
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True

@@ -12,6 +12,37 @@ CARD_JSON = "model_card.json"
 CARD_MD = "model_card.md"
 
 
+# Fields a program reads back from a card, with the types they must have (None is always allowed).
+_TEXT_FIELDS = ("base", "base_source", "base_family", "method")
+
+
+class CardError(ValueError):
+    """A model card that is no card: not a JSON object, or a field of the wrong type. One line."""
+
+
+def read_card(path: Path) -> dict[str, Any]:
+    """The card at ``path`` (model_card.json), its shape checked; {} when there is none.
+
+    CardError names what is wrong: `[]` or a string is no card, and `base` must be text, so a hand-edited card
+    cannot break every command with an AttributeError deep inside."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise CardError(f"{path} is unreadable ({exc})") from exc
+    try:
+        card = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise CardError(f"{path} is not JSON ({str(exc).splitlines()[0][:80]})") from None
+    if not isinstance(card, dict):
+        raise CardError(f"{path} holds a JSON {type(card).__name__}, not a model card (a JSON object)")
+    for key in _TEXT_FIELDS:
+        if card.get(key) is not None and not isinstance(card[key], str):
+            raise CardError(f"{path}: {key} is {json.dumps(card[key])[:40]}, not text")
+    return card
+
+
 def write_card(card: dict[str, Any], out: Path) -> None:
     """model_card.json (machine-readable) and model_card.md (for people), beside the weights. Each is replaced
     whole: the evaluation rewrites the card of the live model, which the page may be reading."""

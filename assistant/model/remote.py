@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.outputs import GenerationChunk
@@ -28,6 +29,23 @@ from assistant.model.prompts import plan_budget
 from assistant.settings import Sampling
 
 REMOTE_CANNOT = ("guidance", "drafts")
+HIDDEN = "***"
+
+
+def shown_url(url: str) -> str:
+    """``url`` as it may be logged or shown: its user and password (``http://user:pass@host``) and every query
+    value (``?api_key=...``) become ***, so the endpoint can be named without giving its secrets away."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # not a URL one can take apart: nothing of it is shown
+        return HIDDEN
+    netloc = parts.netloc
+    if "@" in netloc:  # user and password alike: a token is often given as the user (https://TOKEN@host)
+        netloc = f"{HIDDEN}@" + (f"[{host}]" if ":" in host else host) + port
+    query = urlencode([(key, HIDDEN) for key, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 class RemoteReviewLLM(OpenAI):
@@ -97,5 +115,5 @@ def load_remote(settings: Any, model_dir: Path) -> tuple[RemoteReviewLLM, dict[s
     llm = RemoteReviewLLM.from_sampling(settings.llm_endpoint, settings.llm_model, settings.sampling,
                                         tokenizer=tokenizer, window=window,
                                         api_key=settings.llm_api_key.get_secret_value())
-    return llm, {"name": f"{settings.llm_model} at {settings.llm_endpoint}", "device": "remote",
-                 "endpoint": settings.llm_endpoint}
+    shown = shown_url(settings.llm_endpoint)  # logged and shown on the page: no password, no token
+    return llm, {"name": f"{settings.llm_model} at {shown}", "device": "remote", "endpoint": shown}

@@ -17,14 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from assistant.data import generations, locks
-from assistant.data.locks import LOCK_NAME, WriterLock
+from assistant.data.locks import WriterLock
 
 TUNED_DIRNAME = "tuned"
 NEXT_PROBE_DIRNAME = "next-probe"
 CHECKPOINT_DIRNAME = "checkpoint"  # the training loop's resumable state
-# Signs that a folder holds this program's models: a pointer, a model of the old layout, a fine-tune's state.
-_OURS = (generations.POINTER, "config.json", LOCK_NAME, f"{CHECKPOINT_DIRNAME}/state.json",
-         f"{CHECKPOINT_DIRNAME}/examples.jsonl", NEXT_PROBE_DIRNAME)
 
 
 def tuned_home(settings: Any) -> Path:
@@ -52,13 +49,19 @@ def tuned_dir(settings: Any) -> Path:
     return live_model_dir(home) or home
 
 
-def check_home(home: Path) -> None:
+def check_home(home: Path, default: Path | None = None) -> None:
     """ValueError (one line) for a folder that is someone else's: a fine-tune replaces `checkpoint/` in its home
-    and cleans its generations, so `--out` must name a new or empty folder, or one it wrote before."""
+    and cleans its generations, so `--out` must name a new or empty folder, or one carrying this program's home
+    marker (`generations.claim_home`; a home made before the marker: its pointer naming a generation of ours).
+    A folder with a `config.json` (every Hugging Face model folder has one) is not ours for that. The settings'
+    own home (``default``, read from the settings when not given) may hold a model of the old layout."""
     home = Path(home)
-    if not home.is_dir() or not any(home.iterdir()) or any((home / sign).exists() for sign in _OURS):
-        return
-    raise ValueError(f"{home} holds files this program did not write; give --out a new or empty folder")
+    if default is None:
+        from assistant.settings import get_settings  # late: the page's first paint imports this module
+
+        default = tuned_home(get_settings())
+    own = home.resolve() == Path(default).resolve()
+    generations.claim_home(home, "--out", exclusive=not own)
 
 
 def model_lock(home: Path, **kwargs: Any) -> WriterLock:

@@ -35,7 +35,7 @@ from assistant.model.bases import (
     load_base,
 )
 from assistant.model.card import write_card
-from assistant.model.tuned_layout import NEXT_PROBE_DIRNAME, tuned_home
+from assistant.model.tuned_layout import NEXT_PROBE_DIRNAME, check_home, tuned_home
 from assistant.training.batches import encode_all
 from assistant.training.examples import DataConfig, Example, write_examples
 from assistant.training.grounded import PLAIN_RECIPE
@@ -305,6 +305,11 @@ def run(args: argparse.Namespace, settings: Any) -> Trained | int:
                       min_label_confidence=args.min_confidence,
                       **(PLAIN_RECIPE if args.recipe == "plain" else {}))
     checkpoint_dir = out / CHECKPOINT_DIRNAME
+    try:  # before anything in `out` is deleted: a folder of the user's is refused, whatever calls this
+        check_home(out, tuned_home(settings))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.restart:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     store = split = None

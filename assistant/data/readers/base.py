@@ -20,6 +20,9 @@ BAD_ENCODING = "bad encoding"
 CP1252_NOTE = "decoded as cp1252"  # a note, not a skip: the row was read
 MISSING_MOVIE = "missing movie"
 DUPLICATE = "duplicate"
+LINE_TOO_LONG = "line over 1 MiB"  # readers.bounded.MAX_LINE_BYTES: passed over unread
+REST_TOO_BIG = "rest of file over the size bound"  # counted once: nothing after it is read
+TOO_DEEP = "nested too deep"  # a JSON value Python's parser cannot hold
 
 
 class ReaderError(Exception):

@@ -12,7 +12,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from assistant.data.readers.base import MALFORMED, ReaderError, ReadStats
+from assistant.data.readers.base import LINE_TOO_LONG, MALFORMED, TOO_DEEP, ReaderError, ReadStats
+from assistant.data.readers.bounded import BOUNDS, MAX_LINE_BYTES, header_refused
 from assistant.data.readers.tabular import (
     DecodedLines,
     check_readable,
@@ -24,6 +25,8 @@ from assistant.data.readers.tabular import (
 HEADER_SAMPLE = 1000
 # Rows per Parquet record batch: memory stays bounded by this, not by the file.
 PARQUET_BATCH = 1024
+# A row group's columns are inflated whole; real files hold tens to hundreds of MiB per group.
+MAX_ROW_GROUP_BYTES = 1 << 30
 
 
 def as_text(value: Any) -> str:
@@ -44,24 +47,37 @@ def as_text(value: Any) -> str:
 
 
 def _json_objects(path: Path, stats: ReadStats | None) -> Iterator[dict[str, Any] | None]:
-    """Each non-blank line parsed; None for a line that is no JSON object (counted as malformed by the caller)."""
+    """Each non-blank line parsed; None for a line that is no JSON object (counted as malformed by the caller).
+
+    A line over the bounds (readers.bounded) or nested deeper than Python's parser goes (RecursionError) is
+    skipped and counted; the first line over a bound refuses the file."""
     check_readable(path)
     with open_binary(path) as fh:
         lines = DecodedLines(fh, path)
-        for number, line in enumerate(lines, start=1):
+        first = True
+        for line in lines:
             problem, fallback = lines.take()
             text = line.strip()
-            if not text:
+            if not text and problem not in BOUNDS:
                 continue
-            if number == 1 and text.startswith("["):
+            if first and problem in BOUNDS:
+                raise header_refused(path, problem)
+            if first and text.startswith("["):
                 raise ReaderError(path, "a JSON array, not JSON Lines: write one object per line "
                                         "(e.g. jq -c '.[]' FILE > FILE.jsonl)")
+            first = False
+            if problem in BOUNDS and stats is None:
+                continue
             if stats is not None and not stats.line_read(problem, fallback):
                 continue
             try:
                 parsed = json.loads(text)
             except ValueError:
                 parsed = None
+            except RecursionError:  # "[[[[..." 100,000 deep: a hostile line, not a crash
+                if stats is not None:
+                    stats.skip(TOO_DEEP)
+                continue
             yield parsed if isinstance(parsed, dict) else None
 
 
@@ -85,7 +101,11 @@ def iter_jsonl(path: Path, stats: ReadStats, required: Iterable[str] = ()) -> It
             stats.skip(MALFORMED)
             continue
         row = dict.fromkeys(header, "")
-        row.update((str(k), as_text(v)) for k, v in obj.items())
+        try:
+            row.update((str(k), as_text(v)) for k, v in obj.items())
+        except RecursionError:  # parsed just under the parser's depth, too deep to write back as text
+            stats.skip(TOO_DEEP)
+            continue
         yield row
 
 
@@ -108,14 +128,29 @@ def iter_parquet(path: Path, stats: ReadStats, required: Iterable[str] = ()) -> 
     source = _parquet(path)
     header = unique_names(source.schema_arrow.names)
     _check_required(path, header, required)
+    _check_row_groups(path, source)
     try:
         for batch in source.iter_batches(batch_size=PARQUET_BATCH):
             columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
             for values in zip(*columns, strict=True):
                 stats.rows += 1
-                yield {name: as_text(value) for name, value in zip(header, values, strict=True)}
+                row = {name: as_text(value) for name, value in zip(header, values, strict=True)}
+                if sum(map(len, row.values())) > MAX_LINE_BYTES:  # the bound a text line has (in characters)
+                    stats.skip(LINE_TOO_LONG)
+                    continue
+                yield row
     except OSError as exc:  # pyarrow's read errors derive from OSError
         raise ReaderError(path, f"unreadable parquet file ({exc})") from exc
+
+
+def _check_row_groups(path: Path, source: Any) -> None:
+    """Refuse a file whose row groups expand past MAX_ROW_GROUP_BYTES: pyarrow inflates a group's column whole."""
+    meta = source.metadata
+    for i in range(meta.num_row_groups):
+        if (size := meta.row_group(i).total_byte_size) > MAX_ROW_GROUP_BYTES:
+            raise ReaderError(path, f"row group {i} expands to {size / (1 << 20):,.0f} MiB, over the "
+                                    f"{MAX_ROW_GROUP_BYTES >> 20} MiB a group may hold; write it with smaller "
+                                    "row groups")
 
 
 def _check_required(path: Path, header: list[str], required: Iterable[str]) -> None:

@@ -22,6 +22,8 @@ CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 TABLE_SUFFIXES = CSV_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES
+# The column inference's sample, in characters: hundreds of real rows, a few of hostile ones.
+MAX_SAMPLE_CHARS = 8 << 20
 
 
 def table_kind(path: Path) -> str | None:
@@ -63,5 +65,12 @@ def iter_table(
 
 
 def sample_rows(path: Path, n: int) -> list[dict[str, str]]:
-    """The first ``n`` readable rows (for column inference): reads no further than it needs."""
-    return list(islice(iter_table(path, ReadStats()), n))
+    """The first ``n`` readable rows (for column inference), no more than MAX_SAMPLE_CHARS of them in all: reads
+    no further than it needs, and holds little even when every row is near the line bound."""
+    rows, held = [], 0
+    for row in islice(iter_table(path, ReadStats()), n):
+        held += sum(map(len, row.values()))
+        if rows and held > MAX_SAMPLE_CHARS:
+            break
+        rows.append(row)
+    return rows

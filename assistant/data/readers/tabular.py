@@ -14,10 +14,18 @@ from pathlib import Path
 from typing import IO
 
 from assistant.data.readers.base import BAD_ENCODING, MALFORMED, ReaderError, ReadStats
+from assistant.data.readers.bounded import (
+    BOUNDS,
+    MAX_LINE_BYTES,
+    bounded_lines,
+    check_size,
+    expanded_limit,
+    header_refused,
+)
 
-# Large enough for any real review or synopsis, small enough that an unterminated quote
-# cannot swallow a whole 1 GB file into memory.
-FIELD_LIMIT = 64 * 1024 * 1024
+# A field may span lines (a quoted newline) but not grow past a line's bound: an unterminated quote cannot
+# swallow a whole file into memory.
+FIELD_LIMIT = MAX_LINE_BYTES
 csv.field_size_limit(FIELD_LIMIT)
 
 # A lead byte followed by a continuation byte: the line was meant as UTF-8 and is damaged.
@@ -36,32 +44,40 @@ def check_readable(path: Path) -> None:
         raise ReaderError(path, "no such file or directory")
     if not path.is_file():
         raise ReaderError(path, "not a regular file")
+    check_size(path)
+    seen, limit = 0, expanded_limit(path)
     try:
         with open_binary(path) as fh:
             while chunk := fh.read(1 << 16):
                 if chunk.strip():
                     return
+                seen += len(chunk)
+                if seen > limit:
+                    raise ReaderError(path, "nothing but blank space as far as a review file may expand")
     except _READ_ERRORS as exc:
         raise ReaderError(path, f"unreadable file ({exc})") from exc
     raise ReaderError(path, "empty file")
 
 
 class DecodedLines:
-    """Text lines of a byte stream; remembers what went wrong since the last ``take()``.
+    """Text lines of a binary file, read in bounded memory (readers.bounded); remembers what went wrong since the
+    last ``take()``. A line over the bound comes as an empty line with LINE_TOO_LONG (or REST_TOO_BIG) to take.
 
     Each line is tried as UTF-8. A line that fails is read as cp1252 when the source is
     declared cp1252 or the line holds no UTF-8-like sequence (a lone latin-1/cp1252 byte);
     otherwise it is damaged UTF-8 and its row is skipped as "bad encoding".
     """
 
-    def __init__(self, raw: Iterable[bytes], path: Path, cp1252: bool = False) -> None:
+    def __init__(self, raw: IO[bytes], path: Path, cp1252: bool = False) -> None:
         self.raw, self.path, self.cp1252 = raw, path, cp1252
         self.problem: str | None = None
         self.fallback = False
 
     def __iter__(self) -> Iterator[str]:
         try:
-            for line in self.raw:
+            for line, bound in bounded_lines(self.raw, self.path):
+                if bound:
+                    self.problem = bound
                 yield self._decode(line)
         except _READ_ERRORS as exc:
             raise ReaderError(self.path, f"unreadable file ({exc})") from exc
@@ -126,7 +142,7 @@ def iter_lines(path: Path, stats: ReadStats, cp1252: bool = False) -> Iterator[s
         lines = DecodedLines(fh, path, cp1252)
         for line in lines:
             problem, fallback = lines.take()
-            if not line.strip():
+            if not line.strip() and problem not in BOUNDS:
                 continue
             if stats.line_read(problem, fallback):
                 yield line.rstrip("\r\n")
@@ -136,7 +152,11 @@ def csv_header(path: Path) -> list[str]:
     """The first CSV/TSV record as unique column names (see unique_names)."""
     check_readable(path)
     with open_binary(path) as fh:
-        for cells in csv.reader(DecodedLines(fh, path), delimiter=delimiter_for(path)):
+        lines = DecodedLines(fh, path)
+        for cells in csv.reader(lines, delimiter=delimiter_for(path)):
+            problem, _ = lines.take()
+            if problem in BOUNDS:
+                raise header_refused(path, problem)
             if cells:
                 return unique_names(cells)
     return []
@@ -164,9 +184,11 @@ def iter_csv(
                 stats.skip(MALFORMED)
                 continue
             problem, fallback = lines.take()
-            if not cells:
+            if not cells and problem not in BOUNDS:
                 continue
             if header is None:
+                if problem in BOUNDS:
+                    raise header_refused(path, problem)
                 header = unique_names(cells)
                 if missing := [c for c in required if c not in header]:
                     raise ReaderError(path, f"missing column(s) {', '.join(missing)}; header: {', '.join(header)}")
