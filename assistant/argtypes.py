@@ -21,3 +21,4 @@ def bounded(name: str, cast: type, low: float, high: float, kind: str) -> Callab
 
 # numpy's seeds stop at 2**32 - 1 (torch's go further): one range every generator accepts.
 seed_arg = bounded("seed", int, 0, 2**32 - 1, "a whole number")
+port_arg = bounded("port", int, 1, 65535, "a whole number")

@@ -2,20 +2,54 @@
 
 Every value can be overridden by an environment variable prefixed ``MRA_`` (for example
 ``MRA_INDEX_DIR=/tmp/idx``), so tests and benchmarks swap in tiny models and temporary stores
-without touching code.
+without touching code, or by the same line in a ``.env`` file: the working folder's, then the home
+folder's (environment variables win over both; `.env.example` lists the settings people change).
+
+The store, the models and the chats live in one home folder (``MRA_HOME``): ``var/`` of the checkout when the
+code runs from one (an editable install included), else the platform's data folder for the user
+(``~/.local/share/movie-review-assistant`` on Linux). docs/install.md says more.
 """
 from __future__ import annotations
 
 import importlib.util
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-VAR_DIR = REPO_ROOT / "var"
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout; site-packages when installed from a wheel
+APP_NAME = "movie-review-assistant"
+ENV_FILE = ".env"
+
+
+def from_checkout() -> bool:
+    """Whether this code runs from a source checkout (or an editable install of one), not an installed wheel."""
+    return (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "ingest.py").is_file()
+
+
+def default_home() -> Path:
+    """Where the store, models and chats live unless MRA_HOME says: the checkout's var/, else the user's data
+    folder as the platform names it (XDG on Linux, Application Support on macOS, LocalAppData on Windows)."""
+    if from_checkout():
+        return REPO_ROOT / "var"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def env_files() -> tuple[Path, ...]:
+    """The `.env` files read, weakest first: the home folder's (MRA_HOME from the environment, else the default
+    home), then the working folder's."""
+    home = os.environ.get("MRA_HOME")
+    return (Path(home) if home else default_home()) / ENV_FILE, Path(ENV_FILE)
 
 
 @lru_cache(maxsize=1)
@@ -32,8 +66,16 @@ def packaged_minilm_path() -> Path | None:
     return hits[0] if hits else None
 
 
-def default_data_dir() -> Path:
-    return REPO_ROOT.parent / "shared" / "data" / "rotten-tomatoes"
+def default_data_dir(home: Path | None = None) -> Path:
+    """The review data read by default: the offline mirror beside a checkout, else `data/` of the home folder."""
+    if from_checkout() or home is None:
+        return REPO_ROOT.parent / "shared" / "data" / "rotten-tomatoes"
+    return home / "data"
+
+
+def _in_home(name: str):
+    """A default path inside the home folder (the `home` field, validated before the fields that use it)."""
+    return lambda data: Path(data["home"]) / name
 
 
 MAX_GUIDANCE = 5.0  # sentiment guidance's upper bound; scales 1-3 were measured (bench/finetune.md)
@@ -145,9 +187,26 @@ class Sampling(BaseModel):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MRA_", env_nested_delimiter="__", extra="ignore")
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The .env files are looked up when settings are made, not when this module is imported: MRA_HOME and the
+        # working folder may change in between (tests, the page's build jobs).
+        return init_settings, env_settings, DotEnvSettingsSource(settings_cls, env_file=env_files()), \
+            file_secret_settings
+
+    # Folders (the store, models and chats default to inside `home`)
+    home: Path = Field(default_factory=default_home,
+                       description="Where the store, models and chats live (docs/install.md): the checkout's var/, "
+                                   "else the user's data folder.")
+    data_dir: Path = Field(default_factory=lambda data: default_data_dir(Path(data["home"])),
+                           description="Review data read by default: the offline mirror beside a checkout, "
+                                       "else data/ in the home folder.")
+    index_dir: Path = Field(default_factory=_in_home("index"), description="The review store on disk.")
+
     # Data and store
-    data_dir: Path = Field(default_factory=default_data_dir, description="Review data read by default.")
-    index_dir: Path = Field(default=VAR_DIR / "index", description="The review store on disk.")
     embedding_model: str = Field(
         default="auto",
         description="Sentence-transformers model name or folder; 'auto' = the packaged all-MiniLM-L6-v2.",
@@ -171,7 +230,7 @@ class Settings(BaseSettings):
     qdrant_timeout_s: int = Field(default=10, ge=1, description="Seconds to wait for the Qdrant server per request.")
 
     # Language model
-    models_dir: Path = Field(default=VAR_DIR / "models", description="Fine-tuned models and base caches.")
+    models_dir: Path = Field(default_factory=_in_home("models"), description="Fine-tuned models and base caches.")
     base_model: str = "auto"
     device: str = "auto"
     fast_generation: bool = Field(
@@ -196,7 +255,7 @@ class Settings(BaseSettings):
     )
 
     # Conversation
-    chats_db: Path = Field(default=VAR_DIR / "chats.sqlite")
+    chats_db: Path = Field(default_factory=_in_home("chats.sqlite"))
     top_k: int = 4
     default_model: Literal["tuned", "base"] = "tuned"
     warm_up_chat: bool = Field(
@@ -218,7 +277,8 @@ class Settings(BaseSettings):
     stored_message_chars: int = 8000
     max_session_messages: int = Field(default=400, description="Oldest messages of a session are pruned beyond this.")
     sampling: Sampling = Field(default_factory=Sampling)
-    reports_dir: Path = Field(default=REPO_ROOT / "reports")
+    reports_dir: Path = Field(default_factory=lambda data: REPO_ROOT / "reports" if from_checkout()
+                              else Path(data["home"]) / "reports")
 
     # Serving and sharing (SECURITY.md)
     host: str = Field(
@@ -227,6 +287,9 @@ class Settings(BaseSettings):
                     "then refuses other clients; anything else serves the network, with no authentication.",
     )
     port: int = Field(default=8501, ge=1, le=65535)
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Port of the OpenAI-compatible API (`serve`).")
+    api_key: SecretStr | None = Field(
+        default=None, description="When set, the API answers only requests that send `Authorization: Bearer <key>`.")
     writer_wait_s: float = Field(
         default=3600.0, ge=0,
         description="How long a second writer of the store or the tuned model waits for the first before failing "

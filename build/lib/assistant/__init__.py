@@ -1,0 +1,1 @@
+"""A local movie-review chat assistant: fine-tuned language model plus retrieval over Rotten Tomatoes reviews."""

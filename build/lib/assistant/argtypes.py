@@ -1,0 +1,24 @@
+"""argparse types shared by the commands: numbers within bounds, with a one-line usage error."""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+
+def bounded(name: str, cast: type, low: float, high: float, kind: str) -> Callable[[str], Any]:
+    """An argparse type: `cast(value)` within [low, high], else 'NAME must be LOW to HIGH, not VALUE'."""
+    def parse(value: str) -> Any:
+        try:
+            number = cast(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be {kind}, not {value!r}") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{name} must be {low:g} to {high:g}, not {value}")
+        return number
+    return parse
+
+
+# numpy's seeds stop at 2**32 - 1 (torch's go further): one range every generator accepts.
+seed_arg = bounded("seed", int, 0, 2**32 - 1, "a whole number")
+port_arg = bounded("port", int, 1, 65535, "a whole number")

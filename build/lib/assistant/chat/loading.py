@@ -1,0 +1,121 @@
+"""What `Assistant.load` finds on disk: the store, the tuned model (or the server that serves it), the base
+model's loader, the draft-ranking probe, and a warning for everything missing."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from assistant.chat.replies import FINETUNE_HINT
+from assistant.model.generation import ReviewGenerator, chat_generator
+from assistant.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def load_parts(settings: Settings, embeddings: Any = None) -> dict[str, Any]:
+    """Keyword arguments for `Assistant(settings, **parts)`."""
+    from assistant.data.store import ReviewStore, StoreError
+    from assistant.model.bases import load_base, load_tuned, tuned_dir
+    from assistant.model.sentiment_probe import SentimentProbe
+
+    warnings: list[str] = []
+    store, store_error = None, None
+    try:
+        store = ReviewStore.open(settings, embeddings)
+    except StoreError as exc:
+        store_error = str(exc)
+        warnings.append(f"Retrieval unavailable: {exc}")
+
+    generators: dict[str, ReviewGenerator | None] = {"tuned": None, "base": None}
+    info: dict[str, dict[str, Any]] = {}
+    llms: dict[str, tuple[Any, Any]] = {}
+    base_name = settings.base_model
+    remote = _remote(settings, tuned_dir(settings), warnings) if settings.llm_endpoint else None
+    if remote is not None:
+        llms["tuned"], info["tuned"] = remote[:2], {"kind": "tuned", **remote[2]}
+        tuned = None
+    else:
+        tuned = _tuned(settings, load_tuned, tuned_dir, warnings)
+    if tuned is not None:
+        model, tokenizer, card = tuned
+        generators["tuned"] = chat_generator(model, tokenizer, settings)
+        base_name = card.get("base") or base_name
+        label = {"lora": " + LoRA", "full": ", fully fine-tuned"}.get(card.get("method") or "", " fine-tuned")
+        info["tuned"] = {"kind": "tuned", "name": f"{card.get('base') or 'unknown base'}{label}",
+                         "base": card.get("base"), "method": card.get("method"),
+                         "path": str(tuned_dir(settings)), "train_minutes": card.get("train_minutes")}
+
+    def load_base_generator() -> tuple[ReviewGenerator, dict[str, Any]]:
+        model, tokenizer, base_info = load_base(base_name, settings)
+        return chat_generator(model, tokenizer, settings), {"kind": "base", "name": base_info.name,
+                                                           "source": base_info.source, "base": base_info.name}
+
+    info["base"] = {"kind": "base", "name": base_name, "base": base_name}
+    return {"store": store, "store_error": store_error, "generators": generators, "llms": llms,
+            "loaders": {"base": load_base_generator}, "warnings": warnings, "model_info": info,
+            "embeddings_loader": None if embeddings is not None else _embeddings_loader(settings),
+            # A property of the data, not of the model: it ranks the base model's drafts too.
+            "probe": SentimentProbe.find(tuned_dir(settings))}
+
+
+def _tuned(settings: Settings, load_tuned: Callable, tuned_dir: Callable, warnings: list[str]) -> Any:
+    try:
+        tuned = load_tuned(settings)
+    except Exception as exc:  # a damaged model folder degrades to the base model
+        warnings.append(f"The fine-tuned model in {tuned_dir(settings)} could not be loaded "
+                        f"({str(exc).splitlines()[0]}); retrain it with: {FINETUNE_HINT}")
+        return None
+    if tuned is None:
+        warnings.append(f"No fine-tuned model in {tuned_dir(settings)}; replies come from the base model "
+                        f"until you train it with: {FINETUNE_HINT}")
+    return tuned
+
+
+def _remote(settings: Settings, model_dir: Any, warnings: list[str]) -> tuple[Any, Any, dict[str, Any]] | None:
+    """(LLM, prompt, info) for the server in MRA_LLM_ENDPOINT, reading the served model's tokenizer from the
+    tuned model's folder; None, with a warning, when that folder has no tokenizer."""
+    from assistant.model.llm import ReviewPrompt
+    from assistant.model.remote import load_remote
+
+    try:
+        llm, info = load_remote(settings, model_dir)
+    except Exception as exc:  # no tokenizer to fit prompts with: the local model answers instead
+        warnings.append(f"MRA_LLM_ENDPOINT is set, but the served model's tokenizer could not be read from "
+                        f"{model_dir} ({str(exc).splitlines()[0]}); the local model answers instead.")
+        return None
+    prompt = ReviewPrompt(tokenizer=llm.tokenizer, window=llm.window, max_new_tokens=settings.sampling.max_new_tokens)
+    log.info("reviews are written by %s", info["name"])
+    return llm, prompt, info
+
+
+def _embeddings_loader(settings: Settings) -> Callable[[], Any]:
+    def load() -> Any:
+        from assistant.data.embeddings import make_embeddings
+
+        return make_embeddings(settings)
+
+    return load
+
+
+def warm_up_chat(assistant: Any, model: str | None = None) -> float:
+    """Ready everything a first review request touches, so the first person to ask does not wait for it: the
+    default model (loaded and warmed up), the embedding model, the store's facts and the chat graph. Without
+    this the first request took 3-5 s more than the rest (bench/latency.md). One request through the unsaved
+    graph writing a single token, about a well-known movie; nothing is remembered. Returns the seconds it took;
+    a failure is logged, never raised (the chat then warms up on its first real request instead)."""
+    started = time.perf_counter()
+    model = model or assistant.settings.default_model
+    try:
+        titles = assistant.titles.popular(1) if assistant.titles is not None else []
+        message = f"Write a positive review of {titles[0] if titles else 'Toy Story'}"
+        for _ in assistant.stream("warm-up", message, rag=assistant.rag_available, model=model, max_new_tokens=1,
+                                  seed=0, remember=False):
+            pass
+    except Exception as exc:  # noqa: BLE001 - a warm-up must not stop the app from starting
+        log.warning("chat warm-up failed (%s: %s); the first request will be slower", type(exc).__name__,
+                    str(exc).splitlines()[0] if str(exc) else "")
+    seconds = time.perf_counter() - started
+    log.info("chat warmed up in %.1f s", seconds)
+    return seconds

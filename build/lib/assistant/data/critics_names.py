@@ -1,0 +1,111 @@
+"""The names a movie's critics share: a facts line for the many films no facts source knows.
+
+Facts (director, cast) come from the Kaggle, top-movies and Flatiron files, which cover about one film in five of
+those the reviews are about. Yet the reviews themselves name the people a critic would: of *Family Plot* they say
+"Hitchcock", "Bruce Dern", "Karen Black". A name that at least two critics use of a film is almost always one of
+its people, places or characters (one critic's capital is as often "Internet"); the most used of them become one
+line, rendered as a facts line ("About Family Plot: Its critics name ..."), so the reply can name the film's
+people whether or not a facts source has it. The reply's names rule and named lead read it as any facts line.
+"""
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from langchain_core.documents import Document
+
+from assistant.data.details import (
+    STOPWORDS,
+    WORD_RE,
+    is_sentence_start,
+    name_spans,
+    name_words,
+    strip_possessive,
+)
+
+MIN_REVIEWS = 2  # critics who must use a name for it to count as the film's
+# a job written before a name, as critics do ("Director Alfred Hitchcock"): not part of it
+ROLE_WORDS = frozenset("Director Producer Writer Screenwriter Filmmaker Actor Actress Composer Cinematographer "
+                       "Novelist Playwright Narrator".split())
+MAX_NAMES = 6  # the line stays short: the context's room is for the reviews
+SOURCE = "its critics' reviews"
+
+
+def _fold(word: str) -> str:
+    """Lower case without accents or a possessive: "Carné's" and "Carne" are one name."""
+    plain = unicodedata.normalize("NFKD", strip_possessive(word))
+    return "".join(c for c in plain if not unicodedata.combining(c)).lower()
+
+
+def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int = MIN_REVIEWS,
+                 limit: int = MAX_NAMES) -> list[str]:
+    """The names at least `min_reviews` of the reviews use, most used first, each in its fullest common form
+    ("Alfred Hitchcock" where some write "Hitchcock"). The title's own words and common capitals do not count."""
+    title_words = {part for w in WORD_RE.findall(title or "") for part in _fold(w).split("-")}
+    reviews_using: Counter = Counter()  # a name's last word, folded ("hitchcock") -> reviews that use it
+    forms: dict[str, Counter] = defaultdict(Counter)  # ... -> how it is written
+    lower: set[str] = set()  # words the reviews also write in lower case: "love", "state", not "sandler"
+    openers: list[set[str]] = []  # per review: its sentences' first words, folded ("Stallone scripts ...")
+    for text in reviews:
+        lower.update(w for w in WORD_RE.findall(text) if w.islower())
+        openers.append({_fold(m[0]) for m in WORD_RE.finditer(text)
+                        if m[0][:1].isupper() and is_sentence_start(text[:m.start()])})
+        seen: set[str] = set()
+        for span in name_spans(text):
+            parts = span.split()
+            while len(parts) > 1 and parts[0] in ROLE_WORDS:  # before name_words' length rule
+                parts = parts[1:]
+            words = name_words(" ".join(parts))
+            if not words or all(part in title_words for w in words for part in _fold(w).split("-")):
+                continue
+            key = _fold(words[-1])
+            forms[key][" ".join(words)] += 1
+            seen.add(key)
+        reviews_using.update(seen)
+        openers[-1] -= seen
+    # A sentence's first word may be a name or an ordinary opener; once some critic writes it mid-sentence as a
+    # name, a critic opening a sentence with it uses the name too ("Stallone scripts ...", "... by Stallone").
+    for opened in openers:
+        reviews_using.update(key for key in opened if key in forms)
+    ranked = sorted((k for k, n in reviews_using.items() if n >= min_reviews), key=lambda k: (-reviews_using[k], k))
+    names: list[str] = []
+    for key in ranked:
+        # the longest form at least two critics wrote, else the most written one, the fuller of equals: one critic's
+        # "Robin Williams" and another's "Williams" (or a sentence opened with it) name one man, in full
+        common = [f for f, n in forms[key].items() if n >= min_reviews]
+        name = max(common, key=len) if common else max(forms[key].items(), key=lambda kv: (kv[1], len(kv[0])))[0]
+        if any(set(name.split()) <= set(kept.split()) for kept in names):  # "Denzel" of "Denzel Washington"
+            continue
+        if " " not in name and (name.lower() in lower or name.lower() in STOPWORDS):  # ordinary: "Love", "This"
+            continue
+        names.append(name)
+        if len(names) == limit:
+            break
+    return names
+
+
+def names_sentence(names: list[str]) -> str:
+    return "Its critics name " + (", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]) + "."
+
+
+def critics_names_document(store: Any, movie_key: str | None) -> Document | None:
+    """The movie's shared names as a facts document (kind "movie"), or None when its critics share none."""
+    if not movie_key:
+        return None
+    rows = store.sql("SELECT doc_id, text, json_extract(meta, '$.movie') FROM docs WHERE movie_key = ? AND "
+                     "kind = 'review' ORDER BY pos", (movie_key,))
+    reviews: dict[str, list[str]] = defaultdict(list)  # a long review is stored as several chunks
+    for doc_id, text, _ in rows:
+        reviews[doc_id].append(text)
+    if len(reviews) < MIN_REVIEWS:
+        return None
+    titles = Counter(title for _, _, title in rows if title)
+    title = titles.most_common(1)[0][0] if titles else None
+    names = shared_names((" ".join(chunks) for chunks in reviews.values()), title)
+    if not names:
+        return None
+    return Document(page_content=names_sentence(names),
+                    metadata={"kind": "movie", "movie": title, "movie_key": movie_key, "source": SOURCE,
+                              "doc_id": f"critics-names-{movie_key}", "names": names})

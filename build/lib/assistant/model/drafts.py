@@ -1,0 +1,69 @@
+"""Best-of-n drafts for a review: sample several in one batch, keep the one whose sentiment reads clearest.
+
+The small models miss the asked-for sentiment often (see the model card), and sampling a few drafts and
+keeping the most on-target one is the cheapest fix that needs no retraining. Drafts are scored by the
+embedding sentiment probe saved beside the tuned model, never by the TF-IDF judge that the evaluation
+scores with, so choosing drafts cannot game the reported accuracy. The probe reads the data, not the
+model, so it ranks the base model's drafts just as well.
+
+This module holds no model: the chat hands the LLM a scorer over the probe and the store's embeddings.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+SCORER = "embedding probe"
+
+
+def why_single(n: int, *, probe: Any, store: Any, embeddings_ready: Callable[[], bool], temperature: float,
+               store_error: str | None) -> str | None:
+    """Why n drafts cannot be ranked this time (so one is streamed instead), or None when they can.
+
+    `embeddings_ready` is called last: it may load the embedding model, which is only worth it when the
+    drafts will be ranked."""
+    if n <= 1:
+        return None
+    if temperature <= 0:
+        return "at temperature 0 every draft would be the same"
+    if probe is None:
+        return ("there is no sentiment probe beside the fine-tuned model to rank them (fine-tuning saves one: "
+                "python -m assistant.finetune)")
+    wanted = getattr(getattr(probe, "coef", None), "shape", (None,))[0]
+    dim = getattr(getattr(store, "manifest", None), "embedding_dim", None)
+    if wanted is not None and dim is not None and int(wanted) != int(dim):
+        # Scoring would fail only after every draft was written: refuse before, and say how to fix it.
+        return (f"the sentiment probe reads {wanted}-dimensional embeddings but the review store has "
+                f"{dim}-dimensional ones (retrain with: python -m assistant.finetune)")
+    if store is None or not embeddings_ready():
+        return f"the embedding model that scores them is unavailable ({store_error or 'no review store'})"
+    return None
+
+
+def record(drafts: Any, *, generate_s: float, score_s: float) -> dict[str, Any]:
+    """What a Reply keeps of its drafts. `chosen` indexes `on_target` (0-based); `on_target` is P(asked-for
+    sentiment) per draft, None for an empty draft."""
+    return {"n": len(drafts.texts), "chosen": drafts.chosen,
+            "on_target": [None if s is None else round(s, 4) for s in drafts.on_target],
+            "scorer": SCORER, "generate_s": round(generate_s, 4), "score_s": round(score_s, 4)}
+
+
+def fallback_record(asked: int, why: str) -> dict[str, Any]:
+    """What a Reply keeps when n drafts were asked for but one was streamed."""
+    return {"n": 1, "asked": asked, "chosen": 0, "on_target": [], "scorer": None, "why": why}
+
+
+def describe(drafts: dict[str, Any] | None, sentiment: str | None) -> str | None:
+    """'chose draft 2 of 4 (0.93 negative)' for people; None when no drafts were ranked."""
+    if not drafts or not drafts.get("scorer") or (drafts.get("n") or 0) < 2:
+        return None
+    chosen, scores = int(drafts.get("chosen") or 0), list(drafts.get("on_target") or [])
+    score = scores[chosen] if 0 <= chosen < len(scores) else None
+    how = f" ({score:.2f} {sentiment or 'on target'})" if isinstance(score, (int, float)) else " (all were empty)"
+    return f"chose draft {chosen + 1} of {drafts['n']}{how}"
+
+
+def score_list(drafts: dict[str, Any] | None) -> str:
+    """'0.93, 0.41, -, 0.12': every draft's score in order, '-' for an empty one."""
+    scores: Sequence[Any] = (drafts or {}).get("on_target") or []
+    return ", ".join(f"{s:.2f}" if isinstance(s, (int, float)) else "-" for s in scores)

