@@ -9,18 +9,18 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 TORCH_CPU_INDEX=https://download.pytorch.org/whl/cpu
 
-python_ok() {  # one clear line when this interpreter is too old for the project
+python_ok() {  # one clear line when this interpreter is too old for the project: python_ok PYTHON REMEDY
   "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && return 0
-  echo "error: Python 3.11 or newer is needed; $1 is $("$1" -V 2>&1 || echo 'missing') (set PYTHON=python3.11 or newer)" >&2
+  echo "error: Python 3.11 or newer is needed; $1 is $("$1" -V 2>&1 || echo 'missing'): $2" >&2
   return 1
 }
 
 if [ ! -x .venv/bin/python ]; then
-  python_ok "$PYTHON" || exit 1
+  python_ok "$PYTHON" "set PYTHON=python3.11 (or newer) and run this again" || exit 1
   echo "Creating virtual environment in .venv"
   "$PYTHON" -m venv .venv
 fi
-python_ok .venv/bin/python || { echo "(remove .venv to make it again with a newer Python)" >&2; exit 1; }
+python_ok .venv/bin/python "remove .venv, set PYTHON=python3.11 (or newer) and run this again" || exit 1
 
 stamp=.venv/.requirements.sha
 want=$(cat pyproject.toml constraints.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1)

@@ -1,9 +1,17 @@
-"""argparse types shared by the commands: numbers within bounds, with a one-line usage error."""
+"""argparse types shared by the commands: numbers within bounds, with a one-line usage error; the command's name."""
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+
+def program_name() -> str:
+    """What the usage lines call the command: `mra` as installed, `python -m assistant` run as a module."""
+    name = Path(sys.argv[0]).name
+    return "python -m assistant" if name in ("__main__.py", "-m", "") else name
 
 
 def bounded(name: str, cast: type, low: float, high: float, kind: str) -> Callable[[str], Any]:

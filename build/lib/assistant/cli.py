@@ -1,15 +1,11 @@
-"""Command line: `mra` (installed) or `python -m assistant`, one command with subcommands.
+"""The chat's commands: `mra chat | ask | sessions | status` (`python -m assistant ...`; assistant.commands
+hands these four here).
 
-    mra ui | chat | ask | ingest | finetune | evaluate | serve | status | sessions   (each answers --help)
     python -m assistant chat [--no-rag] [--model base|tuned] [--session ID] [--drafts N] [--guidance G]
     python -m assistant ask "Write a positive review of Toy Story" [--no-rag] [--compare] [--drafts N] [--guidance G] [--json]
     python -m assistant sessions [list | show ID | export ID [--format markdown|json] | rename ID TITLE | delete ID]
                                  [--all]
     python -m assistant status [--json]
-    python -m assistant serve [--host H] [--port P]      # the OpenAI-compatible API (assistant.api)
-
-`ingest`, `finetune` and `evaluate` hand the rest of the line to their own modules (`python ingest.py`,
-`python -m assistant.finetune`, `python -m assistant.evaluate` are the same commands), `ui` to `python -m ui`.
 """
 from __future__ import annotations
 
@@ -20,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from assistant.argtypes import bounded, port_arg, seed_arg
+from assistant.argtypes import bounded, program_name, seed_arg
 from assistant.chat.assistant import MODELS, Assistant, AssistantError, Reply
 from assistant.chat.export import source_line
 from assistant.chat.memory import (
@@ -30,7 +26,6 @@ from assistant.chat.memory import (
     UnknownSession,
     new_session_id,
 )
-from assistant.commands import HANDED_ON, cmd_serve, hand_on, program_name, split_handed_on
 from assistant.logs import PrintableStream, printable
 from assistant.model.drafts import describe, score_list
 from assistant.model.guidance import guidance_arg
@@ -75,12 +70,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=program_name(), description="Movie-review chat assistant.")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress (to stderr)")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("ui", help="serve the chat page (python -m ui; options go to streamlit run)", add_help=False)
-    for name, (_, summary) in HANDED_ON.items():
-        sub.add_parser(name, help=summary, add_help=False)
-    serve = sub.add_parser("serve", help="the OpenAI-compatible HTTP API (loopback unless MRA_HOST says)")
-    serve.add_argument("--host", default=None, help="address to listen on (default: settings.host, MRA_HOST)")
-    serve.add_argument("--port", type=port_arg, default=None, help="default: settings.api_port, MRA_API_PORT")
     chat = sub.add_parser("chat", help="interactive chat, streaming")
     _generation_args(chat)
     ask = sub.add_parser("ask", help="one turn")
@@ -296,13 +285,7 @@ def cmd_sessions(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, assistant: Assistant | None = None,
          settings: Settings | None = None) -> int:
     """Exit status 0 on success, 2 on a clear error (one line on stderr), 1 on anything unexpected."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    handed_on = split_handed_on(argv)
-    if handed_on is not None:
-        return hand_on(*handed_on)
     args = parse_args(argv)
-    if args.command == "serve":
-        return cmd_serve(args)
     out = PrintableStream(out or sys.stdout)  # review, user and model text can carry terminal escapes
     _quiet_libraries(args.verbose)
     settings = settings or (assistant.settings if assistant is not None else get_settings())

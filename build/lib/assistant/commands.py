@@ -1,12 +1,14 @@
-"""The subcommands `mra` (assistant.cli) hands to other modules, and `serve`, whose code loads only when asked.
+"""`mra` (installed) and `python -m assistant`: one command, each subcommand's code imported only when it runs.
 
+    mra ui ...        = python -m ui ...                   (the page's launcher; options go to `streamlit run`)
+    mra chat | ask | sessions | status ...                 (assistant/cli.py)
     mra ingest ...    = python ingest.py ...              (assistant/ingest.py)
     mra finetune ...  = python -m assistant.finetune ...
     mra evaluate ...  = python -m assistant.evaluate ...
-    mra ui ...        = python -m ui ...                   (the page's launcher; options go to `streamlit run`)
-    mra serve [--host H] [--port P]                        (assistant.api.server.serve)
+    mra serve [--host H] [--port P]                        (the OpenAI-compatible API: assistant.api.server.serve)
 
-Their modules are imported only when their command runs, so `mra chat` never loads training code or FastAPI.
+So `mra --help`, `mra serve` or `mra ingest --dry-run` load neither the chat's models nor the training code, and
+`mra chat` never loads FastAPI. Exit status: 0 done, 2 a clear error (one line on stderr), 1 anything unexpected.
 """
 from __future__ import annotations
 
@@ -14,49 +16,57 @@ import argparse
 import importlib
 import os
 import sys
-from pathlib import Path
+from collections.abc import Sequence
 
+from assistant.argtypes import port_arg, program_name
 from assistant.logs import printable
 
-# Commands whose options and code live in a module of their own: the rest of the line goes to its `main`.
-HANDED_ON = {
+# name -> (the module whose `main` takes the rest of the line, what it does)
+SUBCOMMANDS = {
+    "ui": ("ui.__main__", "serve the chat page in the browser (options go to streamlit run)"),
+    "chat": ("assistant.cli", "chat in the terminal, streaming"),
+    "ask": ("assistant.cli", "one turn"),
     "ingest": ("assistant.ingest", "read, clean, chunk and embed reviews into the store (python ingest.py)"),
     "finetune": ("assistant.finetune", "fine-tune the review model, then evaluate it into its model card"),
     "evaluate": ("assistant.evaluate", "the 2x2 evaluation: fine-tuning, RAG, both, neither"),
+    "serve": ("", "the OpenAI-compatible HTTP API (loopback unless MRA_HOST says)"),
+    "status": ("assistant.cli", "models, store and chat database"),
+    "sessions": ("assistant.cli", "list, show, export, rename or delete chat sessions"),
 }
+CHAT_MODULE = "assistant.cli"  # takes its whole line, subcommand included
 VERBOSE_FLAGS = ("-v", "--verbose")
 
 
-def program_name() -> str:
-    """What the usage lines call this command: `mra` as installed, `python -m assistant` run as a module."""
-    name = Path(sys.argv[0]).name
-    return "python -m assistant" if name in ("__main__.py", "-m", "") else name
+def listing_parser() -> argparse.ArgumentParser:
+    """The top-level help: every subcommand by name; each one's own options are its module's to show."""
+    p = argparse.ArgumentParser(prog=program_name(), description="Movie-review chat assistant.",
+                                epilog="`%(prog)s SUBCOMMAND --help` shows a subcommand's options.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress (to stderr)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
+    for name, (_, summary) in SUBCOMMANDS.items():
+        sub.add_parser(name, help=summary, add_help=False)
+    return p
 
 
-def hand_on(command: str, argv: list[str], verbose: bool) -> int:
-    """Run a command whose options live in its own module, with the rest of the line (`-v` given before the
-    command name travels with it)."""
-    prog = f"{program_name()} {command}"
-    if command == "ui":  # the page's launcher replaces this process with `streamlit run` anyway
-        os.execv(sys.executable, [sys.executable, "-m", "ui", *argv])
-    rest = [*(["-v"] if verbose else []), *argv]
-    module = importlib.import_module(HANDED_ON[command][0])
-    return module.main(rest, prog=prog) if command == "ingest" else module.main(rest)
+def serve_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"{program_name()} serve", description=SUBCOMMANDS["serve"][1])
+    p.add_argument("--host", default=None, help="address to listen on (default: settings.host, MRA_HOST)")
+    p.add_argument("--port", type=port_arg, default=None, help="default: settings.api_port, MRA_API_PORT")
+    p.add_argument("-v", "--verbose", action="store_true", help="log requests (to stderr)")
+    return p
 
 
-def split_handed_on(argv: list[str]) -> tuple[str, list[str], bool] | None:
-    """(command, the rest of the line, verbose) when the line names a handed-on command; None otherwise."""
-    verbose = False
+def split(argv: list[str]) -> tuple[str | None, list[str], bool]:
+    """(the subcommand, the rest of the line, whether -v came before it); None when the line names none."""
     for i, word in enumerate(argv):
-        if word in VERBOSE_FLAGS:
-            verbose = True
-            continue
-        return (word, argv[i + 1:], verbose) if word in (*HANDED_ON, "ui") else None
-    return None
+        if word not in VERBOSE_FLAGS:
+            return (word if word in SUBCOMMANDS else None), argv[i + 1:], i > 0
+    return None, [], bool(argv)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(argv: list[str]) -> int:
     """The HTTP API, imported only here: the other commands need neither FastAPI nor uvicorn."""
+    args = serve_parser().parse_args(argv)
     try:
         from assistant.api.server import serve
     except ImportError as exc:
@@ -64,5 +74,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(printable(f"error: the API server cannot start here ({exc})"
                         f"{'; pip install fastapi uvicorn' if missing_library else ''}"), file=sys.stderr)
         return 2
+    if args.verbose:
+        from assistant.logs import setup_logging
+
+        setup_logging(verbose=True)
     serve(args.host, args.port)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command, rest, verbose = split(argv)
+    if command is None:
+        listing_parser().parse_args(argv)  # prints the help, or the usage error, and exits
+        return 2
+    if command == "serve":
+        return cmd_serve([*(["-v"] if verbose else []), *rest])
+    if command == "ui":  # the page's launcher replaces this process with `streamlit run` anyway
+        os.execv(sys.executable, [sys.executable, "-m", "ui", *rest])
+    module = importlib.import_module(SUBCOMMANDS[command][0])
+    if SUBCOMMANDS[command][0] == CHAT_MODULE:
+        return module.main(argv)
+    rest = [*(["-v"] if verbose else []), *rest]
+    return module.main(rest, prog=f"{program_name()} {command}") if command == "ingest" else module.main(rest)
