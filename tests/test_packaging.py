@@ -2,6 +2,7 @@
 and asked for help from outside the checkout; the page's options shipped with it; warnings from our code fail."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -126,8 +127,15 @@ def installed(tmp_path_factory) -> Path:
     """The wheel `pip wheel .` builds, installed into a new virtual environment whose other packages are this
     one's (a .pth file: nothing is downloaded); its `bin/` folder."""
     tmp = tmp_path_factory.mktemp("wheel")
+    source = tmp / "source"  # setuptools builds in the source folder (build/, *.egg-info): a copy, not the checkout
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "ingest.py", "assistant", "ui"):
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(ROOT / name, source / name)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"), str(ROOT)],
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"), str(source)],
                    check=True, capture_output=True, cwd=tmp)
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp / "venv")], check=True)
     venv_python = tmp / "venv" / "bin" / "python"

@@ -1,1 +1,0 @@
-"""A local movie-review chat assistant: fine-tuned language model plus retrieval over Rotten Tomatoes reviews."""

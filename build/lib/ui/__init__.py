@@ -1,1 +1,0 @@
-"""The Streamlit front end: `streamlit run ui/app.py`."""
