@@ -1,7 +1,7 @@
-"""`python -m assistant ...`: the command line (see assistant.cli)."""
+"""`python -m assistant ...`: the `mra` command (see assistant.commands)."""
 import sys
 
-from assistant.cli import main
+from assistant.commands import main
 
 if __name__ == "__main__":
     sys.exit(main())

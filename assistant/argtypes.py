@@ -1,9 +1,17 @@
-"""argparse types shared by the commands: numbers within bounds, with a one-line usage error."""
+"""argparse types shared by the commands: numbers within bounds, with a one-line usage error; the command's name."""
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+
+def program_name() -> str:
+    """What the usage lines call the command: `mra` as installed, `python -m assistant` run as a module."""
+    name = Path(sys.argv[0]).name
+    return "python -m assistant" if name in ("__main__.py", "-m", "") else name
 
 
 def bounded(name: str, cast: type, low: float, high: float, kind: str) -> Callable[[str], Any]:
@@ -21,3 +29,4 @@ def bounded(name: str, cast: type, low: float, high: float, kind: str) -> Callab
 
 # numpy's seeds stop at 2**32 - 1 (torch's go further): one range every generator accepts.
 seed_arg = bounded("seed", int, 0, 2**32 - 1, "a whole number")
+port_arg = bounded("port", int, 1, 65535, "a whole number")

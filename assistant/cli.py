@@ -1,4 +1,5 @@
-"""Command line: `python -m assistant chat | ask | sessions | status`.
+"""The chat's commands: `mra chat | ask | sessions | status` (`python -m assistant ...`; assistant.commands
+hands these four here).
 
     python -m assistant chat [--no-rag] [--model base|tuned] [--session ID] [--drafts N] [--guidance G]
     python -m assistant ask "Write a positive review of Toy Story" [--no-rag] [--compare] [--drafts N] [--guidance G] [--json]
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from assistant.argtypes import bounded, seed_arg
+from assistant.argtypes import bounded, program_name, seed_arg
 from assistant.chat.assistant import MODELS, Assistant, AssistantError, Reply
 from assistant.chat.export import source_line
 from assistant.chat.memory import (
@@ -74,7 +75,7 @@ _new_tokens = bounded("max-new-tokens", int, 1, MAX_NEW_TOKENS, "a whole number"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m assistant", description="Movie-review chat assistant.")
+    p = argparse.ArgumentParser(prog=program_name(), description="Movie-review chat assistant.")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress (to stderr)")
     sub = p.add_subparsers(dest="command", required=True)
     chat = sub.add_parser("chat", help="interactive chat, streaming")

@@ -2,7 +2,12 @@
 
 Every value can be overridden by an environment variable prefixed ``MRA_`` (for example
 ``MRA_INDEX_DIR=/tmp/idx``), so tests and benchmarks swap in tiny models and temporary stores
-without touching code.
+without touching code, or by the same line in a ``.env`` file: the working folder's, then the home
+folder's (environment variables win over both; `.env.example` lists the settings people change).
+
+The store, the models and the chats live in one home folder (``MRA_HOME``): ``var/`` of the checkout when the
+code runs from one (an editable install included), else the platform's data folder for the user
+(``~/.local/share/movie-review-assistant`` on Linux). docs/install.md says more.
 """
 from __future__ import annotations
 
@@ -15,10 +20,38 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-VAR_DIR = REPO_ROOT / "var"
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout; site-packages when installed from a wheel
+APP_NAME = "movie-review-assistant"
+ENV_FILE = ".env"
+
+
+def from_checkout() -> bool:
+    """Whether this code runs from a source checkout (or an editable install of one), not an installed wheel."""
+    return (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "ingest.py").is_file()
+
+
+def default_home() -> Path:
+    """Where the store, models and chats live unless MRA_HOME says: the checkout's var/, else the user's data
+    folder as the platform names it (XDG on Linux, Application Support on macOS, LocalAppData on Windows)."""
+    if from_checkout():
+        return REPO_ROOT / "var"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def env_files() -> tuple[Path, ...]:
+    """The `.env` files read, weakest first: the home folder's (MRA_HOME from the environment, else the default
+    home), then the working folder's."""
+    home = os.environ.get("MRA_HOME")
+    return (Path(home) if home else default_home()) / ENV_FILE, Path(ENV_FILE)
 
 
 @lru_cache(maxsize=1)
@@ -35,8 +68,16 @@ def packaged_minilm_path() -> Path | None:
     return hits[0] if hits else None
 
 
-def default_data_dir() -> Path:
-    return REPO_ROOT.parent / "shared" / "data" / "rotten-tomatoes"
+def default_data_dir(home: Path | None = None) -> Path:
+    """The review data read by default: the offline mirror beside a checkout, else `data/` of the home folder."""
+    if from_checkout() or home is None:
+        return REPO_ROOT.parent / "shared" / "data" / "rotten-tomatoes"
+    return home / "data"
+
+
+def _in_home(name: str):
+    """A default path inside the home folder (the `home` field, validated before the fields that use it)."""
+    return lambda data: Path(data["home"]) / name
 
 
 MAX_GUIDANCE = 5.0  # sentiment guidance's upper bound; scales 1-3 were measured (bench/finetune.md)
@@ -138,7 +179,20 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MRA_", env_nested_delimiter="__", extra="ignore")
 
-    # -- server: the page and where the app keeps its own files (SECURITY.md) ----------------------------------
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The .env files are looked up when settings are made, not when this module is imported: MRA_HOME and the
+        # working folder may change in between (tests, the page's build jobs).
+        return init_settings, env_settings, DotEnvSettingsSource(settings_cls, env_file=env_files()), \
+            file_secret_settings
+
+    # -- server: the page, the API and where the app keeps its own files (SECURITY.md) -------------------------
+    home: Path = Field(default_factory=default_home,
+                       description="Where the store, models and chats live (docs/install.md): the checkout's var/, "
+                                   "else the user's data folder.")
     host: str = Field(
         default="127.0.0.1",
         description="Address the page listens on (`python -m ui`). Loopback serves this machine only, and the page "
@@ -148,13 +202,16 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65535, description="Port of the OpenAI-compatible API (`serve`).")
     api_key: SecretStr | None = Field(
         default=None, description="When set, the API answers only requests that send `Authorization: Bearer <key>`.")
-    chats_db: Path = Field(default=VAR_DIR / "chats.sqlite", description="SQLite file of the chat sessions.")
-    reports_dir: Path = Field(default=REPO_ROOT / "reports",
+    chats_db: Path = Field(default_factory=_in_home("chats.sqlite"), description="SQLite file of the chat sessions.")
+    reports_dir: Path = Field(default_factory=lambda data: REPO_ROOT / "reports" if from_checkout()
+                              else Path(data["home"]) / "reports",
                               description="Where the evaluation writes its report, and the page reads it from.")
 
     # -- store: the reviews and how they are searched -----------------------------------------------------------
-    data_dir: Path = Field(default_factory=default_data_dir, description="Review data read by default.")
-    index_dir: Path = Field(default=VAR_DIR / "index", description="The review store on disk.")
+    data_dir: Path = Field(default_factory=lambda data: default_data_dir(Path(data["home"])),
+                           description="Review data read by default: the offline mirror beside a checkout, "
+                                       "else data/ in the home folder.")
+    index_dir: Path = Field(default_factory=_in_home("index"), description="The review store on disk.")
     embedding_model: str = Field(
         default="auto",
         description="Sentence-transformers model name or folder; 'auto' = the packaged all-MiniLM-L6-v2.",
@@ -176,7 +233,7 @@ class Settings(BaseSettings):
                                                 "things, not four of one kind (assistant/chat/retrieval.py).")
 
     # -- model: which language model writes, and how it runs ----------------------------------------------------
-    models_dir: Path = Field(default=VAR_DIR / "models", description="Fine-tuned models and base caches.")
+    models_dir: Path = Field(default_factory=_in_home("models"), description="Fine-tuned models and base caches.")
     base_model: str = Field(default="auto", description="The base a fine-tune starts from and the 'base' chat "
                                                         "model: auto (SmolLM2-135M-Instruct, the shipped adapter's "
                                                         "base) | gpt2 | smollm2-135m | scratch | a folder.")

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from pydantic import BaseModel, SecretStr  # noqa: E402
 
 from assistant import settings as settings_module  # noqa: E402
-from assistant.settings import Sampling, Settings  # noqa: E402
+from assistant.settings import Sampling, Settings, default_home  # noqa: E402
 
 PAGE = ROOT / "docs" / "configuration.md"
 SECTION = re.compile(r"^\s*# -- ([a-z][a-z ]*?)(?::| -|$)")
@@ -79,8 +79,9 @@ def sections(model: type[BaseModel]) -> dict[str, str]:
 
 
 def shown_default(model: type[BaseModel], name: str) -> str:
+    # Defaults that live in the home folder are shown for the checkout's own (var/), whatever MRA_HOME says now.
     value = getattr(model(), name) if model is Sampling else Settings.model_fields[name].get_default(
-        call_default_factory=True)
+        call_default_factory=True, validated_data={"home": default_home()})
     if value is None:
         return "unset"
     if isinstance(value, SecretStr):

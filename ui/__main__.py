@@ -1,15 +1,17 @@
-"""`python -m ui [STREAMLIT OPTIONS]`: serve the chat page on the address and port from the settings.
+"""`python -m ui [STREAMLIT OPTIONS]` (or `mra ui`): serve the chat page on the address and port from the settings.
 
     MRA_HOST (default 127.0.0.1: this machine only), MRA_PORT (default 8501)
 
-The address comes from the app's settings wherever the command is started, unlike `streamlit run`, whose
-`.streamlit/config.toml` is read only from the working folder. Serving beyond loopback is a choice made with
+The address comes from the app's settings wherever the command is started, and the page's other Streamlit options
+from `ui/streamlit.toml` (shipped with the package), unlike `streamlit run`, whose `.streamlit/config.toml` is read
+only from the working folder. Serving beyond loopback is a choice made with
 MRA_HOST, and there is no authentication: see SECURITY.md. Other options pass through to `streamlit run`.
 """
 from __future__ import annotations
 
 import os
 import sys
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +19,17 @@ from assistant.settings import Settings
 from ui.access import is_loopback
 
 APP = Path(__file__).resolve().parent / "app.py"
+PAGE_OPTIONS = Path(__file__).resolve().parent / "streamlit.toml"
 OWN_OPTIONS = ("--server.address", "--server.port")
+
+
+def page_options(path: Path = PAGE_OPTIONS) -> list[str]:
+    """The shipped Streamlit options as `streamlit run` flags: `[section] key = value` -> `--section.key value`."""
+    flags = []
+    for section, values in tomllib.loads(path.read_text()).items():
+        for key, value in values.items():
+            flags += [f"--{section}.{key}", str(value).lower() if isinstance(value, bool) else str(value)]
+    return flags
 
 
 def command(settings: Settings, extra: Sequence[str] = ()) -> list[str]:
@@ -26,8 +38,7 @@ def command(settings: Settings, extra: Sequence[str] = ()) -> list[str]:
         if option.split("=", 1)[0] in OWN_OPTIONS:
             raise ValueError(f"{option.split('=', 1)[0]} comes from the settings: set MRA_HOST / MRA_PORT instead")
     return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", settings.host,
-            "--server.port", str(settings.port), "--server.headless", "true",
-            "--browser.gatherUsageStats", "false", *extra]
+            "--server.port", str(settings.port), "--server.headless", "true", *page_options(), *extra]
 
 
 def environment() -> dict[str, str]:

@@ -11,6 +11,8 @@ token distribution by KL 1.01 nats a token and kept float32's top token 42% of t
   every other channel to a handful of levels. That layer keeps int8 weights (the same bytes to read per token)
   but multiplies bfloat16 activations (`WeightInt8Linear`): KL 0.06, float32's top token 89% of the time, at a
   few percent of the speed.
+
+The private torch ops both call are looked up in `private_ops`, which names any this torch lacks.
 """
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from assistant.model import private_ops
+from assistant.model.private_ops import MissingOp
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +50,13 @@ class DynamicInt8Linear(torch.nn.Module):
     def __init__(self, quantized: torch.nn.Module, reduce_range: bool) -> None:
         super().__init__()
         self.in_features, self.out_features = quantized.in_features, quantized.out_features
-        self.packed = quantized._packed_params._packed_params  # noqa: SLF001 - the op takes the packed weights
+        self.packed = private_ops.packed_weights(quantized)
+        self.op = private_ops.linear_dynamic()
         self.reduce_range = reduce_range
         self.weight_count = self.in_features * self.out_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.quantized.linear_dynamic.default(x, self.packed, self.reduce_range)
+        return self.op(x, self.packed, self.reduce_range)
 
 
 class WeightInt8Linear(torch.nn.Module):
@@ -71,7 +77,7 @@ class WeightInt8Linear(torch.nn.Module):
         shape = x.shape
         flat = x.reshape(-1, shape[-1]).to(torch.bfloat16)
         if flat.shape[0] <= FEW_ROWS:
-            out = torch._weight_int8pack_mm(flat.contiguous(), self.q, self.scale).float()  # noqa: SLF001 - no public op yet
+            out = private_ops.weight_int8pack_mm(flat.contiguous(), self.q, self.scale).float()
         else:  # many rows: arithmetic-bound, where a bf16 product of the int8 weights is 2-3x faster; the scale
             # goes on the product's columns, not on the weights: one pass over them fewer (~5 ms a prompt here)
             out = F.linear(flat, self.q.to(torch.bfloat16)).float() * self.scale
@@ -86,9 +92,9 @@ def weight_int8_works() -> bool:
         layer = WeightInt8Linear(torch.nn.Linear(32, 8))
         layer(torch.ones(2, 32))
         layer(torch.ones(FEW_ROWS + 1, 32))
-    except (AttributeError, RuntimeError, NotImplementedError) as exc:
+    except (AttributeError, RuntimeError, NotImplementedError) as exc:  # MissingOp names the op
         log.warning("weight-only int8 unavailable (%s); the MLP's down projection uses dynamic int8",
-                    type(exc).__name__)
+                    exc if isinstance(exc, MissingOp) else type(exc).__name__)
         return False
     return True
 
@@ -97,6 +103,6 @@ def fast_call(module: torch.nn.Module) -> Linear:
     """The cheapest way to call this linear layer from a hand-written forward: the kernel itself for a dynamic
     int8 layer (skipping the module machinery, a tenth of a decoding step on two cores), the module otherwise."""
     if isinstance(module, DynamicInt8Linear):
-        op, packed, reduce_range = torch.ops.quantized.linear_dynamic.default, module.packed, module.reduce_range
+        op, packed, reduce_range = module.op, module.packed, module.reduce_range
         return lambda x: op(x, packed, reduce_range)
     return module

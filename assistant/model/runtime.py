@@ -17,7 +17,6 @@ import ctypes
 import logging
 import os
 import threading
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from assistant.model.int8_layers import (
     cpu_has_vnni,
     weight_int8_works,
 )
+from assistant.model.private_ops import deprecated_quantization
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,7 @@ MADV_DONTNEED = 4  # Linux
 
 def _dynamic_quantization() -> tuple[Any, Any]:
     """torch's `quantize_dynamic` and its per-channel config; ImportError when this torch has none."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the deprecation notice says nothing actionable here
+    with deprecated_quantization():  # torch's notice says nothing actionable here; private_ops names what goes
         from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
     return quantize_dynamic, per_channel_dynamic_qconfig
 
@@ -48,19 +47,19 @@ def _quantizer() -> Any | None:
     """A function that makes a model's linear layers int8, if this torch can and it runs here; None otherwise."""
     try:
         quantize_dynamic, qconfig = _dynamic_quantization()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with deprecated_quantization():
             probe = quantize_dynamic(torch.nn.Sequential(torch.nn.Linear(8, 8)), {torch.nn.Linear: qconfig},
                                      dtype=torch.qint8)
-            probe(torch.ones(2, 8))  # an engine that is missing fails here, not in the middle of a reply
+            # an engine or a private op that is missing fails here (MissingOp names it), not in the middle of
+            # a reply; our layer over torch's, as the chat will call it
+            DynamicInt8Linear(probe[0], reduce_range=not cpu_has_vnni())(torch.ones(2, 8))
     except (ImportError, AttributeError, RuntimeError, NotImplementedError) as exc:
         log.warning("int8 generation unavailable (%s: %s); the model stays float32",
                     type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
         return None
 
     def quantize(model: torch.nn.Module) -> torch.nn.Module:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with deprecated_quantization():
             return quantize_dynamic(model, {torch.nn.Linear: qconfig}, dtype=torch.qint8, inplace=True)
 
     return quantize
