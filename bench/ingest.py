@@ -23,7 +23,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant.data.embeddings import EMBEDDING_BATCH_SIZE, make_embeddings, torch_threads  # noqa: E402
+from assistant.data.embeddings import (  # noqa: E402
+    EMBEDDING_BATCH_SIZE,
+    make_embeddings,
+    torch_threads,
+)
 from assistant.data.ingestion import ingest  # noqa: E402
 from assistant.data.store import ReviewStore  # noqa: E402
 from assistant.logs import setup_logging  # noqa: E402

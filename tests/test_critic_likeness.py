@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from assistant.evaluation import critic_likeness as cl
-from assistant.evaluation.garbled import GarbledCheck, count_words, english_words, store_vocabulary
+from assistant.evaluation.garbled import (
+    GarbledCheck,
+    count_words,
+    english_words,
+    store_vocabulary,
+)
 
 SUBJECTS = ["The film", "This movie", "Its director", "The cast", "The script", "Every scene", "The score",
             "The ending", "Its star", "The story"]

@@ -2,8 +2,8 @@
 ones, and ten pairs whose key matches where the reply was put."""
 from __future__ import annotations
 
-from assistant.evaluation.critic_report import critic_lines, pairs_lines, quoted
 from assistant.evaluation.critic_likeness import shuffled_pairs
+from assistant.evaluation.critic_report import critic_lines, pairs_lines, quoted
 
 
 def _likeness(accuracy, median, garbled):

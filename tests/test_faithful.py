@@ -6,8 +6,20 @@ import torch
 from transformers import LogitsProcessorList
 
 from assistant.data.details import is_grounded, name_spans, words_of
-from assistant.model.prompts import FittedPrompt, ReviewRequest, build_prompt, fit_prompt
-from assistant.model.rules import Allowed, NamesRule, ReplyRules, RuleSet, allowed_words, request_words
+from assistant.model.prompts import (
+    FittedPrompt,
+    ReviewRequest,
+    build_prompt,
+    fit_prompt,
+)
+from assistant.model.rules import (
+    Allowed,
+    NamesRule,
+    ReplyRules,
+    RuleSet,
+    allowed_words,
+    request_words,
+)
 from assistant.model.rules.vocabulary import token_words
 from assistant.model.scratch import TINY, build_model, train_tokenizer
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import gzip
 import os
-from collections import Counter
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -95,7 +95,12 @@ def test_a_50_mb_review_field_is_skipped_not_split_into_thousands_of_chunks(tmp_
 def test_a_long_review_keeps_its_first_chunks_and_the_cut_is_counted(settings, embeddings, tmp_path):
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from assistant.data.ingestion import MAX_CHUNKS_PER_RECORD, REVIEW_CUT, ingest, to_chunks
+    from assistant.data.ingestion import (
+        MAX_CHUNKS_PER_RECORD,
+        REVIEW_CUT,
+        ingest,
+        to_chunks,
+    )
     from assistant.data.records import Review
 
     long_text = " ".join(f"Sentence {i} of a very long full review." for i in range(20_000))  # ~800 KB

@@ -7,7 +7,15 @@ from transformers import LogitsProcessorList
 
 from assistant.model.guidance import guide_scores
 from assistant.model.prompts import ReviewRequest, build_prompt, fit_prompt
-from assistant.model.rules import LeadNames, NamedLead, NamesRule, ReplyRules, RuleSet, lead_names, mask_out
+from assistant.model.rules import (
+    LeadNames,
+    NamedLead,
+    NamesRule,
+    ReplyRules,
+    RuleSet,
+    lead_names,
+    mask_out,
+)
 from assistant.model.rules.vocabulary import token_words
 from assistant.model.scratch import TINY, build_model, train_tokenizer
 

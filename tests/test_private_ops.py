@@ -10,7 +10,12 @@ import torch
 from assistant.model import int8_layers, private_ops, runtime
 from assistant.model.generation import chat_generator
 from assistant.model.int8_layers import DynamicInt8Linear
-from assistant.model.private_ops import LINEAR_DYNAMIC, OPS, WEIGHT_INT8PACK_MM, MissingOp
+from assistant.model.private_ops import (
+    LINEAR_DYNAMIC,
+    OPS,
+    WEIGHT_INT8PACK_MM,
+    MissingOp,
+)
 from assistant.settings import Sampling, Settings
 from tests.test_decoding import REQUESTS, TEXTS, tiny_llama
 from tests.tiny import with_chat_template

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from assistant.argtypes import bounded
 from assistant.logs import setup_logging
 
-
 port_number = bounded("port", int, 1, 65535, "a whole number")
 
 

@@ -40,7 +40,13 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
 from assistant.chat.intent import ParsedRequest, parse
-from assistant.chat.memory import CLI_OWNER, MAX_SESSION_MESSAGES, STORED_MESSAGE_CHARS, MemoryState, clip
+from assistant.chat.memory import (
+    CLI_OWNER,
+    MAX_SESSION_MESSAGES,
+    STORED_MESSAGE_CHARS,
+    MemoryState,
+    clip,
+)
 from assistant.chat.message_parts import safe_phrase
 from assistant.chat.opinion import review_counts
 from assistant.chat.replies import Reply

@@ -28,6 +28,7 @@ from langchain_core.runnables import (
 )
 from langchain_core.runnables.config import merge_configs
 
+from assistant.chat.intent import ParsedRequest
 from assistant.chat.opinion import critics_opinion, opinion_text, unknown_movie_text
 from assistant.chat.replies import (
     FINETUNE_HINT,
@@ -38,7 +39,6 @@ from assistant.chat.replies import (
     smalltalk_text,
     why_text,
 )
-from assistant.chat.intent import ParsedRequest
 from assistant.chat.retrieval import Retrieval, Source
 from assistant.model.drafts import fallback_record, why_single
 

@@ -1,7 +1,6 @@
 """The 2x2 evaluation's arms: which can run, and asking the chat chain one request as a user would."""
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -92,12 +91,17 @@ def read_card(settings: Any) -> dict | None:
     there is none."""
     from assistant.model import shipped
     from assistant.model.bases import tuned_dir
-    from assistant.model.card import CARD_JSON
+    from assistant.model.card import CARD_JSON, CardError
+    from assistant.model.card import read_card as read_card_file
 
     folder = tuned_dir(settings)
     if settings.tuned_model == "own" and (folder / "config.json").exists() and any(folder.glob("*.safetensors")):
-        path = folder / CARD_JSON
-        return {**(json.loads(path.read_text()) if path.exists() else {}), "_path": str(folder), "_origin": "own"}
+        try:
+            card = read_card_file(folder / CARD_JSON)
+        except CardError as exc:  # a hand-edited card: the model still answers, its card is not read
+            log.warning("%s", exc)
+            card = {}
+        return {**card, "_path": str(folder), "_origin": "own"}
     if shipped.applies_to(settings):
         return {**shipped.read_card(), "_path": str(shipped.shipped_dir()), "_origin": "shipped"}
     return None

@@ -57,7 +57,9 @@ def check_home(home: Path, default: Path | None = None) -> None:
     own home (``default``, read from the settings when not given) may hold a model of the old layout."""
     home = Path(home)
     if default is None:
-        from assistant.settings import get_settings  # late: the page's first paint imports this module
+        from assistant.settings import (
+            get_settings,  # late: the page's first paint imports this module
+        )
 
         default = tuned_home(get_settings())
     own = home.resolve() == Path(default).resolve()

@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from assistant.model.bases import BaseInfo
+from assistant.model.card import CardError, read_card
 
 # CHECKPOINT_DIRNAME is re-exported: finetune imports it from here.
 from assistant.model.tuned_layout import CHECKPOINT_DIRNAME as CHECKPOINT_DIRNAME
@@ -104,7 +105,11 @@ def warm_start(model: Any, adapter_dir: Path) -> dict[str, Any]:
     if not card_path.exists():
         card_path = adapter_dir.parent / "model_card.json"
     log.warning("LoRA weights start from %s", adapter_dir)
-    return json.loads(card_path.read_text()) if card_path.exists() else {}
+    try:
+        return read_card(card_path)
+    except CardError as exc:  # the weights are what warm-starts; a broken card only loses its history
+        log.warning("%s", exc)
+        return {}
 
 
 def lr_at(state: TrainState, config: TrainConfig, peak: float, epoch_progress: float = 0.0) -> float:

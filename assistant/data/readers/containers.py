@@ -12,7 +12,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from assistant.data.readers.base import LINE_TOO_LONG, MALFORMED, TOO_DEEP, ReaderError, ReadStats
+from assistant.data.readers.base import (
+    LINE_TOO_LONG,
+    MALFORMED,
+    TOO_DEEP,
+    ReaderError,
+    ReadStats,
+)
 from assistant.data.readers.bounded import BOUNDS, MAX_LINE_BYTES, header_refused
 from assistant.data.readers.tabular import (
     DecodedLines,

@@ -39,7 +39,6 @@ from assistant.data.details import (
 from assistant.model.rules.protocol import Rule, StepState
 from assistant.model.rules.vocabulary import TokenWords
 
-
 _TAIL_RE = re.compile(r"[^\W\d_](?:[^\W\d_]|['\u2019\-])*$")  # the word being written (may end in ' or -)
 
 
