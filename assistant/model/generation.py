@@ -15,11 +15,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from assistant.model.compute_thread import ComputeThreadClosed, exiting
 from assistant.model.decoding import Decoding, Processor, RememberedPrefix, SamplingPlan
 from assistant.model.lean_llama import LeanLlama, fuse_layer
 from assistant.model.plain_generation import PlainDecoding
@@ -158,7 +160,9 @@ class ReviewGenerator:
         closed = [False] * len(fitted)  # a stop token came, or the text ended
         started = time.perf_counter()
         try:
-            while (tokens := decoding.step()) is not None:
+            # An abandoned reply is closed (GeneratorExit at the yield) and the `finally` frees its cache; a reply
+            # still being read when the process exits stops stepping: no new model work at exit (issue 29).
+            while not exiting() and (tokens := decoding.step()) is not None:
                 pieces = [""] * len(fitted)
                 for row, token in enumerate(tokens):
                     if closed[row]:
@@ -172,7 +176,10 @@ class ReviewGenerator:
                         closed[row] = True
                         decoding.finish(row)
                 yield pieces
-            yield [reply.finish() for reply in replies]
+            if not exiting():
+                yield [reply.finish() for reply in replies]
+        except ComputeThreadClosed:
+            log.info("a reply stopped part-way: the process is exiting")
         finally:
             decoding.close()
             self.stats.prompts += len(fitted)
@@ -194,9 +201,10 @@ class ReviewGenerator:
         on the guided scores before temperature and nucleus sampling."""
         fitted = self._fitted(prompt, max_new_tokens)
         plan = self._plan(temperature, top_p, seed, guidance, processors)
-        for pieces in self._replies([fitted], plan, fitted.max_new_tokens):
-            if pieces[0]:
-                yield pieces[0]
+        with closing(self._replies([fitted], plan, fitted.max_new_tokens)) as replies:  # closed with this one
+            for pieces in replies:
+                if pieces[0]:
+                    yield pieces[0]
 
     def generate(self, prompt: Prompt, *, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
                  max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None, guidance: float | None = None,
