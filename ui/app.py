@@ -26,7 +26,7 @@ from ui.chat_view import follow, options_for, render_history  # noqa: E402
 from ui.chats import ensure_session, owner_id, render_chats, turns_from_messages  # noqa: E402
 from ui.markup import md_escape  # noqa: E402
 from ui.reply_worker import reply_worker  # noqa: E402
-from ui.runtime import current_settings, load_assistant, probe  # noqa: E402
+from ui.runtime import current_settings, exit_promptly, load_assistant, probe  # noqa: E402
 from ui.sidebar import render_controls, render_quick_prompts, render_status  # noqa: E402
 
 log = logging.getLogger("ui")
@@ -92,6 +92,7 @@ def main() -> None:
     compare = bool(st.session_state.get("compare"))
     st.set_page_config(page_title="Movie review assistant", page_icon=":material/movie:",
                        layout="wide" if compare else "centered")
+    exit_promptly()  # once per process: a stopped server ends within seconds
     refuse_remote_clients(current_settings().host)  # before anything a visitor could read or run
     page = st.navigation([
         st.Page(chat_page, title="Chat", icon=":material/chat:", default=True),

@@ -10,6 +10,7 @@ from typing import Any
 
 import streamlit as st
 
+from assistant.model.compute_thread import exiting
 from assistant.model.drafts import describe, score_list
 from ui.markup import md_escape
 from ui.sidebar import Controls
@@ -155,6 +156,8 @@ def follow(worker: Any, pending: list[Any], slot: Any, timeout_s: float) -> bool
     deadline = time.monotonic() + timeout_s
     seen = False
     while time.monotonic() < deadline:
+        if exiting():  # the server is stopping: this run must not hold the process up (the reply is daemon work)
+            return False
         live = worker.live.get(target.id)
         if live is not None:
             seen = True

@@ -160,9 +160,15 @@ class ReviewGenerator:
         closed = [False] * len(fitted)  # a stop token came, or the text ended
         started = time.perf_counter()
         try:
-            # An abandoned reply is closed (GeneratorExit at the yield) and the `finally` frees its cache; a reply
-            # still being read when the process exits stops stepping: no new model work at exit (issue 29).
-            while not exiting() and (tokens := decoding.step()) is not None:
+            # An abandoned reply is closed (GeneratorExit at the yield) and the `finally` frees its cache. A reply
+            # still being read when the process exits stops stepping, and says so (raises): no model work at exit,
+            # and a cut reply is not kept as if it were whole.
+            while True:
+                if exiting():
+                    raise ComputeThreadClosed("the process is exiting; the reply was not finished")
+                tokens = decoding.step()
+                if tokens is None:
+                    break
                 pieces = [""] * len(fitted)
                 for row, token in enumerate(tokens):
                     if closed[row]:
@@ -176,10 +182,7 @@ class ReviewGenerator:
                         closed[row] = True
                         decoding.finish(row)
                 yield pieces
-            if not exiting():
-                yield [reply.finish() for reply in replies]
-        except ComputeThreadClosed:
-            log.info("a reply stopped part-way: the process is exiting")
+            yield [reply.finish() for reply in replies]
         finally:
             decoding.close()
             self.stats.prompts += len(fitted)
