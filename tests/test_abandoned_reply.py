@@ -81,4 +81,4 @@ def test_an_abandoned_reply_stops_and_the_process_exits(tiny_artifacts: Settings
     exit_s = time.monotonic() - abandoned_at
     output = "".join(lines)
     assert "steps after close 0 after drop 0" in output, output
-    assert rc == 0 and exit_s < 5, f"exited with {rc} {exit_s:.1f} s after the reply was abandoned:\n{output}"
+    assert rc == 0 and exit_s < 10, f"exited with {rc} {exit_s:.1f} s after the reply was abandoned:\n{output}"

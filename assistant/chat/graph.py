@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import unicodedata
 import uuid
 from contextlib import closing
 from typing import Any
@@ -188,7 +189,11 @@ def build_graph(ctx: Any, router: Runnable, *, memory: Any = None, checkpointer:
             other = Reply.from_state(state["compare"])
             meta["compare"] = {"no_rag": {"text": other.text, **other.memory_meta()}}
         now, limit = time.time(), ctx.settings.stored_message_chars
-        new = [HumanMessage(clip(parsed["text"], limit), id=uuid.uuid4().hex, additional_kwargs={"time": now}),
+        # The question as typed (what the page showed when it was sent), less control and bidi characters;
+        # pages and exports escape its markup. The chain's reading of it is in the reply's "request".
+        typed = "".join(ch if ch in "\n\t" or unicodedata.category(ch)[0] != "C" else " " for ch in state["message"])
+        new = [HumanMessage(clip(typed.strip() or parsed["text"], limit), id=uuid.uuid4().hex,
+                            additional_kwargs={"time": now}),
                AIMessage(clip(reply.text, limit), id=uuid.uuid4().hex, additional_kwargs={"time": now, **meta})]
         kept = trim_messages(existing + new, max_tokens=ctx.settings.max_session_messages, token_counter=len,
                              strategy="last")
