@@ -83,7 +83,11 @@ def chat_page() -> None:
         st.rerun()
 
     slot = render_history(turns_from_messages(messages), on_retry=ask_again)
-    if follow(worker, mine, slot, timeout_s=max(60.0, current_settings().reply_wait_s * 2)):
+
+    def still_pending(pending_id: int) -> bool:
+        return any(p.id == pending_id for p in assistant.memory.pending(session_id, owner))
+
+    if follow(worker, mine, slot, max(60.0, current_settings().reply_wait_s * 2), still_pending):
         st.rerun()  # its turn is stored: show it whole, and follow the next message waiting
 
 

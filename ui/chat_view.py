@@ -144,7 +144,8 @@ def render_history(turns: list[dict[str, Any]], on_retry: Callable[[int], None] 
     return live_slot
 
 
-def follow(worker: Any, pending: list[Any], slot: Any, timeout_s: float) -> bool:
+def follow(worker: Any, pending: list[Any], slot: Any, timeout_s: float,
+           still_pending: Callable[[int], bool]) -> bool:
     """Show the reply being written to the first waiting message until its turn is stored (True then: rerun to
     show it, and the next one, from the chat database). False when nothing of this chat is being written here."""
     writing = next((p for p in pending if p.state == "writing"), None)
@@ -168,7 +169,9 @@ def follow(worker: Any, pending: list[Any], slot: Any, timeout_s: float) -> bool
                     else:
                         st.caption("Reading critics' reviews and writing…")
         elif seen or not worker.busy(target.session_id):
-            return True  # stored (or failed, kept as unanswered): the chat database has it now
+            # stored, or failed and kept as unanswered: the chat database has it now. A message left "writing"
+            # with no thread on it (the worker died) is not rerun for, or the page would rerun without end.
+            return seen or not still_pending(target.id)
         else:
             box.caption("Waiting for its turn…")
         time.sleep(POLL_S)
