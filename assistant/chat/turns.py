@@ -9,8 +9,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from assistant.chat.pending import Pending
+from assistant.chat.pending import LOST_REPLY, Pending
 from assistant.chat.replies import Reply
+from assistant.model.compute_thread import exiting
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,10 @@ def answer_pending(assistant: Any, item: Pending, on_event: Callable[[Any], None
                     on_event(event)
     except BaseException as exc:  # KeyboardInterrupt and SystemExit too: the question stays, marked
         reason = str(exc).splitlines()[0] if str(exc) else ""
-        why = "stopped before the reply was finished" if not isinstance(exc, Exception) else \
-            f"the reply failed ({type(exc).__name__}{': ' + reason if reason else ''})"
+        if exiting() or not isinstance(exc, Exception):  # stopped, not broken: said as for a killed process
+            why = LOST_REPLY
+        else:
+            why = f"the reply failed ({type(exc).__name__}{': ' + reason if reason else ''})"
         assistant.memory.fail_pending(item.id, why[:300])
         raise
     assistant.memory.finish_pending(item.id)
