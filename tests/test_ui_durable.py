@@ -6,6 +6,7 @@ reply is still being written when the test acts.
 """
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -19,6 +20,8 @@ import pytest
 from assistant.settings import Settings
 from tests.test_ui_browser import LAUNCH_ARGS, chromium, free_port, wait_healthy  # noqa: F401 - chromium: fixture
 from tests.tiny import tiny_artifacts, tiny_env  # noqa: F401 - tiny_artifacts is a pytest fixture
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_MS = 120_000
@@ -176,6 +179,7 @@ def test_stopped_or_killed_mid_reply_exits_fast_and_keeps_the_question(server: S
     url = page.url
     took = server.stop(signal.SIGTERM)
     assert took < 5, f"the page took {took:.1f} s to exit after SIGTERM while writing a reply"
+    log.info("exited %.1f s after SIGTERM while writing a reply", took)
     server.start()
     page.goto(url)
     expect(page.get_by_text("not finished")).to_be_visible()
