@@ -27,6 +27,7 @@ from assistant.chat.memory import (
     UnknownSession,
     new_session_id,
 )
+from assistant.chat.turns import answer_pending
 from assistant.logs import PrintableStream, printable
 from assistant.model.drafts import describe, score_list
 from assistant.model.guidance import guidance_arg
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SESSION = "cli"
 CHAT_HELP = """Commands: /rag on|off, /model tuned|base, /drafts N, /guidance G, /compare TEXT, /new, /session ID, /sessions,
-/rename TITLE, /export [markdown|json], /status, /help, /quit"""
+/rename TITLE, /export [markdown|json], /retry (ask unanswered messages again), /status, /help, /quit"""
 
 
 def _generation_args(p: argparse.ArgumentParser) -> None:
@@ -194,6 +195,7 @@ def cmd_chat(args: argparse.Namespace, assistant: Assistant, out: TextIO, read: 
           file=out)
     for warning in status["warnings"]:
         print(f"  note: {warning}", file=out)
+    _show_unanswered(assistant, session, out)
     while True:
         try:
             line = read("you> ")
@@ -234,6 +236,7 @@ def cmd_chat(args: argparse.Namespace, assistant: Assistant, out: TextIO, read: 
         elif command == "/session" and rest:
             session = rest
             print(f"session {session}", file=out)
+            _show_unanswered(assistant, session, out)
         elif command == "/sessions":
             _print_sessions(assistant.memory, CLI_OWNER, out)
         elif command == "/rename" and rest:
@@ -247,11 +250,14 @@ def cmd_chat(args: argparse.Namespace, assistant: Assistant, out: TextIO, read: 
                 print(f"error: {exc.args[0]}", file=out)
         elif command == "/status":
             print(json.dumps(assistant.status(), indent=2), file=out)
+        elif command == "/retry":
+            _retry_unanswered(assistant, session, out)
         elif command.startswith("/"):
             print(f"unknown command {command}; {CHAT_HELP}", file=out)
         else:
             try:
-                _stream_one(assistant, session, line, rag, options, out)
+                assistant.memory.add_pending(session, CLI_OWNER, line, {**options, "rag": rag})  # kept first
+                _answer_kept(assistant, session, out)
             except (ValueError, KeyError) as exc:
                 print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=out)
 
@@ -260,6 +266,37 @@ def masked_owner(owner: str) -> str:
     """An owner as `sessions list --all` shows it: a browser's token is the key to its chats, so only its first
     four characters, enough to tell owners apart; the command line's own name as it is."""
     return owner if owner == CLI_OWNER else f"{owner[:4]}…"
+
+
+def _answer_kept(assistant: Assistant, session: str, out: TextIO) -> None:
+    """Answer the session's kept messages in order (pending.py): a reply cut by Ctrl-C or a kill leaves its
+    question unanswered, shown on the next start with /retry."""
+    def show(event: Any) -> None:
+        if isinstance(event, str):
+            print(event, end="", file=out, flush=True)
+
+    while (item := assistant.memory.claim_pending(session)) is not None:
+        print("assistant> ", end="", file=out, flush=True)
+        final = answer_pending(assistant, item, show)
+        print("", file=out)
+        if isinstance(final, Reply):
+            render(final, out, with_text=False)
+
+
+def _show_unanswered(assistant: Assistant, session: str, out: TextIO) -> list[int]:
+    try:
+        waiting = [p for p in assistant.memory.pending(session, CLI_OWNER) if p.state == "unanswered"]
+    except ValueError:  # not a valid session id: the first message says so
+        return []
+    for item in waiting:
+        print(f"  unanswered: {item.text!r} ({item.error}); /retry asks it again", file=out)
+    return [item.id for item in waiting]
+
+
+def _retry_unanswered(assistant: Assistant, session: str, out: TextIO) -> None:
+    for pending_id in _show_unanswered(assistant, session, out):
+        assistant.memory.retry_pending(pending_id, CLI_OWNER)
+    _answer_kept(assistant, session, out)
 
 
 def _print_sessions(memory: ChatMemory, owner: str | None, out: TextIO, as_json: bool = False) -> None:

@@ -40,3 +40,13 @@ def test_work_that_asks_for_more_work_runs_it_in_place():
     compute = ComputeThread("test-compute-nested")
     # a job waiting on a job queued behind itself would never finish; run inline instead
     assert compute.run(lambda: compute.run(lambda: threading.current_thread().name)) == "test-compute-nested"
+
+
+def test_no_thread_is_started_once_the_process_is_exiting(monkeypatch):
+    from assistant.model.compute_thread import ComputeThreadClosed
+
+    compute = ComputeThread("test-compute-exit")
+    monkeypatch.setattr("sys.is_finalizing", lambda: True)  # Thread.start() then can wait forever
+    with pytest.raises(ComputeThreadClosed):
+        compute.run(lambda: 1)
+    assert compute._thread is None

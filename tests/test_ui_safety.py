@@ -87,25 +87,28 @@ def test_the_launcher_binds_the_settings_address_from_any_folder(tmp_path):
         server.wait(timeout=30)
 
 
-def test_a_waiting_request_gives_up_after_the_settings_time(monkeypatch):
-    import ui.chat_view
+def test_a_waiting_request_gives_up_after_its_time_and_keeps_the_question(monkeypatch, tmp_path):
+    import ui.reply_worker
+    from assistant.chat.memory import ChatMemory
+    from ui.reply_worker import ReplyWorker
 
     busy = threading.Lock()
     busy.acquire()  # another session's reply that never ends
-    monkeypatch.setattr(ui.chat_view, "generation_lock", lambda: busy)
-    monkeypatch.setattr(ui.chat_view, "REPLY_WAIT_S", 0.3)
+    monkeypatch.setattr(ui.reply_worker, "generation_lock", lambda: busy)
+    monkeypatch.setattr(ui.reply_worker, "REPLY_WAIT_S", 0.3)
 
-    def page() -> None:
-        from ui.chat_view import answer
-        from ui.sidebar import Controls
+    class NoModel:  # never reached: the wait gives up first
+        memory = ChatMemory(tmp_path / "chats.sqlite")
 
-        answer(object(), "session", "Write a review of Jaws", Controls(True, "tuned", False, 4, 0.8, 60), "owner")
-
+    worker = ReplyWorker()
+    NoModel.memory.add_pending("s1", "owner-token-0123456789", "Write a review of Jaws")
     started = time.monotonic()
-    at = AppTest.from_function(page, default_timeout=60).run()
-    assert not at.exception, at.exception
-    assert [e.value.replace("\\", "") for e in at.error] == [
-        "Another chat's reply has taken over 0.3 s; please send yours again"]
+    worker.submit(NoModel(), "s1")
+    while worker.busy("s1") and time.monotonic() - started < 30:
+        time.sleep(0.05)
+    (kept,) = NoModel.memory.messages("s1", "owner-token-0123456789")
+    assert kept["content"] == "Write a review of Jaws" and kept["status"] == "unanswered"
+    assert kept["error"] == "Another chat's reply has taken over 0.3 s; please ask again"
     assert time.monotonic() - started < 30
 
 

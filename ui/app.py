@@ -16,15 +16,17 @@ if str(ROOT) not in sys.path:  # `streamlit run ui/app.py` puts only ui/ on the 
 
 import streamlit as st  # noqa: E402
 
+from assistant.chat.pending import THIS_PROCESS  # noqa: E402
 from assistant.logs import setup_logging  # noqa: E402
 from ui.about import about_page  # noqa: E402
 from ui.access import refuse_remote_clients  # noqa: E402
 from ui.add_reviews import add_reviews_page  # noqa: E402
 from ui.build import render_rebuild, render_setup, with_model_choice  # noqa: E402
-from ui.chat_view import answer, render_history  # noqa: E402
-from ui.chats import ensure_session, owner_id, render_chats  # noqa: E402
+from ui.chat_view import follow, options_for, render_history  # noqa: E402
+from ui.chats import ensure_session, owner_id, render_chats, turns_from_messages  # noqa: E402
 from ui.markup import md_escape  # noqa: E402
-from ui.runtime import current_settings, load_assistant, probe  # noqa: E402
+from ui.reply_worker import REPLY_WAIT_S, reply_worker  # noqa: E402
+from ui.runtime import current_settings, exit_promptly, load_assistant, probe  # noqa: E402
 from ui.sidebar import render_controls, render_quick_prompts, render_status  # noqa: E402
 
 log = logging.getLogger("ui")
@@ -60,14 +62,33 @@ def chat_page() -> None:
     render_setup(settings, artifacts, _base_label(status))
 
     owner = owner_id()  # this browser's: it sees, continues and changes only its own chats
-    session_id = ensure_session(owner)
-    render_history(st.session_state.turns)
+    session_id = ensure_session(owner, assistant.memory)
+    worker = reply_worker()
     prompt = st.chat_input(PLACEHOLDER, key="chat_input", max_chars=MAX_MESSAGE_CHARS) or quick
-    if prompt:
-        st.chat_message("user").markdown(md_escape(prompt))
-        st.session_state.turns.append({"role": "user", "text": prompt})
-        st.session_state.turns.append(answer(assistant, session_id, prompt, controls, owner))
-    render_chats(assistant, chats_box, owner)  # last, so a chat saved by this reply is already listed
+    if prompt:  # kept at once; the reply is written in the background and survives this run (reply_worker.py)
+        try:
+            assistant.memory.add_pending(session_id, owner, prompt, options_for(controls))
+        except Exception as exc:  # e.g. a chat database that cannot be written: say so, keep the page up
+            log.exception("keeping the message failed")
+            st.error(f"Your message could not be saved: {md_escape(str(exc))}", icon=":material/error:")
+    render_chats(assistant, chats_box, owner)  # before the reply is followed, so the sidebar works meanwhile
+    messages = assistant.memory.messages(session_id, owner)
+    mine = [p for p in assistant.memory.pending(session_id, owner) if p.writer == THIS_PROCESS]
+    if any(p.state == "queued" for p in mine):
+        worker.submit(assistant, session_id)
+
+    def ask_again(pending_id: int) -> None:
+        if assistant.memory.retry_pending(pending_id, owner):
+            worker.submit(assistant, session_id)
+        st.rerun()
+
+    slot = render_history(turns_from_messages(messages), on_retry=ask_again)
+
+    def still_pending(pending_id: int) -> bool:
+        return any(p.id == pending_id for p in assistant.memory.pending(session_id, owner))
+
+    if follow(worker, mine, slot, max(60.0, REPLY_WAIT_S * 2), still_pending):
+        st.rerun()  # its turn is stored: show it whole, and follow the next message waiting
 
 
 def main() -> None:
@@ -75,6 +96,7 @@ def main() -> None:
     compare = bool(st.session_state.get("compare"))
     st.set_page_config(page_title="Movie review assistant", page_icon=":material/movie:",
                        layout="wide" if compare else "centered")
+    exit_promptly()  # once per process: a stopped server ends within seconds
     refuse_remote_clients(current_settings().host)  # before anything a visitor could read or run
     page = st.navigation([
         st.Page(chat_page, title="Chat", icon=":material/chat:", default=True),

@@ -1,18 +1,18 @@
-"""The conversation: past turns, a streamed reply, or two replies side by side (compare mode)."""
+"""The conversation: past turns, messages waiting for their reply, the reply being written (streamed from the
+background worker, ui/reply_worker.py), or two replies side by side (compare mode)."""
 from __future__ import annotations
 
 import json
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
 
+from assistant.model.compute_thread import exiting
 from assistant.model.drafts import describe, score_list
 from ui.markup import md_escape
-from ui.runtime import generation_lock
 from ui.sidebar import Controls
 from ui.sources import render_opinion, render_sources
 
@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 ASSISTANT_AVATAR = ":material/movie:"
 MODE_LABELS = {"rag": "with RAG", "no_rag": "without RAG", "data": "counted from the review data (no model)"}
 COLUMN_TITLES = {"rag": "With RAG", "no_rag": "Without RAG"}
-REPLY_WAIT_S = 120.0  # a request waits this long for another chat's reply (one model writes at a time), then asks again
 
 
 def as_dict(reply: Any) -> dict[str, Any]:
@@ -108,109 +107,74 @@ def render_replies(replies: dict[str, dict[str, Any]]) -> None:
             render_reply(reply)
 
 
-def render_history(turns: list[dict[str, Any]]) -> None:
+WAITING = {"queued": "Waiting for the reply before it; answered next.",
+           "writing": "Being written…"}
+POLL_S = 0.2  # how often a reply being written is redrawn (each redraw also lets a new message interrupt the run)
+
+
+def options_for(controls: Controls) -> dict[str, Any]:
+    """What a message is answered with, kept beside it: the reply is written after this script run has ended."""
+    return dict(rag=controls.rag, compare=controls.compare, top_k=controls.top_k, temperature=controls.temperature,
+                max_new_tokens=controls.max_new_tokens, model=controls.model, drafts=controls.drafts,
+                guidance=controls.guidance)
+
+
+def render_history(turns: list[dict[str, Any]], on_retry: Callable[[int], None] | None = None) -> Any:
+    """The chat; messages not answered yet show their state, an unanswered one a button to ask again. Returns a
+    place under the message being written, for `follow` to stream its reply into (None when none is)."""
+    live_slot = None
     for turn in turns:
         if turn["role"] == "user":
-            st.chat_message("user").markdown(md_escape(turn["text"]))
+            with st.chat_message("user"):
+                st.markdown(md_escape(turn["text"]))
+                status = turn.get("status")
+                if status == "unanswered":
+                    st.warning(md_escape(turn.get("error") or "Not answered."), icon=":material/error:")
+                    if on_retry is not None and st.button("Ask again", key=f"retry_{turn['pending']}",
+                                                          icon=":material/refresh:"):
+                        on_retry(turn["pending"])
+                elif status in WAITING and not (status == "writing" and live_slot is None):
+                    st.caption(WAITING[status])
+            if turn.get("status") == "writing" and live_slot is None:
+                live_slot = st.empty()
         else:
             with st.chat_message("assistant", avatar=ASSISTANT_AVATAR):
                 if turn.get("error"):
                     st.error(md_escape(turn["error"]), icon=":material/error:")
                 else:
                     render_replies(turn["replies"])
+    return live_slot
 
 
-@contextmanager
-def _locked() -> Iterator[None]:
-    lock = generation_lock()
-    if not lock.acquire(blocking=False):
-        wait = REPLY_WAIT_S
-        with st.spinner("Another chat is writing a reply; yours starts right after…"):
-            if not lock.acquire(timeout=wait):
-                raise TimeoutError(f"Another chat's reply has taken over {wait:g} s; please send yours again")
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def answer(assistant: Any, session_id: str, text: str, controls: Controls, owner: str) -> dict[str, Any]:
-    """Write the reply to `text` on the page (streamed, or the compare pair) and return the turn to keep."""
-    from assistant.chat.assistant import AssistantError
-
-    options = dict(top_k=controls.top_k, temperature=controls.temperature, max_new_tokens=controls.max_new_tokens,
-                   model=controls.model, drafts=controls.drafts, guidance=controls.guidance, owner=owner)
-    # The chain writes one draft without a probe to rank them or at temperature 0 (and says so in a note).
-    drafting = controls.drafts > 1 and controls.temperature > 0 and getattr(assistant, "probe", None) is not None
-    started = time.perf_counter()
-    with st.chat_message("assistant", avatar=ASSISTANT_AVATAR):
-        try:
-            with _locked():
-                if controls.compare:
-                    each = f", {controls.drafts} drafts each" if drafting else ""
-                    with st.spinner(f"Writing both answers{each}: with RAG, then without…", show_time=True):
-                        both = assistant.compare(session_id, text, **options)
-                    # Not a review (help, critics' counts): the chain answers once, so show it once.
-                    pair = ("rag", "no_rag") if both.get("no_rag") is not both.get("rag") else ("rag",)
-                    replies = {mode: as_dict(both[mode]) for mode in pair}
-                    render_replies(replies)
-                else:
-                    replies = {"reply": _stream(assistant, session_id, text, controls.rag, options,
-                                                _waiting(controls.rag, controls.drafts if drafting else 1))}
-            log.info("answered in %.1f s (compare=%s, rag=%s, model=%s, drafts=%d)", time.perf_counter() - started,
-                     controls.compare, controls.rag, controls.model, controls.drafts)
-            return {"role": "assistant", "replies": replies}
-        except (AssistantError, TimeoutError) as exc:
-            st.error(md_escape(str(exc)), icon=":material/error:")
-            return {"role": "assistant", "error": str(exc)}
-        except Exception as exc:  # a reply failing must not take the page down; the log has the traceback
-            log.exception("reply failed")
-            message = f"Something went wrong while answering ({type(exc).__name__}: {exc})"
-            st.error(md_escape(message), icon=":material/error:")
-            return {"role": "assistant", "error": message}
-
-
-def _waiting(rag: bool, drafts: int) -> str:
-    """What the spinner says until the first words: with drafts nothing streams, so the wait is longer."""
-    if drafts > 1:
-        read = "Reading critics' reviews, then writing" if rag else "Writing"
-        return f"{read} {drafts} drafts to keep the one that reads clearest…"
-    return "Reading critics' reviews…" if rag else "Thinking…"
-
-
-def _stream(assistant: Any, session_id: str, text: str, rag: bool, options: dict[str, Any],
-            waiting: str = "Thinking…") -> dict[str, Any]:
-    """Stream the tokens (escaped as they come), then show the rest of the finished Reply."""
-    final: list[Any] = []
-
-    def tokens() -> Iterator[str]:
-        for event in assistant.stream(session_id, text, rag=rag, **options):
-            if isinstance(event, str):
-                yield md_escape(event)
-            else:
-                final.append(event)
-
-    with st.spinner(waiting, show_time=True):
-        first = _first(tokens())
-    streamed = st.write_stream(first, cursor="▌")
-    if not final:
-        raise RuntimeError("the reply stream ended without its Reply")
-    reply = as_dict(final[-1])
-    if not streamed and reply.get("text"):
-        st.markdown(md_escape(reply["text"]))
-    render_reply_extras(reply)
-    return reply
-
-
-def _first(stream: Iterator[str]) -> Iterator[str]:
-    """Pull the first chunk inside the spinner (retrieval and prompt time), then hand on the rest."""
-    try:
-        head = next(stream)
-    except StopIteration:
-        return iter(())
-
-    def rest() -> Iterator[str]:
-        yield head
-        yield from stream
-
-    return rest()
+def follow(worker: Any, pending: list[Any], slot: Any, timeout_s: float,
+           still_pending: Callable[[int], bool]) -> bool:
+    """Show the reply being written to the first waiting message until its turn is stored (True then: rerun to
+    show it, and the next one, from the chat database). False when nothing of this chat is being written here."""
+    writing = next((p for p in pending if p.state == "writing"), None)
+    waiting = [p for p in pending if p.state in ("queued", "writing")]
+    if not waiting:
+        return False
+    target = writing or waiting[0]
+    box = slot if slot is not None else st.empty()
+    deadline = time.monotonic() + timeout_s
+    seen = False
+    while time.monotonic() < deadline:
+        if exiting():  # the server is stopping: this run must not hold the process up (the reply is daemon work)
+            return False
+        live = worker.live.get(target.id)
+        if live is not None:
+            seen = True
+            with box.container():
+                with st.chat_message("assistant", avatar=ASSISTANT_AVATAR):
+                    if live.text:
+                        st.markdown(md_escape(live.text) + "▌")
+                    else:
+                        st.caption("Reading critics' reviews and writing…")
+        elif seen or not worker.busy(target.session_id):
+            # stored, or failed and kept as unanswered: the chat database has it now. A message left "writing"
+            # with no thread on it (the worker died) is not rerun for, or the page would rerun without end.
+            return seen or not still_pending(target.id)
+        else:
+            box.caption("Waiting for its turn…")
+        time.sleep(POLL_S)
+    return True

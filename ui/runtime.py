@@ -1,8 +1,12 @@
 """What the page runs on: settings, what is built on disk, and the one Assistant per process."""
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,6 +92,48 @@ def load_assistant(settings: Settings, artifacts: Artifacts) -> Assistant:
     is not closed: a reply still running on it writes its turn, and its chat database connection closes when
     it is collected."""
     return _load(settings.model_dump_json(), artifacts, settings.llm_api_key)
+
+
+EXIT_GRACE_S = 0.25  # after Streamlit starts stopping (Ctrl-C, SIGTERM): time to close the browsers' connections
+
+
+def _end_now() -> None:
+    log.info("the server stopped; ending the process")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+@st.cache_resource(show_spinner=False)
+def exit_promptly() -> threading.Thread:
+    """Once the server is stopping, end the process promptly. Two things held a stopped server up (issue 29: one
+    needed SIGKILL): threads Python waits for at exit (a script run, a library's worker pool), and the garbage
+    collection of interpreter finalization, which can wait forever on torch state held by a frozen daemon thread
+    (seen here: "Garbage-collecting", no Python frame). So a watcher ends the process EXIT_GRACE_S after the
+    server begins to stop, and an atexit hook (run before finalization) ends a stopped server at once.
+    Nothing is lost: messages and finished turns are in the chat database, and a reply cut here reads as
+    unanswered, with Ask again."""
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.runtime import RuntimeState
+
+    stopping = (RuntimeState.STOPPING, RuntimeState.STOPPED)
+
+    def watch() -> None:
+        while Runtime.instance().state not in stopping:
+            time.sleep(0.1)
+        time.sleep(EXIT_GRACE_S)
+        _end_now()
+
+    def at_exit() -> None:
+        if Runtime.exists() and Runtime.instance().state in stopping:
+            _end_now()
+
+    watcher = threading.Thread(target=watch, name="exit-promptly", daemon=True)
+    if Runtime.exists() and isinstance(Runtime.instance().state, RuntimeState):  # AppTest's is a mock: no server
+        watcher.start()
+        atexit.register(at_exit)
+    return watcher
 
 
 @st.cache_resource(show_spinner=False)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import unicodedata
 import uuid
 from contextlib import closing
 from dataclasses import replace
@@ -237,7 +238,10 @@ def exchange_messages(state: ChatState, limit: int) -> list[AnyMessage]:
         other = Reply.from_state(state["compare"])
         meta["compare"] = {"no_rag": {"text": other.text, **other.memory_meta()}}
     now = time.time()
-    return [HumanMessage(clip(state["turn"]["parsed"]["text"], limit), id=uuid.uuid4().hex,
+    # The question as typed (what the page showed when it was sent), less control and bidi characters;
+    # pages and exports escape its markup. The chain's reading of it is in the reply's "request".
+    typed = "".join(ch if ch in "\n\t" or unicodedata.category(ch)[0] != "C" else " " for ch in state["message"])
+    return [HumanMessage(clip(typed.strip() or state["turn"]["parsed"]["text"], limit), id=uuid.uuid4().hex,
                          additional_kwargs={"time": now}),
             AIMessage(clip(reply.text, limit), id=uuid.uuid4().hex, additional_kwargs={"time": now, **meta})]
 

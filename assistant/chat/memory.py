@@ -26,7 +26,9 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
+from assistant.chat import pending
 from assistant.chat.export import render_markdown
+from assistant.chat.pending import Pending
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +121,7 @@ class ChatMemory:
                 if column not in have:
                     cur.execute(f"ALTER TABLE chat_sessions ADD COLUMN {column} {spec}")
             cur.execute("CREATE INDEX IF NOT EXISTS chat_sessions_owner ON chat_sessions(owner, updated)")
+            cur.executescript(pending.SCHEMA)
         self._migrate_legacy()
 
     @classmethod
@@ -187,14 +190,62 @@ class ChatMemory:
         return self._stored_messages(session_id)[-n:] if n > 0 else []
 
     def messages(self, session_id: str, owner: str | None) -> list[dict[str, Any]]:
-        """The session as plain dicts for display: role, content, time, and the reply's metadata."""
+        """The session as plain dicts for display: role, content, time, and the reply's metadata; then the
+        messages sent and not yet answered, with their "pending" id and "status" (pending.py)."""
         if not self._visible(session_id, owner):
             return []
         out = []
-        for message in self._stored_messages(session_id):
+        stored = self._stored_messages(session_id)
+        for message in stored:
             role = "user" if isinstance(message, HumanMessage) else "assistant"
             out.append({"role": role, "content": str(message.content), **dict(message.additional_kwargs or {})})
-        return out
+        return out + [item.to_message() for item in self._pending(session_id, stored)]
+
+    # -- messages not yet answered (pending.py) ----------------------------------------------------------------
+    def add_pending(self, session_id: str, owner: str, text: str, options: dict[str, Any] | None = None) -> int:
+        """Keep a message the moment it is sent, before its reply is written; the session is listed from now
+        on, named after its first message. UnknownSession for another owner's session."""
+        self.check_access(session_id, owner)
+        now, title = time.time(), " ".join(str(text).split())[:MAX_TITLE_CHARS] or "New chat"
+        with self._cursor() as cur:
+            cur.execute("INSERT INTO chat_sessions (session_id, title, created, updated, owner) VALUES (?, ?, ?, ?, ?) "
+                        "ON CONFLICT(session_id) DO UPDATE SET updated = excluded.updated WHERE owner = excluded.owner",
+                        (session_id, title, now, now, check_owner(owner)))
+            return pending.add(cur, session_id, owner, clip(str(text), self.stored_chars), options)
+
+    def claim_pending(self, session_id: str) -> Pending | None:
+        """The session's next message for this process to answer (marked as being written), or None."""
+        with self._cursor() as cur:
+            return pending.claim_next(cur, check_session_id(session_id))
+
+    def finish_pending(self, pending_id: int) -> None:
+        """Its turn is stored: the message is no longer pending."""
+        with self._cursor() as cur:
+            pending.finish(cur, pending_id)
+
+    def fail_pending(self, pending_id: int, error: str) -> None:
+        """Its reply failed: the message stays, unanswered, with why."""
+        with self._cursor() as cur:
+            pending.fail(cur, pending_id, error)
+
+    def retry_pending(self, pending_id: int, owner: str, options: dict[str, Any] | None = None) -> bool:
+        """Ask an unanswered message again (queued for this process); False if it is not this owner's or is
+        not unanswered."""
+        check_owner(owner)
+        with self._cursor() as cur:
+            return pending.requeue(cur, int(pending_id), owner, options)
+
+    def pending(self, session_id: str, owner: str | None) -> list[Pending]:
+        """The session's messages not yet answered, oldest first ([] for another owner's session)."""
+        if not self._visible(session_id, owner):
+            return []
+        return self._pending(session_id, self._stored_messages(session_id))
+
+    def _pending(self, session_id: str, stored: list[AnyMessage]) -> list[Pending]:
+        answered = [(str(m.content), float((m.additional_kwargs or {}).get("time") or 0)) for m in stored
+                    if isinstance(m, HumanMessage)]
+        with self._cursor() as cur:
+            return pending.of_session(cur, session_id, answered)
 
     def list_sessions(self, owner: str | None) -> list[SessionInfo]:
         """The owner's sessions, newest first; ANY_OWNER: everyone's."""
@@ -226,6 +277,7 @@ class ChatMemory:
         self.saver.delete_thread(session_id)
         with self._cursor() as cur:
             cur.execute("DELETE FROM chat_sessions WHERE session_id = ?", (session_id,))
+            pending.drop_session(cur, session_id)
         return True
 
     def export(self, session_id: str, fmt: Literal["markdown", "json", "md"] = "markdown", *,

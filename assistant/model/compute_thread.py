@@ -11,11 +11,22 @@ executor thread. Routing that work through this one thread keeps a single team, 
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+class ComputeThreadClosed(RuntimeError):
+    """The process is exiting: no new work is started (a job queued now would wait on a thread that cannot run)."""
+
+
+def exiting() -> bool:
+    """True once the process has begun to exit: the main thread has ended (`threading._shutdown` joins the other
+    threads then) or the interpreter is finalizing (daemon threads are frozen: a job handed to one never ends)."""
+    return sys.is_finalizing() or not threading.main_thread().is_alive()
 
 
 class ComputeThread:
@@ -29,6 +40,11 @@ class ComputeThread:
 
     def _started(self) -> threading.Thread:
         with self._start_lock:
+            alive = self._thread is not None and self._thread.is_alive()
+            # Thread.start() at exit can wait forever for a thread that never runs, and once the interpreter is
+            # finalizing even a live (daemon) compute thread is frozen: a job handed to it would never end.
+            if sys.is_finalizing() or (exiting() and not alive):
+                raise ComputeThreadClosed("the process is exiting; no new model work is started")
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
                 self._thread.start()
@@ -37,7 +53,7 @@ class ComputeThread:
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if threading.current_thread() is self._thread:  # already here (a loader that warms up, say)
             return fn(*args, **kwargs)
-        self._started()
+        self._started()  # raises ComputeThreadClosed once the process is exiting
         done, result = threading.Event(), {}
         self._jobs.put((fn, args, kwargs, done, result))
         done.wait()

@@ -21,7 +21,7 @@ import torch
 from transformers import NoRepeatNGramLogitsProcessor, RepetitionPenaltyLogitsProcessor
 from transformers.cache_utils import Cache, DynamicLayer
 
-from assistant.model.compute_thread import compute
+from assistant.model.compute_thread import ComputeThreadClosed, compute
 from assistant.model.guidance import guide_scores
 from assistant.model.lean_llama import LeanLlama
 from assistant.model.rules import ReplyRules, RuleSet, mask_out
@@ -296,7 +296,10 @@ class Decoding:
     def close(self) -> None:
         self.runner = None  # the cache's memory goes now, not when the caller lets go of this object
         if self.threads_before:  # on the thread whose count the passes set
-            compute.run(torch.set_num_threads, self.threads_before)
+            try:
+                compute.run(torch.set_num_threads, self.threads_before)
+            except ComputeThreadClosed:  # the process is exiting: nothing left to restore it for
+                pass
             self.threads_before = 0
 
     def step(self) -> list[int] | None:

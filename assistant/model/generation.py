@@ -16,11 +16,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from assistant.model.compute_thread import ComputeThreadClosed, exiting
 from assistant.model.decoding import Decoding, Processor, RememberedPrefix, SamplingPlan
 from assistant.model.lean_llama import LeanLlama, fuse_layer
 from assistant.model.plain_generation import PlainDecoding
@@ -164,7 +166,15 @@ class ReviewGenerator:
         closed = [False] * len(fitted)  # a stop token came, or the text ended
         started = time.perf_counter()
         try:
-            while (tokens := decoding.step()) is not None:
+            # An abandoned reply is closed (GeneratorExit at the yield) and the `finally` frees its cache. A reply
+            # still being read when the process exits stops stepping, and says so (raises): no model work at exit,
+            # and a cut reply is not kept as if it were whole.
+            while True:
+                if exiting():
+                    raise ComputeThreadClosed("the process is exiting; the reply was not finished")
+                tokens = decoding.step()
+                if tokens is None:
+                    break
                 pieces = [""] * len(fitted)
                 for row, token in enumerate(tokens):
                     if closed[row]:
@@ -201,9 +211,10 @@ class ReviewGenerator:
         before temperature and nucleus sampling."""
         fitted = self._fitted(prompt, max_new_tokens)
         plan = self._plan(temperature, top_p, seed, guidance, processors, rules)
-        for pieces in self._replies([fitted], plan, fitted.max_new_tokens):
-            if pieces[0]:
-                yield pieces[0]
+        with closing(self._replies([fitted], plan, fitted.max_new_tokens)) as replies:  # closed with this one
+            for pieces in replies:
+                if pieces[0]:
+                    yield pieces[0]
 
     def generate(self, prompt: Prompt, *, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
                  max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None, guidance: float | None = None,
