@@ -10,6 +10,7 @@ HOW = "docs/critic-likeness.md"
 
 
 def fmt(value: Any, digits: int = 2) -> str:
+    """A number as the report prints it: n/a for a missing or undefined one."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
     if isinstance(value, float):

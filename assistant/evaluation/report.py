@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.evaluation.charts import RETRIEVAL_ON, write_charts
-from assistant.evaluation.critic_report import critic_lines, pairs_lines
+from assistant.evaluation.critic_report import critic_lines, fmt, pairs_lines
 from assistant.settings import Sampling
 
 log = logging.getLogger(__name__)
@@ -49,14 +49,6 @@ def _jsonable(value: Any) -> Any:
 
 
 # ---- markdown ------------------------------------------------------------------------------------
-
-def fmt(value: Any, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
 
 def _pair(a: Any, b: Any, digits: int = 2) -> str:
     return f"{fmt(a, digits)} / {fmt(b, digits)}"
