@@ -38,10 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     home = args.out or tuned_home(settings)
     try:
+        if args.ship_only:  # only reads the live generation (made live atomically): no claim on the folder, no lock
+            return ship_live(home)
         check_home(home)
         with model_lock(home):
-            if args.ship_only:
-                return ship_live(home)
             status = _train_and_evaluate(args, settings, home)
             return ship_live(home) if status == 0 and args.ship else status
     except (LockBusy, ValueError) as exc:

@@ -46,7 +46,7 @@ CONSTANTS: tuple[tuple[str, str, str], ...] = (
     ("message characters read", "assistant.chat.message_parts.MAX_MESSAGE_CHARS", "max_message_chars"),
     ("messages a session keeps", "assistant.chat.memory.MAX_SESSION_MESSAGES", "max_session_messages"),
     ("characters a stored message keeps", "assistant.chat.memory.STORED_MESSAGE_CHARS", "stored_message_chars"),
-    ("a page request's wait for another reply, s", "ui.chat_view.REPLY_WAIT_S", "reply_wait_s"),
+    ("a page request's wait for another reply, s", "ui.reply_worker.REPLY_WAIT_S", "reply_wait_s"),
     ("repetition penalty", "assistant.settings.Sampling.repetition_penalty", "sampling.repetition_penalty"),
     ("no repeated n-grams of this size", "assistant.settings.Sampling.no_repeat_ngram_size",
      "sampling.no_repeat_ngram_size"),
