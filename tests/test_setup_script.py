@@ -61,7 +61,7 @@ def test_without_a_gpu_the_cpu_torch_comes_first_then_the_project_against_the_co
     torch = (ROOT / "constraints.txt").read_text().split("\ntorch==")[1].split()[0]
     installs = _installs(calls)
     assert installs[0].endswith(f" torch=={torch}+cpu") and "--index-url" not in installs[0]
-    assert installs[1].endswith("-c constraints.txt -e .[dev,qdrant]")
+    assert installs[1].endswith("-c constraints.txt -e .[dev,qdrant,eval]")
     assert installs[2].endswith("--no-deps -r requirements-nodeps.txt") and len(installs) == 3
     again, calls = run(checkout)  # the stamp: nothing to do
     assert again.returncode == 0 and not _installs(calls)
