@@ -74,6 +74,23 @@ def test_a_failed_reply_keeps_the_question_with_why(tiny_chat):
     assert message["status"] == "unanswered" and "ValueError" in message["error"]
 
 
+def test_a_reply_cut_by_a_stopping_server_reads_as_not_finished_not_as_broken(tiny_chat, monkeypatch):
+    """A server told to stop shuts its worker pools; the reply then fails with the pool's refusal, which is the
+    stop, not a bug in the reply."""
+    memory = tiny_chat.memory
+
+    def refused(*args, **kwargs):
+        raise RuntimeError("cannot schedule new futures after shutdown")
+        yield  # a generator, as the chat's stream is
+
+    monkeypatch.setattr(tiny_chat, "stream", refused)
+    memory.add_pending("x1", CLI_OWNER, "Write a positive review of Toy Story")
+    with pytest.raises(RuntimeError):
+        answer_pending(tiny_chat, memory.claim_pending("x1"))
+    (message,) = memory.messages("x1", CLI_OWNER)
+    assert message["status"] == "unanswered" and message["error"] == pending.LOST_REPLY
+
+
 def test_an_answered_message_becomes_a_stored_turn(tiny_chat):
     memory = tiny_chat.memory
     memory.add_pending("a1", CLI_OWNER, "Write a positive review of Toy Story", {"rag": True, "max_new_tokens": 8})

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from assistant.model import shipped
+from assistant.model.compute_thread import mark_exiting
 from assistant.model.tuned_layout import TUNED_DIRNAME, live_model_dir
 from assistant.settings import Settings
 
@@ -122,6 +123,7 @@ def exit_promptly() -> threading.Thread:
     def watch() -> None:
         while Runtime.instance().state not in stopping:
             time.sleep(0.1)
+        mark_exiting()  # a reply its executors now refuse is cut by the stop, not broken
         time.sleep(EXIT_GRACE_S)
         _end_now()
 

@@ -34,7 +34,10 @@ def answer_pending(assistant: Any, item: Pending, on_event: Callable[[Any], None
                     on_event(event)
     except BaseException as exc:  # KeyboardInterrupt and SystemExit too: the question stays, marked
         reason = str(exc).splitlines()[0] if str(exc) else ""
-        if exiting() or not isinstance(exc, Exception):  # stopped, not broken: said as for a killed process
+        # Stopped, not broken: said as for a killed process. A pool shut down by the stop refuses new work with
+        # "cannot schedule new futures after shutdown", sometimes before the stop is seen here.
+        shutdown = isinstance(exc, RuntimeError) and "after shutdown" in reason
+        if exiting() or shutdown or not isinstance(exc, Exception):
             why = LOST_REPLY
         else:
             why = f"the reply failed ({type(exc).__name__}{': ' + reason if reason else ''})"

@@ -23,10 +23,20 @@ class ComputeThreadClosed(RuntimeError):
     """The process is exiting: no new work is started (a job queued now would wait on a thread that cannot run)."""
 
 
+_STOPPING = threading.Event()
+
+
+def mark_exiting() -> None:
+    """Say that the process is stopping (a server told to stop, before its main thread ends): from now on
+    `exiting()` is True, so a reply cut short reads as stopped, not as broken."""
+    _STOPPING.set()
+
+
 def exiting() -> bool:
-    """True once the process has begun to exit: the main thread has ended (`threading._shutdown` joins the other
-    threads then) or the interpreter is finalizing (daemon threads are frozen: a job handed to one never ends)."""
-    return sys.is_finalizing() or not threading.main_thread().is_alive()
+    """True once the process has begun to exit: a server said it is stopping (`mark_exiting`), the main thread
+    has ended (`threading._shutdown` joins the other threads then) or the interpreter is finalizing (daemon
+    threads are frozen: a job handed to one never ends)."""
+    return _STOPPING.is_set() or sys.is_finalizing() or not threading.main_thread().is_alive()
 
 
 class ComputeThread:
