@@ -105,10 +105,11 @@ class Sampling(BaseModel):
                     "`max_sentences` anyway, and 90 leaves room for a second sentence (the named lead's) to finish.",
     )
     max_sentences: int = Field(
-        default=2, ge=0, le=20,
-        description="A review ends after this many sentences (0 = only at the end marker or max_new_tokens): "
-                    "critics' quotes run one or two, the fine-tuned model writes one or two, the base model rambles "
-                    "on to the token limit (assistant/model/stopping.py).",
+        default=1, ge=0, le=20,
+        description="A review ends after this many sentences (0 = only at the end marker or max_new_tokens), "
+                    "counting only those that end once it has 8 words: a critic's quote is one sentence of about 19 "
+                    "words, or an exclamation and one more; a second sentence is where replies wandered "
+                    "(assistant/model/stopping.py).",
     )
     drafts: int = Field(
         default=1, ge=1, le=MAX_DRAFTS,
@@ -123,6 +124,12 @@ class Sampling(BaseModel):
                     "write (classifier-free guidance, assistant/model/guidance.py); 1 = off. With retrieved "
                     "context the critics' words pull harder toward their own tone, so the default is strong enough "
                     "to keep pans negative with RAG on (docs/evaluation.md).",
+    )
+    guidance_ramp: int = Field(
+        default=0, ge=0, le=8,
+        description="The reply's first tokens over which guidance rises from near 1 to its scale (0 = full from the "
+                    "first): full guidance picks the most sentiment-laden opening every time, the same across films "
+                    "(assistant/model/guidance.py).",
     )
     praise_guidance: float = Field(
         default=1.0, ge=0.0, le=2.0,
@@ -144,18 +151,25 @@ class Sampling(BaseModel):
                     "naming them at all; 0 = none. Only names the model already finds plausible can be chosen "
                     "(guidance's plausibility cut comes first), so every name stays true.",
     )
-    name_lead: int = Field(
-        default=2, ge=0, le=3,
+    name_lead: float = Field(
+        default=1.5, ge=0.0, le=3.0,
         description="With retrieval on: the sentence that opens with one of the film's names from the context "
                     "(director, cast, characters; never the title or a critic) when the reply has named none by "
-                    "then; 2 = the second, so a reply that would end after one generic sentence goes on to one "
-                    "that names someone; 1 = the first; 0 = off (assistant/model/rules/named_lead.py).",
+                    "then; a fraction is drawn per reply: 1.5 = the first sentence for half the replies, the second "
+                    "(written only after a first too short to be a review) for the others; 0 = off "
+                    "(assistant/model/rules/named_lead.py).",
     )
     verdict_first: bool = Field(
         default=True,
         description="A review's first word is no concession ('While', 'Although', 'Despite' ...): lukewarm 'rotten' "
                     "quotes taught the model to open pans with praise; nor does it open as a quote does (a bracket, "
                     "quotation marks, an ellipsis) (assistant/model/rules/verdict_first.py).",
+    )
+    real_words: bool = Field(
+        default=True,
+        description="A lower-case word the reply writes is an English word or a word of the request (its context, "
+                    "title, topic): no 'craftfulness' or 'peopleies' made of plausible pieces "
+                    "(assistant/model/rules/real_words.py).",
     )
 
     def scale_for(self, sentiment: str | None) -> float:

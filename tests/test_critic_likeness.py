@@ -6,11 +6,11 @@ import random
 import numpy as np
 import pytest
 
+from assistant.data.english import english_words
 from assistant.evaluation import critic_likeness as cl
 from assistant.evaluation.garbled import (
     GarbledCheck,
     count_words,
-    english_words,
     store_vocabulary,
 )
 

@@ -159,3 +159,14 @@ def test_the_book_adds_the_lead_only_when_asked_and_the_context_names_someone(to
     assert ReplyRules(tokenizer, names=False, lead_sentence=2).for_prompt(bare) == ()
     (lead,) = ReplyRules(tokenizer, names=False, lead_sentence=1).for_prompt(fitted)
     assert lead.sentence == 1 and "Weaver" in lead.phrases
+
+
+def test_a_fractional_lead_sentence_is_drawn_per_reply(tokenizer):
+    import random
+
+    book = ReplyRules(tokenizer, names=False, lead_sentence=1.5)
+    drawn = [book.lead_for(random.Random(seed)) for seed in range(200)]
+    assert set(drawn) == {1, 2} and 60 < drawn.count(1) < 140  # about half each
+    assert drawn == [book.lead_for(random.Random(seed)) for seed in range(200)]  # a seed repeats its draw
+    assert {ReplyRules(tokenizer, names=False, lead_sentence=2).lead_for(random.Random(s)) for s in range(50)} == {2}
+    assert {ReplyRules(tokenizer, names=False, lead_sentence=0.5).lead_for(random.Random(s)) for s in range(50)} == {0, 1}

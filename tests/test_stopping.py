@@ -26,6 +26,20 @@ def test_reply_end(text, sentences, end):
     assert reply_end(text, [END_MARKER], sentences) == end
 
 
+@pytest.mark.parametrize("text, end", [
+    # an exclamation is not yet a review: it goes on to the sentence that says why
+    ("Absolutely smashing! Stallone has never been better in a role. More", len(
+        "Absolutely smashing! Stallone has never been better in a role.")),
+    # one sentence of a critic's length is the whole review: no second one to wander in
+    ("A grim, gripping thriller that never lets its star off the hook. Then more.", len(
+        "A grim, gripping thriller that never lets its star off the hook.")),
+    ("Wow. Great. Fine.", None),  # still short of a review: it may go on
+])
+def test_a_sentence_too_short_to_be_a_review_does_not_end_it(text, end):
+    assert reply_end(text, [END_MARKER], 1, min_words=8) == end
+    assert reply_end(text, [END_MARKER], 1) == len(text.split(". ")[0].split("! ")[0]) + 1  # without: the first
+
+
 class _Pieces:
     """A stand-in tokenizer whose tokens are the given text pieces."""
 
@@ -77,11 +91,15 @@ def test_generation_stops_after_the_sentence_bound(fast):
         return forced
 
     request = ReviewRequest("positive", "Up")
-    gen = ReviewGenerator(model, tokenizer, max_sentences=2, fast=fast, repetition_penalty=1.0, no_repeat_ngram_size=0)
+    gen = ReviewGenerator(model, tokenizer, max_sentences=2, min_words=0, fast=fast, repetition_penalty=1.0,
+                          no_repeat_ngram_size=0)
     prompt_length = gen.fit(request, 40).tokens
     assert gen.generate(request, max_new_tokens=40, seed=0, processors=[scripted]) == "A great film. A dull plot!"
     assert gen.stats.new_tokens < len(script)  # stopped there, not at the token limit
     assert "".join(gen.stream(request, max_new_tokens=40, seed=0, processors=[scripted])) == "A great film. A dull plot!"
-    gen.max_sentences = 0
+    gen.min_words = 8  # the two sentences are six words: too short to be a review, so it goes on
+    assert gen.generate(request, max_new_tokens=len(script), seed=0, processors=[scripted]) == \
+        "A great film. A dull plot! Is it fun? Yes."
+    gen.max_sentences, gen.min_words = 0, 0
     assert gen.generate(request, max_new_tokens=len(script), seed=0, processors=[scripted]) == \
         "A great film. A dull plot! Is it fun? Yes."

@@ -19,7 +19,8 @@ import numpy as np
 
 from assistant.evaluation import critic_likeness as cl
 from assistant.evaluation.arms import ArmSpec, Turn
-from assistant.evaluation.garbled import GarbledCheck, english_words, store_vocabulary
+from assistant.data.english import english_words
+from assistant.evaluation.garbled import GarbledCheck, store_vocabulary
 from assistant.evaluation.requests import EvalRequest
 
 log = logging.getLogger(__name__)

@@ -5,16 +5,13 @@
     check = GarbledCheck(english, vocabulary)
     check.words("A craftfulness of Keoghan", context=["Barry Keoghan is superb"])   # -> ["craftfulness"]
 
-The English list is pyspellchecker's (MIT, a gzipped JSON of about 160,000 words with their frequencies, read
-without unpickling anything). It was chosen over Debian's `wamerican` (/usr/share/dict/words), which an apt step
-would have to install on every machine, and over `english-words`, which ships pickles. Without it no reply can be
+The English list is pyspellchecker's (assistant/data/english.py says why that one). Without it no reply can be
 called garbled honestly (every rare English word would count), so the measure reads null with a note instead.
 The store's vocabulary lets names and film words its critics use pass ("Keoghan", "rewatchable"); the context
 lets pass a word the model was shown (a name in the facts card, a word of the request).
 """
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import os
@@ -23,27 +20,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from assistant.data.english import MISSING_ENGLISH as MISSING_WORD_LIST
 from assistant.data.ngrams import tokenize
 
 log = logging.getLogger(__name__)
 
-MISSING_ENGLISH = ("garbled words not measured: the English word list (the pyspellchecker package) is not "
-                   "installed; pip install pyspellchecker")
+MISSING_ENGLISH = f"garbled words not measured: {MISSING_WORD_LIST}"
 VOCABULARY_SCHEMA = 1
-
-
-def english_words() -> frozenset[str] | None:
-    """pyspellchecker's English words, lower-cased; None (logged once per call) when the package is missing."""
-    try:
-        from importlib.resources import files
-
-        resource = files("spellchecker") / "resources" / "en.json.gz"
-        with resource.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as text:
-            words = json.load(text)
-    except (ModuleNotFoundError, FileNotFoundError, OSError, ValueError) as exc:
-        log.warning("%s (%s)", MISSING_ENGLISH, exc)
-        return None
-    return frozenset(w.lower() for w in words)
 
 
 def checkable(word: str) -> bool:

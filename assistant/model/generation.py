@@ -41,7 +41,7 @@ from assistant.model.runtime import (
     is_int8,
     parameter_count,
 )
-from assistant.model.stopping import ReplyText
+from assistant.model.stopping import SHORTEST_REVIEW_WORDS, ReplyText
 from assistant.settings import Sampling, Settings
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,8 @@ class ReviewGenerator:
     def __init__(self, model: Any, tokenizer: Any, *, device: str | None = None,
                  repetition_penalty: float = DEFAULTS.repetition_penalty,
                  no_repeat_ngram_size: int = DEFAULTS.no_repeat_ngram_size, guidance: float = 1.0,
-                 max_sentences: int = DEFAULTS.max_sentences, fast: bool = True, threads: int = 0,
+                 max_sentences: int = DEFAULTS.max_sentences, min_words: int = SHORTEST_REVIEW_WORDS,
+                 guidance_ramp: int = DEFAULTS.guidance_ramp, fast: bool = True, threads: int = 0,
                  remember_prompts: bool = False) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -109,7 +110,9 @@ class ReviewGenerator:
         self.repetition_penalty = repetition_penalty
         self.no_repeat_ngram_size = no_repeat_ngram_size
         self.guidance = guidance  # sentiment guidance scale: 1 = off
+        self.guidance_ramp = guidance_ramp  # the reply's first tokens over which guidance rises to its scale
         self.max_sentences = max_sentences  # 0 = no sentence bound
+        self.min_words = min_words  # a sentence ending before the reply has this many words does not count
         self.fast = fast  # the KV-cached loop (decoding.py); False: transformers' generate
         self.threads = threads  # torch threads for the fast path; 0: chosen by timing (runtime.ThreadChooser)
         # the last prompt's cache, for the next prompt's shared opening (fast path, Llama models)
@@ -148,11 +151,13 @@ class ReviewGenerator:
         negatives = [f.negative_text for f in fitted] if plan.guidance != 1.0 else None
         ids = self._ids([f.text for f in fitted])
         # both paths left-pad the prompts to the longest: the rules are told that width
-        rules = plan.rules.rule_set(fitted, prompt_width=max(map(len, ids))) if plan.rules is not None else None
+        rules = (plan.rules.rule_set(fitted, prompt_width=max(map(len, ids)), seed=plan.seed)
+                 if plan.rules is not None else None)
         if not self.fast:
             return PlainDecoding(self.model, self.tokenizer, [f.text for f in fitted], stop_ids=self.stop_ids,
                                  max_new_tokens=max_new_tokens, plan=plan, negatives=negatives, device=self.device,
-                                 markers=self.markers, max_sentences=self.max_sentences, rules=rules)
+                                 markers=self.markers, max_sentences=self.max_sentences, rules=rules,
+                                 min_words=self.min_words)
         return Decoding(self.model, ids, pad_id=self.tokenizer.pad_token_id,
                         stop_ids=self.stop_ids, max_new_tokens=max_new_tokens, plan=plan,
                         negatives=self._ids(negatives) if negatives else None, device=self.device,
@@ -162,7 +167,7 @@ class ReviewGenerator:
                  max_new_tokens: int) -> Iterator[list[str]]:
         """Write a batch of replies; yield, at each step, the new text of each row (empty when none)."""
         decoding = self._decoding(fitted, plan, max_new_tokens)
-        replies = [ReplyText(self.tokenizer, self.markers, self.max_sentences) for _ in fitted]
+        replies = [ReplyText(self.tokenizer, self.markers, self.max_sentences, self.min_words) for _ in fitted]
         closed = [False] * len(fitted)  # a stop token came, or the text ended
         started = time.perf_counter()
         try:
@@ -199,7 +204,7 @@ class ReviewGenerator:
         return SamplingPlan(temperature=temperature, top_p=top_p, repetition_penalty=self.repetition_penalty,
                             no_repeat_ngram_size=self.no_repeat_ngram_size,
                             guidance=self.guidance if guidance is None else guidance,
-                            processors=tuple(processors), rules=rules, seed=seed)
+                            guidance_ramp=self.guidance_ramp, processors=tuple(processors), rules=rules, seed=seed)
 
     def stream(self, prompt: Prompt, *, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
                max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None, guidance: float | None = None,
@@ -305,7 +310,8 @@ def chat_generator(model: Any, tokenizer: Any, settings: Settings, *, warm_up: b
     sampling = settings.sampling
     generator = ReviewGenerator(model, tokenizer, repetition_penalty=sampling.repetition_penalty,
                                 no_repeat_ngram_size=sampling.no_repeat_ngram_size,
-                                max_sentences=sampling.max_sentences, fast=settings.fast_generation,
+                                max_sentences=sampling.max_sentences, guidance_ramp=sampling.guidance_ramp,
+                                fast=settings.fast_generation,
                                 threads=settings.generation_threads, remember_prompts=True)
     generator.params = params
     if warm_up:

@@ -70,7 +70,8 @@ class PlainDecoding:
 
     def __init__(self, model: Any, tokenizer: Any, prompts: Sequence[str], *, stop_ids: Sequence[int],
                  max_new_tokens: int, plan: SamplingPlan, negatives: Sequence[str] | None, device: str,
-                 markers: Sequence[str], max_sentences: int, rules: RuleSet | None = None) -> None:
+                 markers: Sequence[str], max_sentences: int, rules: RuleSet | None = None,
+                 min_words: int = 0) -> None:
         tokenizer.padding_side = "left"  # decoder-only batches grow on the right
         batch = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
         self.inputs = {k: v.to(device) for k, v in batch.items()}
@@ -82,7 +83,8 @@ class PlainDecoding:
         guidance = None
         if plan.guidance != 1.0 and negatives is not None:
             guidance = guidance_processor(model, tokenizer, list(negatives), scale=plan.guidance, device=device,
-                                          plausibility=plan.plausibility)
+                                          plausibility=plan.plausibility,
+                                          prompt_width=self.inputs["input_ids"].shape[1], ramp=plan.guidance_ramp)
         processors: list[Any] = [GuidedRules(guidance, rules)] if guidance is not None or rules is not None else []
         processors.extend(plan.processors)
         kwargs: dict[str, Any] = dict(
@@ -91,7 +93,7 @@ class PlainDecoding:
             logits_processor=LogitsProcessorList(processors), streamer=self.tokens,
             stopping_criteria=StoppingCriteriaList([
                 _Cancelled(self.cancel),
-                ReplyEnded(tokenizer, markers, max_sentences, self.inputs["input_ids"].shape[1])]),
+                ReplyEnded(tokenizer, markers, max_sentences, self.inputs["input_ids"].shape[1], min_words)]),
         )
         if plan.temperature > 0:
             kwargs.update(do_sample=True, temperature=plan.temperature, top_p=plan.top_p, top_k=0)

@@ -3,9 +3,11 @@
 Both generation paths (assistant/model/decoding.py and transformers' `generate`) share this, so a review is cut
 at the same place however it was written, and a streamed review never shows text that the whole one lacks.
 
-Sentence bound: critics' quotes run one or two sentences, and so do the fine-tuned model's replies, while the
-base model writes on to the token limit. Stopping after the `max_sentences`-th sentence keeps both models' replies
-review-sized, and the time saved is the base model's rambling.
+Sentence bound: a critic's quote is one sentence of about 19 words (the held-out films' quotes: 13-26 words, median
+19), or a short exclamation and one more ("Absolutely smashing! ..."). Stopping after the `max_sentences`-th
+sentence keeps replies review-sized, and the time saved is the base model's rambling. A sentence that ends before
+the reply has `SHORTEST_REVIEW_WORDS` words does not count: "Gorgeous." goes on to say why, as a critic's would,
+while a reply that has said its piece in one sentence stops there instead of wandering into a second.
 """
 from __future__ import annotations
 
@@ -19,15 +21,22 @@ from transformers import StoppingCriteria
 # A run of terminators (closing quotes or brackets may follow) that whitespace follows: "end. Next", "wow!) So".
 # "3.5" or "...and" do not end a sentence; an abbreviation such as "Mr. Smith" does, a price of the simple rule.
 _SENTENCE_END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s)")
+# Below this a reply is an exclamation, not yet a review; a quarter of critics' quotes are shorter than 13 words.
+SHORTEST_REVIEW_WORDS = 8
 
 
-def reply_end(text: str, markers: Sequence[str], max_sentences: int = 0) -> int | None:
+def reply_end(text: str, markers: Sequence[str], max_sentences: int = 0, min_words: int = 0) -> int | None:
     """Index where the reply in `text` ends (exclusive), or None while it may go on.
 
-    The first end marker ends it; otherwise the end of its `max_sentences`-th sentence (0: no bound)."""
+    The first end marker ends it; otherwise the end of its `max_sentences`-th sentence (0: no bound), counting only
+    sentences that end once the reply has `min_words` words (the generators pass `SHORTEST_REVIEW_WORDS`)."""
     cuts = [i for i in (text.find(m) for m in markers if m) if i >= 0]
     if max_sentences > 0:
-        for count, match in enumerate(_SENTENCE_END.finditer(text), start=1):
+        count = 0
+        for match in _SENTENCE_END.finditer(text):
+            if min_words and len(text[:match.end()].split()) < min_words:
+                continue
+            count += 1
             if count == max_sentences:
                 cuts.append(match.end())
                 break
@@ -52,8 +61,9 @@ class ReplyText:
     The text is decoded from all its tokens each time (byte-level BPE pieces only make sense together);
     leading whitespace is dropped, as the finished reply is stripped."""
 
-    def __init__(self, tokenizer: Any, markers: Sequence[str], max_sentences: int = 0) -> None:
+    def __init__(self, tokenizer: Any, markers: Sequence[str], max_sentences: int = 0, min_words: int = 0) -> None:
         self.tokenizer, self.markers, self.max_sentences = tokenizer, tuple(markers), max_sentences
+        self.min_words = min_words
         self.ids: list[int] = []
         self.text = ""  # the reply so far, cut at its end once it has one
         self.shown = 0  # characters of `text` handed out by `add`
@@ -65,7 +75,7 @@ class ReplyText:
             return ""
         self.ids.extend(token_ids)
         text = self.tokenizer.decode(self.ids, skip_special_tokens=True).lstrip()
-        end = reply_end(text, self.markers, self.max_sentences)
+        end = reply_end(text, self.markers, self.max_sentences, self.min_words)
         if end is not None:
             self.ended, text = True, text[:end].rstrip()
             ready = len(text)
@@ -87,11 +97,12 @@ class ReplyText:
 class ReplyEnded(StoppingCriteria):
     """For transformers' `generate`: a row is done once its text has ended (marker or sentence bound)."""
 
-    def __init__(self, tokenizer: Any, markers: Sequence[str], max_sentences: int, prompt_length: int) -> None:
+    def __init__(self, tokenizer: Any, markers: Sequence[str], max_sentences: int, prompt_length: int,
+                 min_words: int = 0) -> None:
         self.tokenizer, self.markers, self.max_sentences = tokenizer, tuple(markers), max_sentences
-        self.prompt_length = prompt_length
+        self.prompt_length, self.min_words = prompt_length, min_words
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
         texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length:], skip_special_tokens=True)
-        done = [reply_end(t.lstrip(), self.markers, self.max_sentences) is not None for t in texts]
+        done = [reply_end(t.lstrip(), self.markers, self.max_sentences, self.min_words) is not None for t in texts]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)

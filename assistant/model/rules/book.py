@@ -2,15 +2,17 @@
 prompt's rules from its structure (the fitted prompt's request, as the prompt writes it) and a batch's `RuleSet`.
 
     book = ReplyRules.from_sampling(tokenizer, settings.sampling, vocab_size=model.config.vocab_size)
-    book.for_prompt(fitted)                      # (VerdictFirst, NamesRule, NamedLead), as the settings say
+    book.for_prompt(fitted)                      # (VerdictFirst, RealWords, NamesRule, NamedLead), as the settings say
     book.rule_set(batch, prompt_width=width)     # what the decode loop applies (protocol.py)
 
-Every review prompt may get verdict first (verdict_first.py). A prompt with context also gets the names rule
+Every review prompt may get verdict first (verdict_first.py) and real words (real_words.py). A prompt with context also gets the names rule
 (names.py: every name true to the context) and the named lead (named_lead.py: one sentence opens with one of the
 film's names) when its context names any of the film's people; a prompt without context gets neither.
 """
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +22,7 @@ from assistant.model.prompts import FittedPrompt, as_written
 from assistant.model.rules.named_lead import NamedLead, lead_names
 from assistant.model.rules.names import NamesRule, request_words
 from assistant.model.rules.protocol import Rule, RuleSet
+from assistant.model.rules.real_words import RealWords, english_lexicon, request_lexicon
 from assistant.model.rules.verdict_first import VerdictFirst
 from assistant.model.rules.vocabulary import token_words
 
@@ -28,52 +31,69 @@ class ReplyRules:
     """The rule book of one model: its vocabulary read once, and which rules are on.
 
     `names`: the names rule, with its `transfer` and `name_boost`; `lead_sentence`: the named lead's sentence (0:
-    off); `verdict_first`: no concessive or quote-like opening. `vocab_size` is the model's logits' width (its head
+    off; 1.5: the first sentence for half the replies, the second for the others, drawn per reply); `verdict_first`: no concessive or quote-like opening; `real_words`: lower-case words are real ones. `vocab_size` is the model's logits' width (its head
     may be padded past the tokenizer)."""
 
     def __init__(self, tokenizer: Any, *, vocab_size: int | None = None, device: torch.device | str = "cpu",
-                 names: bool = True, transfer: bool = True, name_boost: float = 0.0, lead_sentence: int = 0,
-                 verdict_first: bool = False) -> None:
+                 names: bool = True, transfer: bool = True, name_boost: float = 0.0, lead_sentence: float = 0,
+                 verdict_first: bool = False, real_words: bool = False) -> None:
         if lead_sentence < 0:
             raise ValueError(f"the lead sentence counts from 1 (0: off), not {lead_sentence}")
+        # a reply's lead sentence: floor(lead_sentence), or the next one with the fraction's odds (variety, not
+        # every reply opening with a name)
         self.tokenizer, self.device = tokenizer, torch.device(device)
         self.names, self.transfer, self.name_boost = names, transfer, name_boost
         self.lead_sentence = lead_sentence
         self.vocab = None
-        if names or lead_sentence or verdict_first:  # about a second for 49k tokens, once per vocabulary: now
+        if names or lead_sentence or verdict_first or real_words:  # about a second for 49k tokens, once per vocabulary
             self.vocab = token_words(tokenizer, vocab_size or len(tokenizer))
         self.verdict_first = VerdictFirst(self.vocab, device=self.device) if verdict_first else None
+        self.english = english_lexicon() if real_words else None  # None without the word list: the rule is off
 
     @classmethod
     def from_sampling(cls, tokenizer: Any, sampling: Any, *, vocab_size: int | None = None,
                       device: torch.device | str = "cpu") -> ReplyRules:
-        """The rules the settings ask for (`settings.Sampling`: context_names, name_boost, name_lead, verdict_first)."""
+        """The rules the settings ask for (`settings.Sampling`: context_names, name_boost, name_lead, verdict_first,
+        real_words)."""
         return cls(tokenizer, vocab_size=vocab_size, device=device, names=sampling.context_names,
                    name_boost=sampling.name_boost, lead_sentence=sampling.name_lead,
-                   verdict_first=sampling.verdict_first)
+                   verdict_first=sampling.verdict_first, real_words=sampling.real_words)
 
-    def for_prompt(self, fitted: FittedPrompt) -> tuple[Rule, ...]:
-        """This prompt's rules, in the order they apply, built from what its prompt shows the model."""
+    def lead_for(self, rng: random.Random) -> int:
+        """The named lead's sentence for one reply (0: none), drawn from `lead_sentence` as the class says."""
+        whole = math.floor(self.lead_sentence)
+        return whole + (1 if rng.random() < self.lead_sentence - whole else 0)
+
+    def for_prompt(self, fitted: FittedPrompt, rng: random.Random | None = None) -> tuple[Rule, ...]:
+        """This prompt's rules, in the order they apply, built from what its prompt shows the model; `rng` draws
+        its named lead's sentence (a fresh one by default)."""
         request = as_written(fitted.request)
         rules: list[Rule] = [self.verdict_first] if self.verdict_first is not None else []
+        if self.english is not None:
+            shown = request_lexicon([*(getattr(request, "context", None) or ()), request.movie or "",
+                                     request.topic or ""])
+            rules.append(RealWords(self.english, shown, self.vocab, device=self.device))
         allowed = request_words(request)  # read once: both name rules start from it
         if allowed is None:
             return tuple(rules)
         if self.names:
             rules.append(NamesRule(allowed, self.vocab, device=self.device, transfer=self.transfer,
                                    boost=self.name_boost))
-        leads = lead_names(request, allowed) if self.lead_sentence else None
+        sentence = self.lead_for(rng or random.Random())
+        leads = lead_names(request, allowed) if sentence else None
         if leads is not None:
-            rules.append(NamedLead(leads, self.vocab, sentence=self.lead_sentence, device=self.device))
+            rules.append(NamedLead(leads, self.vocab, sentence=sentence, device=self.device))
         return tuple(rules)
 
-    def rule_set(self, batch: Sequence[FittedPrompt], *, prompt_width: int) -> RuleSet | None:
+    def rule_set(self, batch: Sequence[FittedPrompt], *, prompt_width: int, seed: int | None = None
+                 ) -> RuleSet | None:
         """The rules of a batch (row i: `batch[i]`'s), or None when no row has any. Rows of one prompt (drafts)
-        share its rules and what they built."""
+        share its rules and what they built. `seed` makes the per-reply draws repeat (the sampling seed)."""
+        rng = random.Random(seed)
         built: dict[int, tuple[Rule, ...]] = {}
         for fitted in batch:
             if id(fitted) not in built:
-                built[id(fitted)] = self.for_prompt(fitted)
+                built[id(fitted)] = self.for_prompt(fitted, rng)
         rows = [built[id(fitted)] for fitted in batch]
         rules = RuleSet(self.tokenizer, rows, prompt_width=prompt_width)
         return rules if rules else None

@@ -27,6 +27,7 @@ class StepState:
     def __init__(self, tokenizer: Any, input_ids: torch.LongTensor, prompt_width: int) -> None:
         self.tokenizer, self.input_ids, self.prompt_width = tokenizer, input_ids, prompt_width
         self.new_tokens = input_ids.shape[1] - prompt_width  # tokens written so far (the same for every row)
+        self.scores: torch.Tensor | None = None  # the request rows' scores before guidance, once that phase has run
         self._replies: dict[int, str] = {}
         self._memo: dict[tuple[int, int], Any] = {}
 
@@ -53,7 +54,7 @@ class Rule:
 
     def before_guidance(self, step: StepState, row: int) -> torch.Tensor | None:
         """A bool mask over the vocabulary of the tokens this rule rules out before sentiment guidance (True: out),
-        or None. Masked in the request's and the opposite prompt's logits alike, so guidance's plausibility cut
+        or None; `step.scores[row]` are the row's scores then. Masked in the request's and the opposite prompt's logits alike, so guidance's plausibility cut
         picks among what is left; the rule must leave something."""
         return None
 
@@ -88,8 +89,10 @@ class RuleSet:
         return self._step
 
     def before_guidance(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.Tensor | None:
-        """[B, V] bool: the tokens ruled out before guidance (True: out), or None when no rule rules any out."""
+        """[B, V] bool: the tokens ruled out before guidance (True: out), or None when no rule rules any out.
+        The rules may read `scores` (the request rows' scores, before guidance) as `step.scores`."""
         step, ruled_out = self.step(input_ids), None
+        step.scores = scores
         for row, rules in enumerate(self.rows):
             for rule in rules:
                 mask = rule.before_guidance(step, row)

@@ -41,6 +41,7 @@ class TokenWords:
     _opening: dict[tuple[str, ...], list[int]] = field(default_factory=dict)  # marks -> tokens that open with one
     _glued_words: list[tuple[str, bool, list[int]]] = field(default_factory=list)
     by_text: dict[str, list[int]] = field(default_factory=dict)  # every token's text -> ids (spelling a phrase)
+    texts: list[str] = field(default_factory=list)  # id -> the token's text ("" for special tokens and padding)
 
     def __post_init__(self) -> None:
         """Indexes from the text a capitalised token spells to its positions in `cap_words`, so a request's rule
@@ -154,5 +155,6 @@ def _analyse(tokenizer: Any, size: int) -> TokenWords:
             cont[i] = text[:1].isalpha()
             glued.setdefault(text, []).append(i)
     closers = [i for m in (",", ".") for i in glued.get(m, [])][:2]
+    texts = [("" if i in special else text) for i, text in enumerate(texts)]
     return TokenWords(size, cap, lead, cont, cap_words, glued, closers, plain_words=frozenset(plain),
-                      by_text=by_text)
+                      by_text=by_text, texts=texts)
