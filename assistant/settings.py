@@ -125,12 +125,6 @@ class Sampling(BaseModel):
                     "context the critics' words pull harder toward their own tone, so the default is strong enough "
                     "to keep pans negative with RAG on (docs/evaluation.md).",
     )
-    guidance_ramp: int = Field(
-        default=0, ge=0, le=8,
-        description="The reply's first tokens over which guidance rises from near 1 to its scale (0 = full from the "
-                    "first): full guidance picks the most sentiment-laden opening every time, the same across films "
-                    "(assistant/model/guidance.py).",
-    )
     praise_guidance: float = Field(
         default=1.0, ge=0.0, le=2.0,
         description="Added to the guidance scale for positive reviews while guidance is on (above 1), up to "

@@ -22,7 +22,7 @@ from transformers import NoRepeatNGramLogitsProcessor, RepetitionPenaltyLogitsPr
 from transformers.cache_utils import Cache, DynamicLayer
 
 from assistant.model.compute_thread import ComputeThreadClosed, compute
-from assistant.model.guidance import guide_scores, scale_at
+from assistant.model.guidance import guide_scores
 from assistant.model.lean_llama import LeanLlama
 from assistant.model.rules import ReplyRules, RuleSet, mask_out
 from assistant.model.runtime import generation_threads
@@ -128,7 +128,6 @@ class SamplingPlan:
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
     guidance: float = 1.0  # 1 = off
-    guidance_ramp: int = 0  # tokens over which guidance rises to its scale (guidance.scale_at)
     plausibility: float = 0.1
     processors: Sequence[Processor] = ()  # on the guided scores after the rules, before temperature and nucleus
     rules: ReplyRules | None = None  # which decoding rules each prompt gets (None: none)
@@ -287,8 +286,7 @@ class Decoding:
             negative = mask_out(negative, ruled_out) if negative is not None else None
         if self.guided:
             log_plausibility = math.log(plan.plausibility) if plan.plausibility > 0 else -math.inf
-            scale = scale_at(plan.guidance, self.new_tokens, plan.guidance_ramp)
-            scores = guide_scores(scores, negative, scale, log_plausibility)
+            scores = guide_scores(scores, negative, plan.guidance, log_plausibility)
         if self.rules is not None:
             scores = self.rules(ids, scores)
         for process in plan.processors:

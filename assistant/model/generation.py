@@ -101,8 +101,7 @@ class ReviewGenerator:
                  repetition_penalty: float = DEFAULTS.repetition_penalty,
                  no_repeat_ngram_size: int = DEFAULTS.no_repeat_ngram_size, guidance: float = 1.0,
                  max_sentences: int = DEFAULTS.max_sentences, min_words: int = SHORTEST_REVIEW_WORDS,
-                 guidance_ramp: int = DEFAULTS.guidance_ramp, fast: bool = True, threads: int = 0,
-                 remember_prompts: bool = False) -> None:
+                 fast: bool = True, threads: int = 0, remember_prompts: bool = False) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.device = device or str(next(model.parameters(), torch.empty(0)).device)
@@ -110,7 +109,6 @@ class ReviewGenerator:
         self.repetition_penalty = repetition_penalty
         self.no_repeat_ngram_size = no_repeat_ngram_size
         self.guidance = guidance  # sentiment guidance scale: 1 = off
-        self.guidance_ramp = guidance_ramp  # the reply's first tokens over which guidance rises to its scale
         self.max_sentences = max_sentences  # 0 = no sentence bound
         self.min_words = min_words  # a sentence ending before the reply has this many words does not count
         self.fast = fast  # the KV-cached loop (decoding.py); False: transformers' generate
@@ -204,7 +202,7 @@ class ReviewGenerator:
         return SamplingPlan(temperature=temperature, top_p=top_p, repetition_penalty=self.repetition_penalty,
                             no_repeat_ngram_size=self.no_repeat_ngram_size,
                             guidance=self.guidance if guidance is None else guidance,
-                            guidance_ramp=self.guidance_ramp, processors=tuple(processors), rules=rules, seed=seed)
+                            processors=tuple(processors), rules=rules, seed=seed)
 
     def stream(self, prompt: Prompt, *, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
                max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None, guidance: float | None = None,
@@ -310,8 +308,7 @@ def chat_generator(model: Any, tokenizer: Any, settings: Settings, *, warm_up: b
     sampling = settings.sampling
     generator = ReviewGenerator(model, tokenizer, repetition_penalty=sampling.repetition_penalty,
                                 no_repeat_ngram_size=sampling.no_repeat_ngram_size,
-                                max_sentences=sampling.max_sentences, guidance_ramp=sampling.guidance_ramp,
-                                fast=settings.fast_generation,
+                                max_sentences=sampling.max_sentences, fast=settings.fast_generation,
                                 threads=settings.generation_threads, remember_prompts=True)
     generator.params = params
     if warm_up:

@@ -39,10 +39,9 @@ class SentimentGuidance(UnbatchedClassifierFreeGuidanceLogitsProcessor):
     """
 
     def __init__(self, model: Any, negative_ids: torch.Tensor, negative_mask: torch.Tensor, *, scale: float,
-                 plausibility: float = 0.1, prompt_width: int = 0, ramp: int = 0) -> None:
+                 plausibility: float = 0.1) -> None:
         super().__init__(scale, model, unconditional_ids=negative_ids, unconditional_attention_mask=negative_mask)
         self.log_plausibility = math.log(plausibility) if plausibility > 0 else -math.inf
-        self.prompt_width, self.ramp = prompt_width, ramp  # the request prompts' padded width: where replies start
 
     def get_unconditional_logits(self, input_ids: torch.LongTensor) -> torch.Tensor:
         ctx = self.unconditional_context
@@ -69,20 +68,7 @@ class SentimentGuidance(UnbatchedClassifierFreeGuidanceLogitsProcessor):
         negative = self.get_unconditional_logits(input_ids)[:, -1]
         if ruled_out is not None:
             negative = negative.masked_fill(ruled_out, -math.inf)
-        scale = scale_at(self.guidance_scale, input_ids.shape[1] - self.prompt_width, self.ramp)
-        return guide_scores(scores.float(), negative, scale, self.log_plausibility).to(scores.dtype)
-
-
-def scale_at(scale: float, step: int, ramp: int) -> float:
-    """The guidance scale for the reply's `step`-th token (0 = its first): rising over the first `ramp` tokens from
-    near 1 to `scale`, then `scale` (ramp 0: `scale` throughout).
-
-    Full guidance on a reply's first words picks the most sentiment-laden opening every time ("A beautifully crafted
-    ...", "Too heavy and ..."), the same across films; a gentler start lets the model open as its context suggests,
-    and full guidance from the `ramp`-th token on keeps the verdict."""
-    if ramp <= 0 or step >= ramp or scale == 1.0:
-        return scale
-    return 1.0 + (scale - 1.0) * (step + 1) / (ramp + 1)
+        return guide_scores(scores.float(), negative, self.guidance_scale, self.log_plausibility).to(scores.dtype)
 
 
 def guide_scores(scores: torch.Tensor, negative_logits: torch.Tensor, scale: float,
@@ -100,10 +86,9 @@ def guide_scores(scores: torch.Tensor, negative_logits: torch.Tensor, scale: flo
 
 
 def guidance_processor(model: Any, tokenizer: Any, negatives: Sequence[str], *, scale: float,
-                       device: str, plausibility: float = 0.1, prompt_width: int = 0,
-                       ramp: int = 0) -> SentimentGuidance:
+                       device: str, plausibility: float = 0.1) -> SentimentGuidance:
     """The processor that guides a batch against its negative prompts (the opposite-sentiment prompts), left-padded."""
     tokenizer.padding_side = "left"
     batch = tokenizer(negatives, return_tensors="pt", padding=True, add_special_tokens=False)
     return SentimentGuidance(model, batch["input_ids"].to(device), batch["attention_mask"].to(device),
-                             scale=scale, plausibility=plausibility, prompt_width=prompt_width, ramp=ramp)
+                             scale=scale, plausibility=plausibility)

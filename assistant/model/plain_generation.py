@@ -83,8 +83,7 @@ class PlainDecoding:
         guidance = None
         if plan.guidance != 1.0 and negatives is not None:
             guidance = guidance_processor(model, tokenizer, list(negatives), scale=plan.guidance, device=device,
-                                          plausibility=plan.plausibility,
-                                          prompt_width=self.inputs["input_ids"].shape[1], ramp=plan.guidance_ramp)
+                                          plausibility=plan.plausibility)
         processors: list[Any] = [GuidedRules(guidance, rules)] if guidance is not None or rules is not None else []
         processors.extend(plan.processors)
         kwargs: dict[str, Any] = dict(
