@@ -125,6 +125,12 @@ class Sampling(BaseModel):
                     "context the critics' words pull harder toward their own tone, so the default is strong enough "
                     "to keep pans negative with RAG on (docs/evaluation.md).",
     )
+    fresh_opening: float = Field(
+        default=1.0, ge=1.0, le=4.0,
+        description="The reply's first three words are drawn this much flatter among the tokens the request finds "
+                    "plausible (1 = as the rest): guidance on an opening picks the same stock one across films "
+                    "(assistant/model/rules/fresh_opening.py).",
+    )
     praise_guidance: float = Field(
         default=1.0, ge=0.0, le=2.0,
         description="Added to the guidance scale for positive reviews while guidance is on (above 1), up to "

@@ -21,6 +21,7 @@ import torch
 from assistant.model.prompts import FittedPrompt, as_written
 from assistant.model.rules.named_lead import NamedLead, lead_names
 from assistant.model.rules.names import NamesRule, request_words
+from assistant.model.rules.fresh_opening import FreshOpening
 from assistant.model.rules.protocol import Rule, RuleSet
 from assistant.model.rules.real_words import RealWords, english_lexicon, request_lexicon
 from assistant.model.rules.verdict_first import VerdictFirst
@@ -36,7 +37,7 @@ class ReplyRules:
 
     def __init__(self, tokenizer: Any, *, vocab_size: int | None = None, device: torch.device | str = "cpu",
                  names: bool = True, transfer: bool = True, name_boost: float = 0.0, lead_sentence: float = 0,
-                 verdict_first: bool = False, real_words: bool = False) -> None:
+                 verdict_first: bool = False, real_words: bool = False, fresh_opening: float = 1.0) -> None:
         if lead_sentence < 0:
             raise ValueError(f"the lead sentence counts from 1 (0: off), not {lead_sentence}")
         # a reply's lead sentence: floor(lead_sentence), or the next one with the fraction's odds (variety, not
@@ -49,6 +50,7 @@ class ReplyRules:
             self.vocab = token_words(tokenizer, vocab_size or len(tokenizer))
         self.verdict_first = VerdictFirst(self.vocab, device=self.device) if verdict_first else None
         self.english = english_lexicon() if real_words else None  # None without the word list: the rule is off
+        self.fresh_opening = FreshOpening(fresh_opening) if fresh_opening != 1.0 else None
 
     @classmethod
     def from_sampling(cls, tokenizer: Any, sampling: Any, *, vocab_size: int | None = None,
@@ -57,7 +59,8 @@ class ReplyRules:
         real_words)."""
         return cls(tokenizer, vocab_size=vocab_size, device=device, names=sampling.context_names,
                    name_boost=sampling.name_boost, lead_sentence=sampling.name_lead,
-                   verdict_first=sampling.verdict_first, real_words=sampling.real_words)
+                   verdict_first=sampling.verdict_first, real_words=sampling.real_words,
+                   fresh_opening=sampling.fresh_opening)
 
     def lead_for(self, rng: random.Random) -> int:
         """The named lead's sentence for one reply (0: none), drawn from `lead_sentence` as the class says."""
@@ -69,6 +72,8 @@ class ReplyRules:
         its named lead's sentence (a fresh one by default)."""
         request = as_written(fitted.request)
         rules: list[Rule] = [self.verdict_first] if self.verdict_first is not None else []
+        if self.fresh_opening is not None:
+            rules.append(self.fresh_opening)
         if self.english is not None:
             shown = request_lexicon([*(getattr(request, "context", None) or ()), request.movie or "",
                                      request.topic or ""])

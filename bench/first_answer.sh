@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# From a fresh clone to the first fine-tuned RAG answer, timed step by step, as a newcomer's CLI would go:
+#   bash bench/first_answer.sh [CLONE_DIR]        (default: a new clone of this checkout in /tmp)
+# Steps: git clone; scripts/setup.sh (a new .venv: packages from the registry or pip's cache); a quick index of
+# the most-reviewed films (`mra ingest --limit 8000`, what the page's first build takes); `mra status --json`
+# (lists `tuned`: the shipped adapter); `mra ask ... --json` with RAG. The store goes to the clone's var/.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+dest="${1:-/tmp/first-answer-$$}"
+rm -rf "$dest"
+t0=$(date +%s)
+mark() { echo "$(( $(date +%s) - t0 )) s: $*"; }
+git clone -q "$here" "$dest" && mark "cloned"
+cd "$dest"
+ln -s "$here/../shared" ../shared 2>/dev/null || true  # the data mirror beside the clone, as CI has it
+bash scripts/setup.sh >/dev/null && mark "set up (.venv)"
+MRA_DATA_DIR="${MRA_DATA_DIR:-$here/../shared/data/rotten-tomatoes}" .venv/bin/mra ingest --limit 8000 >/dev/null 2>&1 \
+  && mark "quick index"
+.venv/bin/mra status --json | .venv/bin/python -c "import json,sys; s=json.load(sys.stdin); print(json.dumps({k: s[k] for k in s if k in ('tuned', 'index', 'store')})[:400])"
+mark "status"
+.venv/bin/mra ask "Write a positive review of Jaws" --json | .venv/bin/python -c "import json,sys; r=json.load(sys.stdin); print(json.dumps({k: r.get(k) for k in ('text', 'model', 'rag', 'mode', 'origin')})[:600])"
+mark "first tuned RAG answer"
