@@ -6,7 +6,12 @@ import torch
 
 from assistant.model.prompts import ReviewRequest
 from assistant.model.rules import ReplyRules, RuleSet
-from assistant.model.rules.real_words import Lexicon, RealWords, english_lexicon, request_lexicon
+from assistant.model.rules.real_words import (
+    Lexicon,
+    RealWords,
+    english_lexicon,
+    request_lexicon,
+)
 from assistant.model.rules.vocabulary import token_words
 from assistant.model.scratch import train_tokenizer
 

@@ -194,7 +194,7 @@ class FakeServer(ThreadingHTTPServer):
 
 
 class _Completions(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.requests.append({"path": self.path, **body})
         self.send_response(200)

@@ -19,9 +19,9 @@ from typing import Any
 import torch
 
 from assistant.model.prompts import FittedPrompt, as_written
+from assistant.model.rules.fresh_opening import FreshOpening
 from assistant.model.rules.named_lead import NamedLead, lead_names
 from assistant.model.rules.names import NamesRule, request_words
-from assistant.model.rules.fresh_opening import FreshOpening
 from assistant.model.rules.protocol import Rule, RuleSet
 from assistant.model.rules.real_words import RealWords, english_lexicon, request_lexicon
 from assistant.model.rules.verdict_first import VerdictFirst
