@@ -44,3 +44,17 @@ def test_a_second_run_reuses_examples_and_probe_from_the_shared_cache(tmp_path, 
     prepare_examples(store, split, other, 20, tmp_path / "run4" / "examples.jsonl", tmp_path / "out4", shared)
     assert built == [1, 1, 1] and len(list(shared.glob("examples-*.jsonl"))) == 3
     assert not list(shared.glob(".*"))  # no temporary files left behind
+
+
+def test_no_examples_is_one_clear_error_and_no_model(tmp_path, monkeypatch, capsys):
+    """Nothing to learn from: the command says so and stops, rather than publish an untrained model as the user's."""
+    from assistant.settings import Settings
+    from assistant.training import finetune as ft
+
+    monkeypatch.setattr("assistant.training.examples.open_split", lambda settings, data: (object(), object()))
+    monkeypatch.setattr(ft, "prepare_examples", lambda *args, **kwargs: ({"data": {}}, []))
+    settings = Settings(models_dir=tmp_path / "models", index_dir=tmp_path / "index")
+    assert ft.run(ft.parse_args(["--max-minutes", "1"]), settings) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no training examples" in err
+    assert not (tmp_path / "models" / "tuned").exists() or not any((tmp_path / "models" / "tuned").glob("gen-*"))

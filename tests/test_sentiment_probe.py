@@ -88,3 +88,12 @@ def test_probe_saves_without_pickle_and_scores_texts(tmp_path):
     assert SentimentProbe.find(tmp_path) is None  # a swapped file is ignored, not trusted
     with pytest.raises(ValueError, match="not a sentiment probe of format embedding-logreg-v1"):
         SentimentProbe.load(tmp_path / BASENAME)
+
+
+def test_a_filter_that_would_keep_almost_nothing_keeps_all():
+    """A user's few reviews, none of which reads clearly: filtering would leave nothing to train on, and a model
+    that learned nothing would be published as theirs."""
+    docs, clarity = _docs(40)
+    unreadable = {k: 0.0 for k in clarity}
+    kept, stats = keep_clear_labels(docs, VectorStore(docs, unreadable), 0.99)
+    assert kept == docs and stats["kept"] == len(docs) and stats["too_few_clear"] < 0.2 * len(docs)

@@ -187,6 +187,9 @@ def make_example(doc: Document, context: list[str]) -> Example:
     return Example(request, re.sub(r"\s+", " ", doc.page_content).strip(), meta.get("doc_id", ""), meta.get("movie_key"))
 
 
+MIN_CLEAR_SHARE = 0.2  # the full store keeps about half its reviews; a share under this means the probe cannot tell
+
+
 def keep_clear_labels(docs: Sequence[Document], store: Any, threshold: float,
                       seed: int = DEFAULT_SEED) -> tuple[list[Document], dict[str, Any]]:
     """The reviews whose sentiment reads clearly from their embedding (out-of-fold probe), and counts.
@@ -201,6 +204,12 @@ def keep_clear_labels(docs: Sequence[Document], store: Any, threshold: float,
     vectors = store.vectors_for([d.metadata["doc_id"] for d in docs])
     confidence = label_confidence(vectors, [d.metadata["sentiment"] for d in docs], seed=seed)
     kept = [d for d, c in zip(docs, confidence) if c >= threshold]
+    if len(kept) < MIN_CLEAR_SHARE * len(docs):
+        # A probe cross-fitted on a user's few reviews reads nothing clearly: training on none of them would publish
+        # a model that learned nothing, so all are kept.
+        log.warning("label filter: only %d of %d training reviews read clearly (>= %.2f): too few to filter on, "
+                    "keeping all", len(kept), len(docs), threshold)
+        return list(docs), {"threshold": threshold, "kept": len(docs), "of": len(docs), "too_few_clear": len(kept)}
     stats = {"threshold": threshold, "kept": len(kept), "of": len(docs),
              **{f"kept_{s}": sum(d.metadata["sentiment"] == s for d in kept) for s in SENTIMENTS}}
     log.info("label filter: kept %d of %d training reviews whose sentiment reads clearly (>= %.2f)",

@@ -325,6 +325,9 @@ def run(args: argparse.Namespace, settings: Any) -> Trained | int:
             header, examples = prepare_examples(store, split, data, args.max_examples,
                                                 checkpoint_dir / "examples.jsonl", probe_dir=out / NEXT_PROBE_DIRNAME,
                                                 shared=Path(settings.models_dir) / PREPARED_DIRNAME)
+        if not examples:
+            raise ValueError("no training examples: the store has no reviews with a sentiment label to learn from "
+                             "(add labelled reviews with: python ingest.py FILES)")
         if args.export_examples:
             write_examples(args.export_examples, header, examples)
             print(f"wrote {len(examples)} examples to {args.export_examples}", file=sys.stdout)
