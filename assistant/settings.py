@@ -126,7 +126,7 @@ class Sampling(BaseModel):
                     "to keep pans negative with RAG on (docs/evaluation.md).",
     )
     fresh_opening: float = Field(
-        default=1.0, ge=1.0, le=4.0,
+        default=1.5, ge=1.0, le=4.0,
         description="The reply's first three words are drawn this much flatter among the tokens the request finds "
                     "plausible (1 = as the rest): guidance on an opening picks the same stock one across films "
                     "(assistant/model/rules/fresh_opening.py).",
@@ -152,12 +152,11 @@ class Sampling(BaseModel):
                     "(guidance's plausibility cut comes first), so every name stays true.",
     )
     name_lead: float = Field(
-        default=1.5, ge=0.0, le=3.0,
+        default=1.0, ge=0.0, le=3.0,
         description="With retrieval on: the sentence that opens with one of the film's names from the context "
                     "(director, cast, characters; never the title or a critic) when the reply has named none by "
-                    "then; a fraction is drawn per reply: 1.5 = the first sentence for half the replies, the second "
-                    "(written only after a first too short to be a review) for the others; 0 = off "
-                    "(assistant/model/rules/named_lead.py).",
+                    "then: 1 = the first (a review is one sentence); a fraction is drawn per reply, 1.5 = the first "
+                    "for half the replies and the second for the others; 0 = off (assistant/model/rules/named_lead.py).",
     )
     verdict_first: bool = Field(
         default=True,
