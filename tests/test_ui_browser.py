@@ -5,6 +5,7 @@ to $UI_SCREENSHOT_DIR when set, else to the test's temporary folder.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -15,6 +16,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,11 +82,18 @@ def server(tiny_artifacts: Settings, tmp_path_factory: pytest.TempPathFactory) -
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "app.py"), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
+    with running_server(cmd, env, url, log_path):
+        yield url
+
+
+@contextlib.contextmanager
+def running_server(cmd: list[str], env: dict[str, str], url: str, log_path: Path) -> Iterator[None]:
+    """The server `cmd` starts, healthy at `url` (its output in `log_path`), stopped when the block ends."""
     with log_path.open("w") as log_file:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
         try:
             wait_healthy(url, proc, log_path)
-            yield url
+            yield
         finally:
             proc.terminate()
             try:
@@ -93,45 +102,59 @@ def server(tiny_artifacts: Settings, tmp_path_factory: pytest.TempPathFactory) -
                 proc.kill()
 
 
-def test_chat_in_a_real_browser(chromium: str, server: str, tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
-
+def screenshot_dir(tmp_path: Path) -> Path:
     shots = Path(os.environ.get("UI_SCREENSHOT_DIR") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
+@contextlib.contextmanager
+def opened_page(chromium: str, url: str) -> Iterator[Any]:
+    """Headless Chromium on the page at `url`, its title shown, with the reply timeout on every wait."""
+    from playwright.sync_api import expect, sync_playwright
+
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=LAUNCH_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1100})
             page.set_default_timeout(REPLY_TIMEOUT_MS)
             expect.set_options(timeout=REPLY_TIMEOUT_MS)
-            started = time.monotonic()
-            page.goto(server)
+            page.goto(url)
             expect(page.get_by_role("heading", name="Movie review assistant")).to_be_visible()
-            first_paint = time.monotonic() - started
-            box = page.get_by_test_id("stChatInputTextArea")
-            expect(box).to_be_editable()
-            ready = time.monotonic() - started
-
-            box.fill("Write a positive review of Toy Story")
-            box.press("Enter")
-            replies = page.get_by_test_id("stChatMessage")
-            sources = page.get_by_test_id("stExpander").filter(has_text="Sources")
-            expect(sources).to_have_count(1)
-            expect(replies).to_have_count(2)
-            sources.first.get_by_text("Sources").click()
-            expect(sources.first.get_by_text("similarity").first).to_be_visible()
-            expect(page.get_by_text("with RAG", exact=False).first).to_be_visible()
-            replies.first.scroll_into_view_if_needed()  # the question, its reply and the open sources
-            page.screenshot(path=str(shots / "ui-chat-rag.png"))
-
-            page.get_by_test_id("stSidebar").get_by_text("RAG", exact=True).click()  # the toggle's label
-            expect(page.get_by_text("RAG off: the model answers alone")).to_be_visible()
-            box.fill("Write a negative review of The Matrix")
-            box.press("Enter")
-            expect(replies).to_have_count(4)
-            expect(replies.nth(3).get_by_text("without RAG", exact=False)).to_be_visible()
-            expect(sources).to_have_count(1)  # the new reply has none; the first keeps its own
-            page.screenshot(path=str(shots / "ui-chat-toggle.png"))
+            yield page
         finally:
             browser.close()
+
+
+def test_chat_in_a_real_browser(chromium: str, server: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    shots = screenshot_dir(tmp_path)
+    started = time.monotonic()
+    with opened_page(chromium, server) as page:
+        first_paint = time.monotonic() - started
+        box = page.get_by_test_id("stChatInputTextArea")
+        expect(box).to_be_editable()
+        ready = time.monotonic() - started
+
+        box.fill("Write a positive review of Toy Story")
+        box.press("Enter")
+        replies = page.get_by_test_id("stChatMessage")
+        sources = page.get_by_test_id("stExpander").filter(has_text="Sources")
+        expect(sources).to_have_count(1)
+        expect(replies).to_have_count(2)
+        sources.first.get_by_text("Sources").click()
+        expect(sources.first.get_by_text("similarity").first).to_be_visible()
+        expect(page.get_by_text("with RAG", exact=False).first).to_be_visible()
+        replies.first.scroll_into_view_if_needed()  # the question, its reply and the open sources
+        page.screenshot(path=str(shots / "ui-chat-rag.png"))
+
+        page.get_by_test_id("stSidebar").get_by_text("RAG", exact=True).click()  # the toggle's label
+        expect(page.get_by_text("RAG off: the model answers alone")).to_be_visible()
+        box.fill("Write a negative review of The Matrix")
+        box.press("Enter")
+        expect(replies).to_have_count(4)
+        expect(replies.nth(3).get_by_text("without RAG", exact=False)).to_be_visible()
+        expect(sources).to_have_count(1)  # the new reply has none; the first keeps its own
+        page.screenshot(path=str(shots / "ui-chat-toggle.png"))
     log.info("first paint %.1f s, chat ready %.1f s; screenshots in %s", first_paint, ready, shots)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -30,12 +29,12 @@ import pytest
 
 from assistant.settings import Settings
 from tests.test_ui_browser import (  # noqa: F401 - chromium is a pytest fixture
-    LAUNCH_ARGS,
-    REPLY_TIMEOUT_MS,
     ROOT,
     chromium,
     free_port,
-    wait_healthy,
+    opened_page,
+    running_server,
+    screenshot_dir,
 )
 from tests.tiny import build_tiny_adapter, tiny_artifacts, tiny_env  # noqa: F401 - fixtures
 
@@ -75,17 +74,8 @@ def server(tiny_artifacts: Settings, tmp_path_factory: pytest.TempPathFactory) -
     cmd = [sys.executable, "-c", LAUNCHER, str(shipped_copy), "run", str(ROOT / "ui" / "app.py"),
            "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    with log_path.open("w") as log_file:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-        try:
-            wait_healthy(url, proc, log_path)
-            yield url, settings.models_dir
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with running_server(cmd, env, url, log_path):
+        yield url, settings.models_dir
 
 
 _IS_OPEN = "e => (e.matches('details') ? e : e.querySelector('details')).open"  # an expander unfolded
@@ -108,106 +98,96 @@ def _finetune_log(models_dir: Path) -> str:
 def test_fine_tune_your_own_then_back_to_the_shipped_one(chromium: str, server: tuple[str, Path],  # noqa: F811
                                                          tmp_path: Path) -> None:
     from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, models_dir = server
-    shots = Path(os.environ.get("UI_SCREENSHOT_DIR") or tmp_path)
-    shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=LAUNCH_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1100})
-            page.set_default_timeout(REPLY_TIMEOUT_MS)
-            expect.set_options(timeout=REPLY_TIMEOUT_MS)
-            page.goto(url)
-            expect(page.get_by_role("heading", name="Movie review assistant")).to_be_visible()
-            box = page.get_by_test_id("stChatInputTextArea")
-            expect(box).to_be_editable()
-            sidebar = page.get_by_test_id("stSidebar")
-            replies = page.get_by_test_id("stChatMessage")
+    shots = screenshot_dir(tmp_path)
+    with opened_page(chromium, url) as page:
+        box = page.get_by_test_id("stChatInputTextArea")
+        expect(box).to_be_editable()
+        sidebar = page.get_by_test_id("stSidebar")
+        replies = page.get_by_test_id("stChatMessage")
 
-            def ask(text: str, count: int, caption: str) -> None:
-                box.fill(text)
-                box.press("Enter")
-                expect(replies).to_have_count(count)
-                expect(replies.nth(count - 1).get_by_text(caption, exact=False)).to_be_visible()
+        def ask(text: str, count: int, caption: str) -> None:
+            box.fill(text)
+            box.press("Enter")
+            expect(replies).to_have_count(count)
+            expect(replies.nth(count - 1).get_by_text(caption, exact=False)).to_be_visible()
 
-            def unfold(expander: Any) -> None:
-                try:
-                    if not expander.first.evaluate(_IS_OPEN, timeout=5_000):
-                        expander.locator("summary").click(timeout=5_000)
-                except PlaywrightError:  # replaced by a rerun meanwhile: the next look finds the new one
-                    pass
+        def unfold(expander: Any) -> None:
+            try:
+                if not expander.first.evaluate(_IS_OPEN, timeout=5_000):
+                    expander.locator("summary").click(timeout=5_000)
+            except PlaywrightError:  # replaced by a rerun meanwhile: the next look finds the new one
+                pass
 
-            # 1. The shipped fine-tuned model answers from the start; there is nothing to switch to yet.
-            ask("Write a positive review of Toy Story", 2, "fine-tuned, shipped")
-            expect(replies.nth(1).get_by_text("your fine-tune", exact=False)).to_have_count(0)
-            own = sidebar.get_by_test_id("stExpander").filter(has_text="Fine-tune your own")
-            expect(own).to_have_count(1)
-            unfold(own)
-            expect(own.get_by_text("Replies come from the shipped fine-tuned model", exact=False)).to_be_visible()
-            expect(own.get_by_role("radio", name="Yours")).to_have_count(0, timeout=5_000)  # nothing to switch to
-            page.screenshot(path=str(shots / "ui-own-1-shipped.png"))
+        # 1. The shipped fine-tuned model answers from the start; there is nothing to switch to yet.
+        ask("Write a positive review of Toy Story", 2, "fine-tuned, shipped")
+        expect(replies.nth(1).get_by_text("your fine-tune", exact=False)).to_have_count(0)
+        own = sidebar.get_by_test_id("stExpander").filter(has_text="Fine-tune your own")
+        expect(own).to_have_count(1)
+        unfold(own)
+        expect(own.get_by_text("Replies come from the shipped fine-tuned model", exact=False)).to_be_visible()
+        expect(own.get_by_role("radio", name="Yours")).to_have_count(0, timeout=5_000)  # nothing to switch to
+        page.screenshot(path=str(shots / "ui-own-1-shipped.png"))
 
-            # 2. Fine-tune your own, 5 minutes at most: a real fine-tune child of the server on the tiny base.
-            minutes = own.get_by_role("combobox", name="Training minutes")
-            minutes.click()  # focuses it; after a reply it did not always open the list, the arrow key does
-            if minutes.get_attribute("aria-expanded") != "true":
-                minutes.press("ArrowDown")
-            expect(minutes).to_have_attribute("aria-expanded", "true")
-            page.get_by_test_id("stSelectboxVirtualDropdown").get_by_role("option", name="5", exact=True).click()
-            start = own.get_by_role("button").filter(has_text="Fine-tune your own (5 min)")
-            expect(start).to_be_visible()
-            started = time.monotonic()
-            start.click()
-            expect(page.get_by_test_id("stProgress").filter(has_text="Fine-tune your own")).to_be_visible()
-            page.screenshot(path=str(shots / "ui-own-2-training.png"))
-            # Done when the build has ended and the page reloaded around the new model: the sidebar's panel is back
-            # (a new one, folded) with the switch on it. A failed build says so on the page: fail at once with its
-            # line and the child's log.
-            failed = page.get_by_text("Fine-tune your own failed", exact=False)
-            yours = own.get_by_role("radio", name="Yours")  # the segmented control is a radio group
-            shipped_choice = own.get_by_role("radio", name="Shipped")
-            deadline = started + FINETUNE_TIMEOUT_S
-            while not yours.count():
-                if failed.count():
-                    pytest.fail(f"the page's fine-tune failed: {failed.first.inner_text()}\n{_finetune_log(models_dir)}")
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the page's fine-tune did not finish within {FINETUNE_TIMEOUT_S} s\n"
-                                f"{_finetune_log(models_dir)}")
-                if own.count():
-                    unfold(own)
-                page.wait_for_timeout(500)
-            finetune_s = time.monotonic() - started
-            card = _own_card(models_dir)
-            log.warning("the page's fine-tune took %.1f s (click to the switch on 'Yours'): %s examples, %s steps",
-                        finetune_s, card.get("train_examples"), card.get("train_steps"))
-            unfold(own)
-            expect(yours).to_be_checked()
-            expect(shipped_choice).not_to_be_checked()
-            expect(own.get_by_text("Replies come from your fine-tune", exact=False)).to_be_visible()
-            expect(page.get_by_test_id("stProgress")).to_have_count(0)
+        # 2. Fine-tune your own, 5 minutes at most: a real fine-tune child of the server on the tiny base.
+        minutes = own.get_by_role("combobox", name="Training minutes")
+        minutes.click()  # focuses it; after a reply it did not always open the list, the arrow key does
+        if minutes.get_attribute("aria-expanded") != "true":
+            minutes.press("ArrowDown")
+        expect(minutes).to_have_attribute("aria-expanded", "true")
+        page.get_by_test_id("stSelectboxVirtualDropdown").get_by_role("option", name="5", exact=True).click()
+        start = own.get_by_role("button").filter(has_text="Fine-tune your own (5 min)")
+        expect(start).to_be_visible()
+        started = time.monotonic()
+        start.click()
+        expect(page.get_by_test_id("stProgress").filter(has_text="Fine-tune your own")).to_be_visible()
+        page.screenshot(path=str(shots / "ui-own-2-training.png"))
+        # Done when the build has ended and the page reloaded around the new model: the sidebar's panel is back
+        # (a new one, folded) with the switch on it. A failed build says so on the page: fail at once with its
+        # line and the child's log.
+        failed = page.get_by_text("Fine-tune your own failed", exact=False)
+        yours = own.get_by_role("radio", name="Yours")  # the segmented control is a radio group
+        shipped_choice = own.get_by_role("radio", name="Shipped")
+        deadline = started + FINETUNE_TIMEOUT_S
+        while not yours.count():
+            if failed.count():
+                pytest.fail(f"the page's fine-tune failed: {failed.first.inner_text()}\n{_finetune_log(models_dir)}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"the page's fine-tune did not finish within {FINETUNE_TIMEOUT_S} s\n"
+                            f"{_finetune_log(models_dir)}")
+            if own.count():
+                unfold(own)
+            page.wait_for_timeout(500)
+        finetune_s = time.monotonic() - started
+        card = _own_card(models_dir)
+        log.warning("the page's fine-tune took %.1f s (click to the switch on 'Yours'): %s examples, %s steps",
+                    finetune_s, card.get("train_examples"), card.get("train_steps"))
+        unfold(own)
+        expect(yours).to_be_checked()
+        expect(shipped_choice).not_to_be_checked()
+        expect(own.get_by_text("Replies come from your fine-tune", exact=False)).to_be_visible()
+        expect(page.get_by_test_id("stProgress")).to_have_count(0)
 
-            # 3. The user's new model answers.
-            ask("Write a negative review of The Matrix", 4, "your fine-tune")
-            expect(replies.nth(3).get_by_text("fine-tuned, shipped", exact=False)).to_have_count(0)
-            page.screenshot(path=str(shots / "ui-own-3-yours.png"))
+        # 3. The user's new model answers.
+        ask("Write a negative review of The Matrix", 4, "your fine-tune")
+        expect(replies.nth(3).get_by_text("fine-tuned, shipped", exact=False)).to_have_count(0)
+        page.screenshot(path=str(shots / "ui-own-3-yours.png"))
 
-            # 4. Back to the shipped one: the next reply is the shipped model's again; earlier replies keep theirs.
-            shipped_choice.click()
-            expect(shipped_choice).to_be_checked()
-            expect(yours).not_to_be_checked()
-            expect(own.get_by_text("Replies come from the shipped fine-tuned model", exact=False)).to_be_visible()
-            ask("Write a negative review of Gigli", 6, "fine-tuned, shipped")
-            expect(replies.nth(5).get_by_text("your fine-tune", exact=False)).to_have_count(0)
-            expect(replies.nth(3).get_by_text("your fine-tune", exact=False)).to_be_visible()
-            page.screenshot(path=str(shots / "ui-own-4-shipped-again.png"))
+        # 4. Back to the shipped one: the next reply is the shipped model's again; earlier replies keep theirs.
+        shipped_choice.click()
+        expect(shipped_choice).to_be_checked()
+        expect(yours).not_to_be_checked()
+        expect(own.get_by_text("Replies come from the shipped fine-tuned model", exact=False)).to_be_visible()
+        ask("Write a negative review of Gigli", 6, "fine-tuned, shipped")
+        expect(replies.nth(5).get_by_text("your fine-tune", exact=False)).to_have_count(0)
+        expect(replies.nth(3).get_by_text("your fine-tune", exact=False)).to_be_visible()
+        page.screenshot(path=str(shots / "ui-own-4-shipped-again.png"))
 
-            # 5. "About the model" agrees.
-            page.get_by_test_id("stSidebarNav").get_by_text("About the model").click()
-            expect(page.get_by_role("heading", name="Live now: the shipped fine-tuned model")).to_be_visible()
-            expect(page.get_by_text("Also here: your fine-tune", exact=False)).to_be_visible()
-            page.screenshot(path=str(shots / "ui-own-5-about.png"))
-        finally:
-            browser.close()
+        # 5. "About the model" agrees.
+        page.get_by_test_id("stSidebarNav").get_by_text("About the model").click()
+        expect(page.get_by_role("heading", name="Live now: the shipped fine-tuned model")).to_be_visible()
+        expect(page.get_by_text("Also here: your fine-tune", exact=False)).to_be_visible()
+        page.screenshot(path=str(shots / "ui-own-5-about.png"))
     log.info("screenshots in %s", shots)
