@@ -57,20 +57,18 @@ def test_what_may_follow(rule, reply, token, allowed):
     assert (open_word is None or rule.allows(open_word, token)) is allowed
 
 
-def test_a_step_bans_only_the_made_up_pieces(tokenizer, rule):
+def test_a_step_leaves_only_the_checked_real_pieces(tokenizer, rule):
     ids = tokenizer("The craft", add_special_tokens=False)["input_ids"]
     rules = RuleSet(tokenizer, [[rule]], prompt_width=0)
     vocab = token_words(tokenizer, len(tokenizer))
     scores = torch.zeros(1, len(tokenizer))
     scores[0, [i for i, t in enumerate(vocab.texts) if t[:1].isalpha()]] = 1.0  # pieces that go on with the word
     ruled_out = rules.before_guidance(torch.tensor([ids]), scores)[0]
-    banned = {vocab.texts[i] for i in torch.nonzero(ruled_out).flatten().tolist()}
-    top = {vocab.texts[i] for i in torch.topk(scores[0], 64).indices.tolist()}
-    assert banned and banned <= top  # it acts, and only on the tokens it read
-    for text in banned:
-        assert not rule.allows("craft", text)
-    assert all(rule.allows("craft", vocab.texts[i]) for i in torch.topk(scores[0], 64).indices.tolist()
-               if vocab.texts[i] not in banned)
+    top = set(torch.topk(scores[0], 64).indices.tolist())
+    left = set((~ruled_out).nonzero().flatten().tolist())
+    assert left and left <= top  # it acts, and what is left was read
+    assert all(rule.allows("craft", vocab.texts[i]) for i in left)
+    assert all(not rule.allows("craft", vocab.texts[i]) for i in top - left if vocab.texts[i])
 
 
 def test_nothing_left_leaves_the_models_choice(tokenizer, rule):
@@ -129,3 +127,29 @@ def test_a_word_begun_wrong_is_finished_as_a_real_one(tokenizer, rule):
     ruled_out = RuleSet(tokenizer, [[rule]], prompt_width=0).before_guidance(ids, scores)[0]
     assert torch.equal(~ruled_out, finishing)
     assert rule.finishing("xqz") is None  # nothing finishes it: the model's choice stands
+
+
+@pytest.mark.parametrize("reply, token, allowed", [
+    ("too unrelat", "E", False),      # a capital inside a lower-case word
+    ("cyberca", "'s", False),         # an apostrophe does not make "cyberca" a word
+    ("It is", "n't", True),
+    ("The produ", "-", False),        # nor does a hyphen after a long half-word
+])
+def test_no_way_around_a_half_made_word(rule, reply, token, allowed):
+    assert rule.allows(rule.open_word(reply), token) is allowed
+
+
+def test_ruling_out_the_likely_pieces_does_not_open_the_unchecked_tail(tokenizer, rule):
+    """The likely tokens after "The produ" mostly end the half-word; once they are ruled out, guidance's cut would
+    pick among the unchecked tail, so that stays out too: only the checked real endings are left."""
+    from assistant.model.rules.real_words import CHECKED
+
+    ids = torch.tensor([tokenizer("The produ", add_special_tokens=False)["input_ids"]])
+    finishing = rule.finishing("produ").nonzero().flatten().tolist()
+    scores = torch.zeros(1, len(tokenizer))
+    scores[0, :CHECKED] = 0.5  # the likely ones, most of them ending "produ" as it is
+    scores[0, finishing[0]] = 1.0  # and one real ending among them
+    ruled_out = RuleSet(tokenizer, [[rule]], prompt_width=0).before_guidance(ids, scores)[0]
+    top = set(torch.topk(scores[0], CHECKED).indices.tolist())
+    left = set((~ruled_out).nonzero().flatten().tolist())
+    assert finishing[0] in left and left <= top

@@ -91,15 +91,21 @@ class RealWords(Rule):
         """Whether a token spelling `text` may follow a reply whose open word is `open_word`."""
         letters = _WORD.match(text)
         if letters is not None and letters.start() == 0:  # it continues the open word
+            if open_word and not letters[0].islower():
+                return False  # a capital inside a lower-case word ("unrelatE") makes none
             word = open_word + letters[0].lower()
             if text[letters.end():letters.end() + 1] in ("'", "\u2019"):  # "n't", "s'": a contraction's
                 return self._complete(word) or self._complete(word + "'" + text[letters.end() + 1:].lower())
             if letters.end() < len(text):  # and ends it ("ly," / "ing.")
                 return self._complete(word)
             return self._starts(word) or len(word) < SHORTEST_CHECKED
-        hyphen = text[:1] == "-" and len(open_word) <= 4  # a compound's short first part: "sci-fi", "anti-"
-        if open_word and text[:1] not in ("'", "\u2019") and not hyphen and not self._complete(open_word):
-            return False  # it would end a word that is none
+        if open_word and not self._complete(open_word):  # it would end a word that is none, unless ...
+            if text[:1] in ("'", "\u2019"):  # ... a contraction makes one ("isn" + "'t")
+                after = _WORD.match(text[1:])
+                if not self._complete(open_word + "'" + (after[0].lower() if after else "")):
+                    return False
+            elif not (text[:1] == "-" and len(open_word) <= 4):  # ... or it is a compound's first part: "sci-fi"
+                return False
         core = text.lstrip()
         if core == text or not core[:1].isalpha() or not core[:1].islower():
             return True  # punctuation, a digit, or a capitalised word (names.py's)
@@ -126,8 +132,10 @@ class RealWords(Rule):
         if not banned:
             return None
         if len(banned) < k:
-            mask = torch.zeros(self.vocab.size, dtype=torch.bool, device=self.device)
-            mask[banned] = True
+            # Only the checked tokens that passed stay possible: with the likely ones ruled out, guidance's
+            # plausibility cut would otherwise reach the unchecked tail ("cyberca" + " robot").
+            mask = torch.ones(self.vocab.size, dtype=torch.bool, device=self.device)
+            mask[[i for i in top if i not in set(banned)]] = False
             return mask
         # The model is sure of nothing real here: it began a word that its likely pieces only make worse ("lacklust"
         # + " was"). Only the pieces that finish a real word may come, wherever the model ranked them.
