@@ -13,10 +13,14 @@ mark() { echo "$(( $(date +%s) - t0 )) s: $*"; }
 git clone -q "$here" "$dest" && mark "cloned"
 cd "$dest"
 ln -s "$here/../shared" ../shared 2>/dev/null || true  # the data mirror beside the clone, as CI has it
-bash scripts/setup.sh >/dev/null && mark "set up (.venv)"
+bash scripts/setup.sh >/dev/null 2>&1 && mark "set up (.venv)"
 MRA_DATA_DIR="${MRA_DATA_DIR:-$here/../shared/data/rotten-tomatoes}" .venv/bin/mra ingest --limit 8000 >/dev/null 2>&1 \
   && mark "quick index"
-.venv/bin/mra status --json | .venv/bin/python -c "import json,sys; s=json.load(sys.stdin); print(json.dumps({k: s[k] for k in s if k in ('tuned', 'index', 'store')})[:400])"
+.venv/bin/mra status --json 2>/dev/null | .venv/bin/python -c "import json,sys; s=json.load(sys.stdin); t=s['models']['tuned']; print('tuned:', t['available'], t['origin'], '| store:', s['store'] and s['store']['chunks'], 'chunks')"
 mark "status"
-.venv/bin/mra ask "Write a positive review of Jaws" --json | .venv/bin/python -c "import json,sys; r=json.load(sys.stdin); print(json.dumps({k: r.get(k) for k in ('text', 'model', 'rag', 'mode', 'origin')})[:600])"
+.venv/bin/mra ask "Write a positive review of Jaws" --json 2>/dev/null | .venv/bin/python -c "import json,sys; r=json.load(sys.stdin); print(r['model'], r['tuned_origin'], r['mode'], len(r['sources']), 'sources:', r['reply'])"
 mark "first tuned RAG answer"
+# Measured 2026-12-05 on 2 cores, one of them busy with an evaluation meanwhile: cloned 1 s; set up 79 s (packages
+# from the registry's cache); quick index 305 s (8,032 chunks of 731 films, embedding on one core); status (tuned:
+# the shipped adapter) 47 s, the first load converting the GGUF base once; first tuned RAG answer 34 s (its load
+# included): 465 s in all, 7.75 minutes. "A review of Jaws": "Amity Island with Jaws gives us all something new ...".
