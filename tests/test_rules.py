@@ -10,7 +10,7 @@ import torch
 from assistant.model.generation import ReviewGenerator
 from assistant.model.llm import ReviewLLM, ReviewPrompt
 from assistant.model.prompts import ReviewRequest
-from assistant.model.rules import NamedLead, ReplyRules, RuleSet
+from assistant.model.rules import NamedLead, ReplyRules, Rule, RuleSet
 from assistant.model.scratch import train_tokenizer
 from tests.test_decoding import MODELS
 from tests.tiny import with_chat_template
@@ -119,3 +119,27 @@ def test_the_llm_builds_the_rules_from_the_fitted_prompt_not_its_text(tokenizer,
     assert (prompt | llm).invoke({"sentiment": "negative", "movie": "Alien", "context": CONTEXT}) == read_back
     assert seen == [value.fitted.with_budget(12)]  # the structure itself reached the generator
     assert read_back
+
+
+class _Everything(Rule):
+    """Rules every token out, in both phases."""
+
+    def before_guidance(self, step, row):
+        return torch.ones(VOCAB_WIDTH, dtype=torch.bool)
+
+    def after_guidance(self, step, row, scores):
+        return torch.full_like(scores, float("-inf"))
+
+
+VOCAB_WIDTH = 8
+
+
+def test_rules_that_together_leave_nothing_leave_the_models_choice(tokenizer):
+    """Two rules that each leave something may leave nothing together (names after real words, say): the set then
+    keeps what the rules before the last one left, in both phases, so a step never samples from nothing."""
+    scores = torch.zeros(1, VOCAB_WIDTH)
+    rules = RuleSet(tokenizer, [[_Everything()]], prompt_width=0)
+    ids = torch.zeros(1, 1, dtype=torch.long)
+    ruled_out = rules.before_guidance(ids, scores)
+    assert ruled_out is not None and not ruled_out.any()
+    assert torch.equal(rules(ids, scores), scores)

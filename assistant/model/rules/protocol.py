@@ -100,7 +100,9 @@ class RuleSet:
                     continue
                 if ruled_out is None:
                     ruled_out = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
-                ruled_out[row] |= mask
+                combined = ruled_out[row] | mask
+                if torch.isfinite(scores[row]).logical_and(~combined).any():  # else this rule leaves nothing
+                    ruled_out[row] = combined
         return ruled_out
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -108,8 +110,8 @@ class RuleSet:
         for row, rules in enumerate(self.rows):
             for rule in rules:
                 new = rule.after_guidance(step, row, out[row])
-                if new is None:
-                    continue
+                if new is None or not bool(torch.isfinite(new).any()):
+                    continue  # a rule that would leave nothing possible leaves the choice to the rules before it
                 if out is scores:
                     out = scores.clone()
                 out[row] = new
