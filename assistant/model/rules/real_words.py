@@ -128,14 +128,14 @@ class RealWords(Rule):
         top = torch.topk(scores, k).indices.tolist()
         texts = self.vocab.texts
         ends = bool(open_word) and not self._complete(open_word)  # an end token would leave a word half made
-        banned = [i for i in top if (not self.allows(open_word, texts[i]) if i < len(texts) and texts[i] else ends)]
-        if not banned:
+        passing = [i for i in top if (self.allows(open_word, texts[i]) if i < len(texts) and texts[i] else not ends)]
+        if len(passing) == k:
             return None
-        if len(banned) < k:
+        if passing:
             # Only the checked tokens that passed stay possible: with the likely ones ruled out, guidance's
             # plausibility cut would otherwise reach the unchecked tail ("cyberca" + " robot").
             mask = torch.ones(self.vocab.size, dtype=torch.bool, device=self.device)
-            mask[[i for i in top if i not in set(banned)]] = False
+            mask[passing] = False
             return mask
         # The model is sure of nothing real here: it began a word that its likely pieces only make worse ("lacklust"
         # + " was"). Only the pieces that finish a real word may come, wherever the model ranked them.
