@@ -95,3 +95,17 @@ def test_about_says_which_model_the_evaluation_measured(page: Settings, trained_
     assert not about.exception, about.exception
     assert [h.value for h in about.subheader][0] == "Live now: your fine-tune"
     assert any(said in c.value for c in about.caption), [c.value for c in about.caption]
+
+
+def test_the_minutes_chosen_stay_chosen_after_a_fine_tune(page: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.sidebar.selectbox(key="own_minutes").set_value(30).run()
+    monkeypatch.setattr(Builder, "busy", lambda self: True)  # a fine-tune runs: the panel is not drawn
+    monkeypatch.setattr(build, "_progress", lambda settings: None)
+    at.run()
+    assert "own_minutes" not in [box.key for box in at.sidebar.selectbox]  # Streamlit dropped its value
+    monkeypatch.setattr(Builder, "busy", lambda self: False)  # it ended: the panel is back
+    at.run()
+    assert not at.exception, at.exception
+    assert at.sidebar.selectbox(key="own_minutes").value == 30
+    assert at.sidebar.button(key="own_start").label == "Fine-tune your own (30 min)"

@@ -61,7 +61,9 @@ def _own_panel(settings: Settings, artifacts: Artifacts, builder: Builder) -> No
     box.caption((f"Replies come from {live}. " if live else "") +
                 "Train a model of your own on this machine's index: it goes live when it is saved" +
                 (", and you can switch back to the shipped one here." if can_switch or not artifacts.has_own else "."))
-    minutes = box.selectbox("Training minutes", MINUTE_CHOICES, index=1, key="own_minutes")
+    minutes = box.selectbox("Training minutes", MINUTE_CHOICES, index=_kept_minutes("own_minutes"),
+                            key="own_minutes")
+    st.session_state["own_minutes_kept"] = minutes
     if box.button(f"Fine-tune your own ({minutes} min)", icon=":material/build:", key="own_start"):
         _start(builder, settings, ["finetune"], float(minutes))
     if can_switch:
@@ -70,6 +72,13 @@ def _own_panel(settings: Settings, artifacts: Artifacts, builder: Builder) -> No
         box.segmented_control("Fine-tuned model", list(ORIGIN_LABELS), format_func=ORIGIN_LABELS.get, required=True,
                               key="own_or_shipped", on_change=_switch,
                               help="Which fine-tuned model answers as 'Tuned' (for everyone on this server)")
+
+
+def _kept_minutes(key: str) -> int:
+    """The index of the minutes last chosen in this browser: Streamlit forgets a widget's value on a run that does
+    not draw it, and the panel is hidden while a fine-tune runs, so the choice is kept under a key of its own."""
+    kept = st.session_state.get(f"{key}_kept")
+    return MINUTE_CHOICES.index(kept) if kept in MINUTE_CHOICES else 1
 
 
 def _switch() -> None:
@@ -94,8 +103,9 @@ def _offers(settings: Settings, artifacts: Artifacts, base_label: str, builder: 
     if not kinds:
         return
     left, mid, right = st.columns([2, 3, 3], vertical_alignment="bottom")
-    minutes = left.selectbox("Training minutes", MINUTE_CHOICES, index=1, key="build_minutes",
-                             disabled="finetune" not in kinds)
+    minutes = left.selectbox("Training minutes", MINUTE_CHOICES, index=_kept_minutes("build_minutes"),
+                             key="build_minutes", disabled="finetune" not in kinds)
+    st.session_state["build_minutes_kept"] = minutes
     label = "Build the index and fine-tune" if len(kinds) == 2 else (
         "Build the index" if kinds == ["index"] else f"Fine-tune ({minutes} min)")
     can_start = data_ok or kinds == ["finetune"]
