@@ -74,3 +74,34 @@ def test_a_name_written_once_in_full_and_once_short_keeps_its_full_form():
     produced = ["Only Producer Mark Johnson could sell it.", "A film for Johnson's fans.",
                 "Yes, Director Alfred Joseph Hitchcock was here.", "A lark for Hitchcock fans."]
     assert shared_names(produced, "Toys") == ["Alfred Joseph Hitchcock", "Mark Johnson"]  # a job is no part of one
+
+
+def test_a_name_one_critic_uses_counts_when_the_facts_know_that_person():
+    from assistant.data.critics_names import KnownPeople
+
+    known = KnownPeople(full=frozenset({"barbara harris", "bruce dern"}), surnames=frozenset({"harris", "dern"}))
+    harris = ["Every scene belongs to Barbara Harris, not to Hitchcock's leads."]
+    names = shared_names(FAMILY_PLOT[:4] + harris, "Family Plot", known=known)
+    assert names[:2] == ["Alfred Hitchcock", "Bruce Dern"]  # the shared names still come first
+    assert names[-1] == "Barbara Harris"  # one critic's, known to the facts: after them
+    assert "Internet" not in names  # one critic's capital the facts do not know stays out
+    assert shared_names(harris, "Family Plot", known=known) == ["Barbara Harris"]
+    assert shared_names(harris, "Family Plot") == []  # without the facts: as before
+    stranger = KnownPeople(full=frozenset({"barbara walters"}), surnames=frozenset({"walters"}))
+    assert shared_names(harris, "Family Plot", known=stranger) == []  # someone else's first name is no one
+
+
+def test_known_people_come_from_the_facts_directors_and_casts_and_skip_english_surnames():
+    from assistant.data.critics_names import known_people
+
+    class Store:
+        directory = "test-known-people"
+
+        def sql(self, query, params=()):
+            assert "kind = 'movie'" in query
+            return [("Roger Michell", "Amanda Root, Ciaran Hinds"), ("Unknown Director", None), ("Nick Love", "")]
+
+    people = known_people(Store())
+    assert people.knows("Roger Michell") and people.knows("Michell") and people.knows("Ciarán Hinds")
+    assert people.knows("Nick Love") and not people.knows("Love")  # "love" is an English word, not a name alone
+    assert not people.knows("Unknown Director") and not people.knows("Roger")

@@ -9,13 +9,17 @@ people whether or not a facts source has it. The reply's names rule and named le
 """
 from __future__ import annotations
 
+import threading
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.documents import Document
 
+from assistant.data.english import english_words
+from assistant.data.facts_card import fold, split_names
 from assistant.data.details import (
     STOPWORDS,
     WORD_RE,
@@ -39,10 +43,45 @@ def _fold(word: str) -> str:
     return "".join(c for c in plain if not unicodedata.combining(c)).lower()
 
 
+@dataclass(frozen=True)
+class KnownPeople:
+    """Everyone the store's facts sources list as some film's director or cast, folded ("roger michell"), and
+    their surnames when no English word is spelled the same ("michell", not "stone" or "love")."""
+
+    full: frozenset[str]
+    surnames: frozenset[str]
+
+    def knows(self, name: str) -> bool:
+        folded = fold(name)
+        return folded in self.full if " " in folded else folded in self.surnames
+
+
+_PEOPLE_LOCK = threading.Lock()
+_PEOPLE: dict[str, KnownPeople] = {}
+
+
+def known_people(store: Any) -> KnownPeople:
+    """The store's `KnownPeople`, read once per store generation (a generation never changes once written)."""
+    key = str(getattr(store, "directory", id(store)))
+    with _PEOPLE_LOCK:
+        if key not in _PEOPLE:
+            rows = store.sql("SELECT json_extract(meta, '$.director'), json_extract(meta, '$.cast') FROM docs "
+                             "WHERE kind = 'movie'")
+            names = {fold(n) for row in rows for value in row for n in split_names(value)}
+            names = {n for n in names if n and n != "unknown director"}
+            english = english_words() or frozenset()
+            surnames = {n.split()[-1] for n in names if " " in n}
+            _PEOPLE[key] = KnownPeople(frozenset(names), frozenset(w for w in surnames
+                                                                   if len(w) > 2 and w not in english))
+        return _PEOPLE[key]
+
+
 def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int = MIN_REVIEWS,
-                 limit: int = MAX_NAMES) -> list[str]:
+                 limit: int = MAX_NAMES, known: KnownPeople | None = None) -> list[str]:
     """The names at least `min_reviews` of the reviews use, most used first, each in its fullest common form
-    ("Alfred Hitchcock" where some write "Hitchcock"). The title's own words and common capitals do not count."""
+    ("Alfred Hitchcock" where some write "Hitchcock"). The title's own words and common capitals do not count.
+    With `known`, a name one review uses counts too when the facts sources know it as someone's (after the shared
+    ones): a film the data knows from five reviews rarely has two critics naming the same person."""
     title_words = {part for w in WORD_RE.findall(title or "") for part in _fold(w).split("-")}
     reviews_using: Counter = Counter()  # a name's last word, folded ("hitchcock") -> reviews that use it
     forms: dict[str, Counter] = defaultdict(Counter)  # ... -> how it is written
@@ -69,13 +108,18 @@ def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int 
     # name, a critic opening a sentence with it uses the name too ("Stallone scripts ...", "... by Stallone").
     for opened in openers:
         reviews_using.update(key for key in opened if key in forms)
-    ranked = sorted((k for k, n in reviews_using.items() if n >= min_reviews), key=lambda k: (-reviews_using[k], k))
-    names: list[str] = []
-    for key in ranked:
+    def fullest(key: str) -> str:
         # the longest form at least two critics wrote, else the most written one, the fuller of equals: one critic's
         # "Robin Williams" and another's "Williams" (or a sentence opened with it) name one man, in full
         common = [f for f, n in forms[key].items() if n >= min_reviews]
-        name = max(common, key=len) if common else max(forms[key].items(), key=lambda kv: (kv[1], len(kv[0])))[0]
+        return max(common, key=len) if common else max(forms[key].items(), key=lambda kv: (kv[1], len(kv[0])))[0]
+
+    ranked = sorted((k for k, n in reviews_using.items()
+                     if n >= min_reviews or (known is not None and known.knows(fullest(k)))),
+                    key=lambda k: (-reviews_using[k], k))
+    names: list[str] = []
+    for key in ranked:
+        name = fullest(key)
         if any(set(name.split()) <= set(kept.split()) for kept in names):  # "Denzel" of "Denzel Washington"
             continue
         if " " not in name and (name.lower() in lower or name.lower() in STOPWORDS):  # ordinary: "Love", "This"
@@ -103,7 +147,7 @@ def critics_names_document(store: Any, movie_key: str | None) -> Document | None
         return None
     titles = Counter(title for _, _, title in rows if title)
     title = titles.most_common(1)[0][0] if titles else None
-    names = shared_names((" ".join(chunks) for chunks in reviews.values()), title)
+    names = shared_names((" ".join(chunks) for chunks in reviews.values()), title, known=known_people(store))
     if not names:
         return None
     return Document(page_content=names_sentence(names),
