@@ -125,11 +125,12 @@ class Sampling(BaseModel):
                     "context the critics' words pull harder toward their own tone, so the default is strong enough "
                     "to keep pans negative with RAG on (docs/evaluation.md).",
     )
-    fresh_opening: float = Field(
-        default=1.5, ge=1.0, le=4.0,
-        description="The reply's first three words are drawn this much flatter among the tokens the request finds "
-                    "plausible (1 = as the rest): guidance on an opening picks the same stock one across films "
-                    "(assistant/model/rules/fresh_opening.py).",
+    critic_opening: float = Field(
+        default=1.0, ge=0.0, le=1.0,
+        description="The reply's first three words are chosen as critics choose theirs, among the words the model "
+                    "finds plausible: each word's share moves toward how often the training films' critics opened "
+                    "with it there (1 = the critics' shares, 0 = the model's own; "
+                    "assistant/model/rules/critic_opening.py).",
     )
     praise_guidance: float = Field(
         default=1.0, ge=0.0, le=2.0,

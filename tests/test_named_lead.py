@@ -1,6 +1,8 @@
 """The named lead: a RAG reply that has named no one by its second sentence opens it with one of the film's names."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from transformers import LogitsProcessorList
@@ -170,3 +172,20 @@ def test_a_fractional_lead_sentence_is_drawn_per_reply(tokenizer):
     assert drawn == [book.lead_for(random.Random(seed)) for seed in range(200)]  # a seed repeats its draw
     assert {ReplyRules(tokenizer, names=False, lead_sentence=2).lead_for(random.Random(s)) for s in range(50)} == {2}
     assert {ReplyRules(tokenizer, names=False, lead_sentence=0.5).lead_for(random.Random(s)) for s in range(50)} == {0, 1}
+
+
+def test_which_name_opens_is_drawn_evenly_among_the_plausible_ones(tokenizer):
+    rule = named_lead(tokenizer, lead_names(REQUEST))
+    processor = RuleSet(tokenizer, [[rule]], prompt_width=1)  # the prompt: "Go"
+    ids = torch.tensor([tokenizer("Go It is a grim film.", add_special_tokens=False)["input_ids"]])
+    starts = rule.starts.nonzero().flatten()[:2].tolist()
+    scores = torch.full((1, len(tokenizer)), -math.inf)
+    scores[0, starts[0]], scores[0, starts[1]] = 4.0, 0.0  # the model much prefers one name; both were kept
+    out = processor(ids, scores)[0]
+    assert out[starts[0]] == out[starts[1]]  # evenly: another reply about this film may open with the other
+    assert torch.isfinite(out).sum() == 2  # nothing guidance cut comes back
+    inside = torch.tensor([tokenizer("Go It is a grim film. Sig", add_special_tokens=False)["input_ids"]])
+    going_on = rule.mask(processor.step(inside).reply(0)).nonzero().flatten()[:2].tolist()
+    scores = torch.full((1, len(tokenizer)), -math.inf)
+    scores[0, going_on] = torch.tensor([4.0, 0.0][:len(going_on)])
+    assert torch.equal(processor(inside, scores)[0][going_on], scores[0][going_on])  # spelling it: the model's

@@ -275,7 +275,7 @@ def test_the_chat_keeps_names_to_the_context_only_with_retrieval(tiny_chat, tiny
     from assistant.chat.memory import ChatMemory
     from assistant.model.prompts import fit_text
     from assistant.model.rules import NamedLead, NamesRule, VerdictFirst
-    from assistant.model.rules.fresh_opening import FreshOpening
+    from assistant.model.rules.critic_opening import CriticOpening
     from assistant.model.rules.real_words import RealWords
 
     rag = tiny_chat.reply("names", "Write a positive review of Toy Story", rag=True, max_new_tokens=4, remember=False)
@@ -286,12 +286,13 @@ def test_the_chat_keeps_names_to_the_context_only_with_retrieval(tiny_chat, tiny
         """The rules the model's LLM writes this prompt's reply under."""
         return llm.rules.for_prompt(fit_text(prompt, llm.generator.tokenizer, 512, 4))
 
-    verdict, fresh, real, rule, *lead = rules_of(tiny_chat.llm("tuned"), rag.prompt)
-    assert isinstance(verdict, VerdictFirst) and isinstance(fresh, FreshOpening) and isinstance(real, RealWords)
-    assert isinstance(rule, NamesRule)
-    assert all(isinstance(p, NamedLead) for p in lead)
+    with_rag = rules_of(tiny_chat.llm("tuned"), rag.prompt)
+    lead = [p for p in with_rag if isinstance(p, NamedLead)]
+    opening = [] if lead and lead[0].sentence == 1 else [CriticOpening]  # a named lead opens the reply itself
+    assert [type(p) for p in with_rag] == [VerdictFirst, *opening, RealWords, NamesRule, *[NamedLead] * len(lead)]
     # without retrieval no names rule: only the rules every review gets
-    assert [type(p) for p in rules_of(tiny_chat.llm("tuned"), bare.prompt)] == [VerdictFirst, FreshOpening, RealWords]
+    assert [type(p) for p in rules_of(tiny_chat.llm("tuned"), bare.prompt)] == [VerdictFirst, CriticOpening, RealWords]
+    rule = next(p for p in with_rag if isinstance(p, NamesRule))
     assert rule.boost == tiny_chat.settings.sampling.name_boost
 
     def processors_with(prompt: str, **sampling) -> list:
@@ -305,11 +306,11 @@ def test_the_chat_keeps_names_to_the_context_only_with_retrieval(tiny_chat, tiny
         finally:
             memory.close()
 
-    assert processors_with(rag.prompt, name_boost=5.0)[3].boost == 5.0
+    assert next(p for p in processors_with(rag.prompt, name_boost=5.0) if isinstance(p, NamesRule)).boost == 5.0
     assert not any(isinstance(p, NamesRule) for p in processors_with(rag.prompt, context_names=False))
     assert not any(isinstance(p, NamedLead) for p in processors_with(rag.prompt, name_lead=0))
-    assert [type(p) for p in processors_with(bare.prompt, verdict_first=False)] == [FreshOpening, RealWords]
-    assert processors_with(bare.prompt, verdict_first=False, real_words=False, fresh_opening=1.0) == []
+    assert [type(p) for p in processors_with(bare.prompt, verdict_first=False)] == [CriticOpening, RealWords]
+    assert processors_with(bare.prompt, verdict_first=False, real_words=False, critic_opening=0.0) == []
 
 
 def test_a_password_in_the_endpoint_is_never_logged_nor_shown(server, tiny_artifacts, tmp_path, embeddings, caplog):

@@ -34,7 +34,7 @@ def tokenizer():
 
 def every_rule(tokenizer, model, *, lead_sentence: int = 1) -> ReplyRules:
     return ReplyRules(tokenizer, vocab_size=model.config.vocab_size, names=True, name_boost=3.0,
-                      lead_sentence=lead_sentence, verdict_first=True, real_words=True, fresh_opening=1.5)
+                      lead_sentence=lead_sentence, verdict_first=True, real_words=True, critic_opening=1.0)
 
 
 @pytest.mark.parametrize("arch", sorted(MODELS))

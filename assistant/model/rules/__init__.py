@@ -17,7 +17,7 @@ The protocol:
 - `RuleSet` holds a batch's rules (row i's, in order), is told the prompt width when it is made, and is applied
   the same way by both decode paths, so they write the same tokens.
 
-The rules: verdict_first.py (no concessive or quote-like opening), fresh_opening.py (the first words drawn flatter),
+The rules: verdict_first.py (no concessive or quote-like opening), critic_opening.py (the first words drawn as critics open),
 real_words.py (no made-up words), names.py (names come from the context),
 named_lead.py (one sentence opens with one of the film's names); book.py says which a prompt gets.
 """

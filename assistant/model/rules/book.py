@@ -2,12 +2,14 @@
 prompt's rules from its structure (the fitted prompt's request, as the prompt writes it) and a batch's `RuleSet`.
 
     book = ReplyRules.from_sampling(tokenizer, settings.sampling, vocab_size=model.config.vocab_size)
-    book.for_prompt(fitted)                      # (VerdictFirst, RealWords, NamesRule, NamedLead), as the settings say
+    book.for_prompt(fitted)     # (VerdictFirst, CriticOpening, RealWords, NamesRule, NamedLead), as the settings say
     book.rule_set(batch, prompt_width=width)     # what the decode loop applies (protocol.py)
 
-Every review prompt may get verdict first (verdict_first.py) and real words (real_words.py). A prompt with context also gets the names rule
-(names.py: every name true to the context) and the named lead (named_lead.py: one sentence opens with one of the
-film's names) when its context names any of the film's people; a prompt without context gets neither.
+Every review prompt may get verdict first (verdict_first.py), a critic's opening (critic_opening.py) and real words
+(real_words.py). A prompt with context also gets the names rule (names.py: every name true to the context) and the
+named lead (named_lead.py: one sentence opens with one of the film's names) when its context names any of the
+film's people; a prompt without context gets neither. A reply the named lead opens gets no critic's opening: the
+film's name is its opening.
 """
 from __future__ import annotations
 
@@ -18,8 +20,9 @@ from typing import Any
 
 import torch
 
+from assistant.data.openings import critic_openings
 from assistant.model.prompts import FittedPrompt, as_written
-from assistant.model.rules.fresh_opening import FreshOpening
+from assistant.model.rules.critic_opening import CriticOpening
 from assistant.model.rules.named_lead import NamedLead, lead_names
 from assistant.model.rules.names import NamesRule, request_words
 from assistant.model.rules.protocol import Rule, RuleSet
@@ -32,12 +35,14 @@ class ReplyRules:
     """The rule book of one model: its vocabulary read once, and which rules are on.
 
     `names`: the names rule, with its `transfer` and `name_boost`; `lead_sentence`: the named lead's sentence (0:
-    off; 1.5: the first sentence for half the replies, the second for the others, drawn per reply); `verdict_first`: no concessive or quote-like opening; `real_words`: lower-case words are real ones. `vocab_size` is the model's logits' width (its head
+    off; 1.5: the first sentence for half the replies, the second for the others, drawn per reply); `verdict_first`:
+    no concessive or quote-like opening; `real_words`: lower-case words are real ones; `critic_opening`: the first
+    three words drawn toward the critics' (0: off). `vocab_size` is the model's logits' width (its head
     may be padded past the tokenizer)."""
 
     def __init__(self, tokenizer: Any, *, vocab_size: int | None = None, device: torch.device | str = "cpu",
                  names: bool = True, transfer: bool = True, name_boost: float = 0.0, lead_sentence: float = 0,
-                 verdict_first: bool = False, real_words: bool = False, fresh_opening: float = 1.0) -> None:
+                 verdict_first: bool = False, real_words: bool = False, critic_opening: float = 0.0) -> None:
         if lead_sentence < 0:
             raise ValueError(f"the lead sentence counts from 1 (0: off), not {lead_sentence}")
         # a reply's lead sentence: floor(lead_sentence), or the next one with the fraction's odds (variety, not
@@ -46,11 +51,12 @@ class ReplyRules:
         self.names, self.transfer, self.name_boost = names, transfer, name_boost
         self.lead_sentence = lead_sentence
         self.vocab = None
-        if names or lead_sentence or verdict_first or real_words:  # about a second for 49k tokens, once per vocabulary
+        if names or lead_sentence or verdict_first or real_words or critic_opening:  # ~1 s for 49k tokens, once
             self.vocab = token_words(tokenizer, vocab_size or len(tokenizer))
         self.verdict_first = VerdictFirst(self.vocab, device=self.device) if verdict_first else None
         self.english = english_lexicon() if real_words else None  # None without the word list: the rule is off
-        self.fresh_opening = FreshOpening(fresh_opening) if fresh_opening != 1.0 else None
+        self.critic_opening = critic_opening
+        self.openings = critic_openings() if critic_opening else None  # None without the table: the rule is off
 
     @classmethod
     def from_sampling(cls, tokenizer: Any, sampling: Any, *, vocab_size: int | None = None,
@@ -60,7 +66,7 @@ class ReplyRules:
         return cls(tokenizer, vocab_size=vocab_size, device=device, names=sampling.context_names,
                    name_boost=sampling.name_boost, lead_sentence=sampling.name_lead,
                    verdict_first=sampling.verdict_first, real_words=sampling.real_words,
-                   fresh_opening=sampling.fresh_opening)
+                   critic_opening=sampling.critic_opening)
 
     def lead_for(self, rng: random.Random) -> int:
         """The named lead's sentence for one reply (0: none), drawn from `lead_sentence` as the class says."""
@@ -71,21 +77,22 @@ class ReplyRules:
         """This prompt's rules, in the order they apply, built from what its prompt shows the model; `rng` draws
         its named lead's sentence (a fresh one by default)."""
         request = as_written(fitted.request)
+        allowed = request_words(request)  # read once: both name rules start from it
+        sentence = self.lead_for(rng or random.Random()) if allowed is not None else 0
+        leads = lead_names(request, allowed) if sentence else None
         rules: list[Rule] = [self.verdict_first] if self.verdict_first is not None else []
-        if self.fresh_opening is not None:
-            rules.append(self.fresh_opening)
+        # a reply the named lead opens has its opening already: one of the film's names
+        if self.openings is not None and request.sentiment in self.openings and not (leads and sentence == 1):
+            rules.append(CriticOpening(self.openings[request.sentiment], self.vocab, self.critic_opening))
         if self.english is not None:
             shown = request_lexicon([*(getattr(request, "context", None) or ()), request.movie or "",
                                      request.topic or ""])
             rules.append(RealWords(self.english, shown, self.vocab, device=self.device))
-        allowed = request_words(request)  # read once: both name rules start from it
         if allowed is None:
             return tuple(rules)
         if self.names:
             rules.append(NamesRule(allowed, self.vocab, device=self.device, transfer=self.transfer,
                                    boost=self.name_boost))
-        sentence = self.lead_for(rng or random.Random())
-        leads = lead_names(request, allowed) if sentence else None
         if leads is not None:
             rules.append(NamedLead(leads, self.vocab, sentence=sentence, device=self.device))
         return tuple(rules)

@@ -8,8 +8,9 @@ no one; boosting names harder makes it invent and ramble. Critics name someone i
 `NamedLead` makes that happen once per reply: when the reply reaches its `sentence`-th sentence without having
 named any of the film's own people, places or characters from the context, that sentence opens with one of them
 (`lead_names`: the facts line's names, a facts card's or the critics' shared ones, and names two quotes share;
-never the title, a critic, or another film's quote). The model picks which name by its own probabilities among
-them, and writes the rest of the sentence freely (sentiment guidance included). With `sentence` 2 the reply's first
+never the title, a critic, or another film's quote). Which name is drawn evenly among those guidance finds
+plausible (by the model's own preference, two replies about one film opened alike: "Kasdan provides ample ..."),
+and the rest of the sentence is written freely (sentiment guidance included). With `sentence` 2 the reply's first
 sentence is the model's own, and a reply that would end after it without naming anyone goes on to a second one
 that does.
 
@@ -140,8 +141,10 @@ class NamedLead(Rule):
         """Tokens that take `partial` (a start of some lead phrase) further along one of them."""
         found = self._continuations.get(partial)
         if found is None:
+            # a bare space goes nowhere either: the surname's own spaced token follows ("John" + " Hurt")
             found = self._continuations[partial] = self._tokens(
-                self.vocab.continuations(self.phrases, partial, self.vocab.by_text))
+                self.vocab.continuations(self.phrases, partial, self.vocab.by_text)
+                - set(self.vocab.by_text.get(" ", ())))
         return found
 
     def mask(self, reply: str) -> torch.Tensor | None:
@@ -178,4 +181,8 @@ class NamedLead(Rule):
         if mask is None:
             return None
         new = scores.masked_fill(~mask, -math.inf)
-        return new if torch.isfinite(new.max()) else None  # no name is plausible here: the model's choice stands
+        if not torch.isfinite(new.max()):
+            return None  # no name is plausible here: the model's choice stands
+        if mask is self.starts:  # which name: any that guidance kept, evenly, or two replies about one film open alike
+            new = torch.where(torch.isfinite(new), new.max(), new)
+        return new

@@ -28,6 +28,7 @@ class StepState:
         self.tokenizer, self.input_ids, self.prompt_width = tokenizer, input_ids, prompt_width
         self.new_tokens = input_ids.shape[1] - prompt_width  # tokens written so far (the same for every row)
         self.scores: torch.Tensor | None = None  # the request rows' scores before guidance, once that phase has run
+        self.ruled_out: torch.Tensor | None = None  # ... and what that phase ruled out ([B, V] bool, or None)
         self._replies: dict[int, str] = {}
         self._memo: dict[tuple[int, int], Any] = {}
 
@@ -103,6 +104,7 @@ class RuleSet:
                 combined = ruled_out[row] | mask
                 if torch.isfinite(scores[row]).logical_and(~combined).any():  # else this rule leaves nothing
                     ruled_out[row] = combined
+        step.ruled_out = ruled_out
         return ruled_out
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:

@@ -1,0 +1,119 @@
+"""A critic's opening: the reply's first three words drawn as critics choose theirs, among what the model finds
+plausible.
+
+Sentiment guidance sharpens every step toward the most likely, most sentiment-laden token, and on a reply's first
+words that picks the same stock opening across films and across replies of one film: "This is one of ...", "The
+plot is ...", "Kurosawa fails miserably ...". Of 200 replies without retrieval 64% shared their three-word opening
+with another reply; of the critics' quotes of the same films, 1%. Flattening the model's own scores (a temperature)
+hardly helps: its plausible openings are few and it still prefers the same one.
+
+`CriticOpening` keeps the model's judgement of *what* may come and of *whether a new word starts here*, and
+redraws only *which* word it is, by how often the training films' critics opened with it there
+(assistant/data/openings.py: "This is" goes on with "a" 500 times, "the" 201, "one" 102). At each step of the
+opening, the tokens that start the next word and spell a whole word share the probability guidance gave them
+together, moved toward the critics' counts by `weight` (0: the model's shares, 1: the critics'); punctuation, the
+end, pieces of words and the rest keep the model's. The candidates are the tokens guidance's plausibility cut kept
+and those within `WIDTH` nats of the model's favourite before guidance (every other rule's masks still hold). A
+word critics never opened with keeps a small floor; where none of the candidates is a critic's word (the named
+lead's names) the model chooses.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from assistant.data.openings import OPENING_WORDS, WORD_CHARS, CriticOpenings, opening_words
+from assistant.model.rules.protocol import Rule, StepState
+from assistant.model.rules.vocabulary import TokenWords
+
+CANDIDATES = 64  # most likely tokens redrawn; guidance's plausibility cut usually leaves fewer
+# Guidance's plausibility cut keeps a handful of openings (all stock ones); critics' spread lies in words the model
+# finds a little less likely ("If", "What", "For"): a word within WIDTH nats of the model's favourite before guidance
+# may be drawn too.
+WIDTH = 5.0  # 6 nats: praise judged as asked fell to 0.94 (200 replies without retrieval); 5: 0.98
+# The critics' spread lies mostly in openings the model never finds plausible, so among those it does, their counts
+# alone would crown the critics' own favourites ("The film is"): counts are raised to SPREAD (< 1 flattens) first.
+SPREAD = 0.5
+FLOOR = 0.5  # a count for a word critics never opened with: possible, never preferred
+
+
+class CriticOpening(Rule):
+    """After guidance: the first `OPENING_WORDS` words' pieces reweighted toward the critics' counts."""
+
+    def __init__(self, table: CriticOpenings, vocab: TokenWords, weight: float, width: float = WIDTH) -> None:
+        if not 0 < weight <= 1:
+            raise ValueError(f"the critics' weight is in (0, 1], not {weight}")
+        self.table, self.vocab, self.weight, self.width = table, vocab, weight, width
+
+    def after_guidance(self, step: StepState, row: int, scores: torch.Tensor) -> torch.Tensor | None:
+        reply = step.reply(row)
+        words = opening_words(reply, OPENING_WORDS + 1)
+        partial = words[-1] if words and (reply[-1:].isalnum() or reply[-1:] in "'_") else None
+        done = words[:-1] if partial is not None else words
+        if len(done) >= OPENING_WORDS:
+            return None
+        guided = torch.log_softmax(scores.float(), dim=-1)
+        raw = self._raw(step, row, scores)
+        candidates = torch.isfinite(guided) | (raw >= raw.max() - self.width)
+        ids = candidates.nonzero().flatten()
+        if len(ids) > CANDIDATES:  # guidance off: the long tail keeps the model's share
+            ids = ids[raw[ids].topk(CANDIDATES).indices]
+        if len(ids) < 2:
+            return None
+        following = [*done, partial] if partial is not None else done  # the words before the next word
+        if len(following) >= OPENING_WORDS:
+            return None
+        starting = self._starting(ids.tolist(), reply, partial)
+        out = guided.clone()
+        moved = self._redraw(out, guided, raw, starting, self._scorer(following))
+        return out.to(scores.dtype) if moved else None
+
+    @staticmethod
+    def _raw(step: StepState, row: int, scores: torch.Tensor) -> torch.Tensor:
+        """The row's log-probabilities before guidance, without what a rule ruled out (the guided ones if the
+        decode loop gave none)."""
+        if step.scores is None or row >= step.scores.shape[0]:
+            return torch.log_softmax(scores.float(), dim=-1)
+        raw = step.scores[row].float()
+        if step.ruled_out is not None:
+            raw = raw.masked_fill(step.ruled_out[row], -math.inf)
+        return torch.log_softmax(raw, dim=-1)
+
+    def _starting(self, ids: list[int], reply: str, partial: str | None) -> list[tuple[int, str]]:
+        """(token, the word it spells, lower-cased) for the tokens that start the next word and spell a whole word
+        critics open with there. A piece of a word ("Tak") stays the model's: its critics' count would be every
+        word it starts ("take", "taken", "taking"), and the model may finish it as none of them ("Takin's")."""
+        starting = []
+        for token in ids:
+            text = self.vocab.texts[token] if token < len(self.vocab.texts) else ""
+            piece = text.lstrip()
+            if not piece or not WORD_CHARS.match(piece) or (reply and partial is not None and text == piece):
+                continue  # punctuation, the end, special tokens, a piece glued to the word being written
+            if len(piece) > 1 and not piece[1:].islower() and not piece[1:] == "'s":
+                continue  # "THe", "McD": the critics' counts are case-blind
+            starting.append((token, piece.lower()))
+        return starting
+
+    def _scorer(self, following: list[str]):
+        """word -> (the critics' count of it after `following`, its log-score for the draw)."""
+        def score(word: str) -> tuple[int, float]:
+            count = self.table.whole(following, word)
+            return count, SPREAD * math.log(count + FLOOR)
+        return score
+
+    def _redraw(self, out: torch.Tensor, guided: torch.Tensor, raw: torch.Tensor, group: list[tuple[int, str]],
+                score) -> bool:
+        """Within `group`, the probability guidance gave the group as a whole, shared out by the model's own
+        (pre-guidance) probabilities moved toward the critics' counts; False when there was nothing to move."""
+        if len(group) < 2:
+            return False
+        ids = torch.tensor([t for t, _ in group], dtype=torch.long)
+        scored = [score(piece) for _, piece in group]
+        mass = torch.logsumexp(guided[ids], dim=0)
+        if not any(count for count, _ in scored) or not torch.isfinite(mass):
+            return False  # critics never opened with any of these here (names being spelled), or guidance left none
+        critics = torch.tensor([value for _, value in scored], dtype=raw.dtype)
+        mixed = (1 - self.weight) * raw[ids] + self.weight * critics
+        out[ids] = torch.log_softmax(mixed, dim=0) + mass
+        return True
