@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from assistant.data.openings import RARE, CriticOpenings, count_openings, critic_openings, opening_words
-from assistant.model.rules import ReplyRules, RuleSet
+from assistant.model.rules import ReplyRules, Rule, RuleSet
 from assistant.model.rules.critic_opening import CriticOpening
 from assistant.model.rules.vocabulary import token_words
 from assistant.model.scratch import train_tokenizer
@@ -125,3 +125,25 @@ def test_only_whole_words_are_redrawn_pieces_and_odd_capitals_keep_the_models_sh
     out = _step(tokenizer, CriticOpening(table, vocab, 1.0), "This is", scores.unsqueeze(0))
     assert float(_probs(out)[piece]) < float(_probs(scores)[piece]) < 0.2  # never boosted by "plot"'s count
     assert float(_probs(out)[a]) > float(_probs(out)[one])
+
+
+def test_words_guidance_cut_but_the_model_found_plausible_may_be_drawn_and_ruled_out_ones_never(tokenizer, vocab):
+    a, one, the = (_one(tokenizer, t) for t in (" a", " one", " the"))
+    raw = torch.full((1, len(tokenizer)), -30.0)
+    raw[0, [one, a, the]] = torch.tensor([0.0, -3.0, -3.0])  # " a" and " the": 3 nats under " one" (WIDTH is 5)
+    guided = torch.full((1, len(tokenizer)), -math.inf)
+    guided[0, one] = 0.0  # guidance's cut kept only " one"
+
+    class RulesOut(Rule):
+        def before_guidance(self, step, row):
+            mask = torch.zeros(len(tokenizer), dtype=torch.bool)
+            mask[the] = True
+            return mask
+
+    ids = torch.tensor([tokenizer("This is", add_special_tokens=False)["input_ids"]])
+    rules = RuleSet(tokenizer, [[RulesOut(), CriticOpening(TABLE, vocab, 1.0)]], prompt_width=0)
+    rules.before_guidance(ids, raw)
+    out = _probs(rules(ids, guided)[0])
+    assert float(out[a]) > float(out[one]) > 0  # "a": the critics' favourite, back from below the cut
+    assert float(out[the]) == 0  # ruled out before guidance: stays out
+    assert float(out[[a, one]].sum()) == pytest.approx(1.0, abs=1e-5)  # the group keeps guidance's mass

@@ -160,6 +160,14 @@ def test_the_installed_command_answers_help_from_outside_the_checkout(installed,
         assert run.returncode == 0 and run.stdout.startswith("usage: mra"), (line, run.stderr[-2000:])
 
 
+def test_the_installed_package_reads_the_critics_openings(installed, tmp_path):
+    code = ("from assistant.data.openings import critic_openings; t = critic_openings(); "
+            "print(sorted(t), t['positive'].whole(['this', 'is'], 'a') > 0)")
+    out = subprocess.run([installed / "python", "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         check=True).stdout.strip()
+    assert out == "['negative', 'positive'] True"
+
+
 def test_the_installed_settings_live_in_the_users_data_folder(installed, tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "xdg")}
     code = "from assistant.settings import Settings; s = Settings(); print(s.index_dir); print(s.data_dir)"
