@@ -60,6 +60,7 @@ def test_ship_copies_the_adapter_not_the_merged_model(trained, shipped_copy):
     assert config["base_model_name_or_path"] == str(trained[0])  # not the trainer's own path
     card = json.loads((shipped_copy / CARD_JSON).read_text())
     assert card["train_minutes"] == 1.5 and "--ship" in card["shipped"]["retrain"]
+    assert card["base_source"] == card["base"] and "/" not in card["shipped"]["from"]  # no trainer's paths
 
 
 def test_ship_refuses_a_model_without_an_adapter(trained, tmp_path):

@@ -62,7 +62,9 @@ def ship(model_dir: Path, target: Path | None = None) -> Path:
     card = json.loads((model_dir / CARD_JSON).read_text())
     config = json.loads((adapter / ADAPTER_CONFIG).read_text())
     config["base_model_name_or_path"] = card.get("base")  # the trainer's own path means nothing elsewhere
-    card["shipped"] = {"from": str(model_dir), "retrain": RETRAIN_COMMAND}
+    # paths on the trainer's machine mean nothing in a clone: the base by its name, the model by its generation
+    card["base_source"] = card.get("base")
+    card["shipped"] = {"from": model_dir.name, "retrain": RETRAIN_COMMAND}
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     texts = {ADAPTER_CONFIG: json.dumps(config, indent=2), CARD_JSON: json.dumps(card, indent=2, default=str),
              TOKENIZER_CHECK: json.dumps(tokenizer_fingerprint(tokenizer), indent=2)}
