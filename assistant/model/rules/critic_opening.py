@@ -39,7 +39,7 @@ FLOOR = 0.5  # a count for a word critics never opened with: possible, never pre
 
 
 class CriticOpening(Rule):
-    """After guidance: the first `OPENING_WORDS` words' pieces reweighted toward the critics' counts."""
+    """After guidance: the first `OPENING_WORDS` words drawn toward the critics' counts (raised to SPREAD)."""
 
     def __init__(self, table: CriticOpenings, vocab: TokenWords, weight: float, width: float = WIDTH) -> None:
         if not 0 < weight <= 1:
@@ -81,9 +81,9 @@ class CriticOpening(Rule):
         return torch.log_softmax(raw, dim=-1)
 
     def _starting(self, ids: list[int], reply: str, partial: str | None) -> list[tuple[int, str]]:
-        """(token, the word it spells, lower-cased) for the tokens that start the next word and spell a whole word
-        critics open with there. A piece of a word ("Tak") stays the model's: its critics' count would be every
-        word it starts ("take", "taken", "taking"), and the model may finish it as none of them ("Takin's")."""
+        """(token, its text lower-cased) for the tokens that start the next word. A token is counted as the whole
+        word it spells, so a piece of a longer word ("Tak") gets only the floor: counting every word it starts
+        ("take", "taken", "taking") let the model finish it as none of them ("Takin's")."""
         starting = []
         for token in ids:
             text = self.vocab.texts[token] if token < len(self.vocab.texts) else ""
