@@ -126,11 +126,12 @@ def test_a_message_sent_mid_reply_is_answered_after_it_and_a_reload_keeps_both(s
     assert "chat=" in url and "owner=" in url
     page.reload()
     wait_answered(page, 2)
-    assert chat_texts(page) == texts, "a reload opens the same chat, both questions and both answers"
+    # to_have_text retries until the page has drawn all of it: a reply's sources render a moment after its text
+    expect(page.get_by_test_id("stChatMessage")).to_have_text(texts, use_inner_text=True)  # a reload: the same chat
     second = page.context.new_page()  # a second tab of the same browser and address
     second.goto(url)
     wait_answered(second, 2)
-    assert chat_texts(second) == texts
+    expect(second.get_by_test_id("stChatMessage")).to_have_text(texts, use_inner_text=True)
     sidebar_titles = page.get_by_test_id("stSidebar").get_by_text("Write a positive review of Toy Story")
     expect(sidebar_titles).to_have_count(1)  # named after its first message
 
