@@ -64,7 +64,7 @@ def test_the_table_counts_each_word_by_what_came_before_and_backs_off_when_rare(
     assert contexts["*|is"] == {"great": 2}  # "kasdan is" is rare: the third word backs off to "is" alone
     reader = CriticOpenings(table)
     assert reader.key(["kasdan"]) == RARE and reader.key(["this", "is"]) == "this|is"
-    assert reader.count(["this", "is"], "t") == 3 and reader.count(["this", "is"], "") == 8
+    assert reader.whole(["this", "is"], "the") == 3 and reader.whole(["kasdan"], "is") == 2  # read through back-off
 
 
 def test_this_is_one_gives_way_to_what_critics_write_after_this_is(tokenizer, vocab):

@@ -61,9 +61,7 @@ def _own_panel(settings: Settings, artifacts: Artifacts, builder: Builder) -> No
     box.caption((f"Replies come from {live}. " if live else "") +
                 "Train a model of your own on this machine's index: it goes live when it is saved" +
                 (", and you can switch back to the shipped one here." if can_switch or not artifacts.has_own else "."))
-    minutes = box.selectbox("Training minutes", MINUTE_CHOICES, index=_kept_minutes("own_minutes"),
-                            key="own_minutes")
-    st.session_state["own_minutes_kept"] = minutes
+    minutes = _minutes_box(box, "own_minutes")
     if box.button(f"Fine-tune your own ({minutes} min)", icon=":material/build:", key="own_start"):
         _start(builder, settings, ["finetune"], float(minutes))
     if can_switch:
@@ -74,11 +72,15 @@ def _own_panel(settings: Settings, artifacts: Artifacts, builder: Builder) -> No
                               help="Which fine-tuned model answers as 'Tuned' (for everyone on this server)")
 
 
-def _kept_minutes(key: str) -> int:
-    """The index of the minutes last chosen in this browser: Streamlit forgets a widget's value on a run that does
-    not draw it, and the panel is hidden while a fine-tune runs, so the choice is kept under a key of its own."""
+def _minutes_box(box: Any, key: str, **options: Any) -> int:
+    """The "Training minutes" choice, as last chosen in this browser: Streamlit forgets a widget's value on a run
+    that does not draw it, and the panel is hidden while a fine-tune runs, so the choice is kept under a key of its
+    own."""
     kept = st.session_state.get(f"{key}_kept")
-    return MINUTE_CHOICES.index(kept) if kept in MINUTE_CHOICES else 1
+    index = MINUTE_CHOICES.index(kept) if kept in MINUTE_CHOICES else 1
+    minutes = box.selectbox("Training minutes", MINUTE_CHOICES, index=index, key=key, **options)
+    st.session_state[f"{key}_kept"] = minutes
+    return minutes
 
 
 def _switch() -> None:
@@ -103,9 +105,7 @@ def _offers(settings: Settings, artifacts: Artifacts, base_label: str, builder: 
     if not kinds:
         return
     left, mid, right = st.columns([2, 3, 3], vertical_alignment="bottom")
-    minutes = left.selectbox("Training minutes", MINUTE_CHOICES, index=_kept_minutes("build_minutes"),
-                             key="build_minutes", disabled="finetune" not in kinds)
-    st.session_state["build_minutes_kept"] = minutes
+    minutes = _minutes_box(left, "build_minutes", disabled="finetune" not in kinds)
     label = "Build the index and fine-tune" if len(kinds) == 2 else (
         "Build the index" if kinds == ["index"] else f"Fine-tune ({minutes} min)")
     can_start = data_ok or kinds == ["finetune"]

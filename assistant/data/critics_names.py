@@ -56,6 +56,7 @@ class KnownPeople:
         return folded in self.full if " " in folded else folded in self.surnames
 
 
+KEPT_GENERATIONS = 4  # stores whose people are kept in memory (the live one, a thin copy, the one before)
 _PEOPLE_LOCK = threading.Lock()
 _PEOPLE: dict[str, KnownPeople] = {}
 
@@ -71,6 +72,8 @@ def known_people(store: Any) -> KnownPeople:
             names = {n for n in names if n and n != "unknown director"}
             english = english_words() or frozenset()
             surnames = {n.split()[-1] for n in names if " " in n}
+            if len(_PEOPLE) >= KEPT_GENERATIONS:  # a long-running server sees a new generation per ingest
+                del _PEOPLE[next(iter(_PEOPLE))]
             _PEOPLE[key] = KnownPeople(frozenset(names), frozenset(w for w in surnames
                                                                    if len(w) > 2 and w not in english))
         return _PEOPLE[key]

@@ -20,7 +20,6 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -92,8 +91,8 @@ def count_openings(texts: Iterable[str], *, min_context: int = 40, top: int = 40
 
 
 class CriticOpenings:
-    """The table, read once: `share(context_words, prefix)`, how many of the critics' next words in that context
-    start with `prefix` (a count, not normalised: the rule compares candidates within one step)."""
+    """One sentiment's table: `whole(context_words, word)`, how often critics' next word in that context was
+    `word` (a count, not normalised: the rule compares candidates within one step)."""
 
     def __init__(self, table: dict) -> None:
         self.contexts: dict[str, dict[str, int]] = table["contexts"]
@@ -112,26 +111,9 @@ class CriticOpenings:
     def key(self, words: Sequence[str]) -> str:
         return context_key(words, self.contexts)
 
-    def count(self, words: Sequence[str], prefix: str) -> int:
-        """Critics' next words after `words` (lower-cased) that start with `prefix` (lower-cased)."""
-        return _prefix_counts(self, self.key(words)).get(prefix, 0)
-
     def whole(self, words: Sequence[str], word: str) -> int:
         """Critics' next words after `words` that are exactly `word`."""
         return self.contexts.get(self.key(words), {}).get(word, 0)
-
-    def __hash__(self) -> int:
-        return id(self)
-
-
-@lru_cache(maxsize=256)
-def _prefix_counts(table: CriticOpenings, key: str) -> dict[str, int]:
-    """Every prefix of the context's words with their summed counts (built on a context's first use)."""
-    sums: Counter = Counter()
-    for word, count in table.contexts.get(key, {}).items():
-        for end in range(len(word) + 1):  # "" too: every word the context has
-            sums[word[:end]] += count
-    return dict(sums)
 
 
 _LOCK = threading.Lock()

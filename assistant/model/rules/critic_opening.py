@@ -48,11 +48,9 @@ class CriticOpening(Rule):
 
     def after_guidance(self, step: StepState, row: int, scores: torch.Tensor) -> torch.Tensor | None:
         reply = step.reply(row)
-        words = opening_words(reply, OPENING_WORDS + 1)
-        partial = words[-1] if words and (reply[-1:].isalnum() or reply[-1:] in "'_") else None
-        done = words[:-1] if partial is not None else words
-        if len(done) >= OPENING_WORDS:
-            return None
+        words = opening_words(reply, OPENING_WORDS)  # the words before the next one (the last may still grow)
+        if len(words) >= OPENING_WORDS:
+            return None  # the opening is written: what follows is the model's
         guided = torch.log_softmax(scores.float(), dim=-1)
         raw = self._raw(step, row, scores)
         candidates = torch.isfinite(guided) | (raw >= raw.max() - self.width)
@@ -61,12 +59,9 @@ class CriticOpening(Rule):
             ids = ids[raw[ids].topk(CANDIDATES).indices]
         if len(ids) < 2:
             return None
-        following = [*done, partial] if partial is not None else done  # the words before the next word
-        if len(following) >= OPENING_WORDS:
-            return None
-        starting = self._starting(ids.tolist(), reply, partial)
+        mid_word = bool(words) and (reply[-1:].isalnum() or reply[-1:] in "'_")
         out = guided.clone()
-        moved = self._redraw(out, guided, raw, starting, self._scorer(following))
+        moved = self._redraw(out, guided, raw, self._starting(ids.tolist(), mid_word), words)
         return out.to(scores.dtype) if moved else None
 
     @staticmethod
@@ -80,7 +75,7 @@ class CriticOpening(Rule):
             raw = raw.masked_fill(step.ruled_out[row], -math.inf)
         return torch.log_softmax(raw, dim=-1)
 
-    def _starting(self, ids: list[int], reply: str, partial: str | None) -> list[tuple[int, str]]:
+    def _starting(self, ids: list[int], mid_word: bool) -> list[tuple[int, str]]:
         """(token, its text lower-cased) for the tokens that start the next word. A token is counted as the whole
         word it spells, so a piece of a longer word ("Tak") gets only the floor: counting every word it starts
         ("take", "taken", "taking") let the model finish it as none of them ("Takin's")."""
@@ -88,32 +83,26 @@ class CriticOpening(Rule):
         for token in ids:
             text = self.vocab.texts[token] if token < len(self.vocab.texts) else ""
             piece = text.lstrip()
-            if not piece or not WORD_CHARS.match(piece) or (reply and partial is not None and text == piece):
+            if not piece or not WORD_CHARS.match(piece) or (mid_word and text == piece):
                 continue  # punctuation, the end, special tokens, a piece glued to the word being written
             if len(piece) > 1 and not piece[1:].islower() and not piece[1:] == "'s":
                 continue  # "THe", "McD": the critics' counts are case-blind
             starting.append((token, piece.lower()))
         return starting
 
-    def _scorer(self, following: list[str]):
-        """word -> (the critics' count of it after `following`, its log-score for the draw)."""
-        def score(word: str) -> tuple[int, float]:
-            count = self.table.whole(following, word)
-            return count, SPREAD * math.log(count + FLOOR)
-        return score
-
     def _redraw(self, out: torch.Tensor, guided: torch.Tensor, raw: torch.Tensor, group: list[tuple[int, str]],
-                score) -> bool:
+                before: list[str]) -> bool:
         """Within `group`, the probability guidance gave the group as a whole, shared out by the model's own
-        (pre-guidance) probabilities moved toward the critics' counts; False when there was nothing to move."""
+        (pre-guidance) probabilities moved toward the critics' counts after the words `before`; False when there
+        was nothing to move."""
         if len(group) < 2:
             return False
         ids = torch.tensor([t for t, _ in group], dtype=torch.long)
-        scored = [score(piece) for _, piece in group]
+        counts = [self.table.whole(before, word) for _, word in group]
         mass = torch.logsumexp(guided[ids], dim=0)
-        if not any(count for count, _ in scored) or not torch.isfinite(mass):
+        if not any(counts) or not torch.isfinite(mass):
             return False  # critics never opened with any of these here (names being spelled), or guidance left none
-        critics = torch.tensor([value for _, value in scored], dtype=raw.dtype)
+        critics = torch.tensor([SPREAD * math.log(c + FLOOR) for c in counts], dtype=raw.dtype)
         mixed = (1 - self.weight) * raw[ids] + self.weight * critics
         out[ids] = torch.log_softmax(mixed, dim=0) + mass
         return True
