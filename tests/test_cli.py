@@ -180,9 +180,9 @@ def test_guidance_flag_reaches_the_generator_and_is_reported(tiny_chat, monkeypa
     scales = []
     real = assistant.model.decoding.guide_scores
 
-    def spy(scores, negative_logits, scale, log_plausibility):
+    def spy(scores, negative_logits, scale, log_plausibility, **penalty):
         scales.append(scale)
-        return real(scores, negative_logits, scale, log_plausibility)
+        return real(scores, negative_logits, scale, log_plausibility, **penalty)
 
     monkeypatch.setattr(assistant.model.decoding, "guide_scores", spy)
     code, out = run_main(["ask", "Write a negative review of Gigli", "--json", "--guidance", "2.5",

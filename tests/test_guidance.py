@@ -1,13 +1,15 @@
 """Sentiment guidance: the negative prompts, transformers' negative branch, and the generator paths."""
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
 import torch
+from transformers import RepetitionPenaltyLogitsProcessor
 
 from assistant.model.generation import ReviewGenerator
-from assistant.model.guidance import guidance_processor
+from assistant.model.guidance import guidance_processor, guide_scores
 from assistant.model.prompts import (
     ReviewRequest,
     build_prompt,
@@ -125,9 +127,9 @@ def test_guidance_sees_untempered_scores_and_temperature_applies_after_it(model,
     seen = []
     original = guidance.guide_scores
 
-    def recording(scores, negative_logits, scale, log_plausibility):
+    def recording(scores, negative_logits, scale, log_plausibility, **penalty):
         seen.append(scores.clone())
-        return original(scores, negative_logits, scale, log_plausibility)
+        return original(scores, negative_logits, scale, log_plausibility, **penalty)
 
     monkeypatch.setattr(decoding if fast else guidance, "guide_scores", recording)
     gen = ReviewGenerator(model, tokenizer, device="cpu", guidance=2.0, repetition_penalty=1.0,
@@ -138,3 +140,38 @@ def test_guidance_sees_untempered_scores_and_temperature_applies_after_it(model,
     with torch.inference_mode():
         raw = model(ids).logits[0, -1]
     assert torch.allclose(seen[0][0], raw, atol=1e-4)  # not raw / 0.5: temperature has not been applied yet
+
+
+def test_the_opposite_prompt_gets_the_requests_repetition_penalty_so_guidance_does_not_multiply_it():
+    """A token both prompts find equally likely is penalised once for having been written, not `scale` times."""
+    ids = torch.tensor([[5, 1, 1]])  # token 1 already written (or in the prompt)
+    logits = torch.tensor([[2.0, 3.0, 1.0, 0.5, 0.0, 2.5]])
+    penalised = RepetitionPenaltyLogitsProcessor(1.3)(ids, logits.clone())  # what the request's scores arrive as
+    out = guide_scores(penalised, logits.clone(), 3.0, -math.inf, input_ids=ids, repetition_penalty=1.3)
+    assert torch.allclose(out, torch.log_softmax(penalised, -1), atol=1e-5)  # no sentiment in it: no change
+    one_sided = guide_scores(penalised, logits.clone(), 3.0, -math.inf)  # the penalty on the request's side only
+    assert float(out[0, 1] - one_sided[0, 1]) > 0.5
+    unwritten = [0, 2, 3, 4]  # tokens neither prompt penalises keep their shares among themselves
+    assert torch.allclose(out[0, unwritten].softmax(-1), one_sided[0, unwritten].softmax(-1), atol=1e-5)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_both_paths_penalise_the_opposite_prompt_as_the_request(model, tokenizer, monkeypatch, fast):
+    """The fast loop and generate hand guidance the same penalty and the request's ids."""
+    import assistant.model.decoding as decoding
+    import assistant.model.guidance as guidance
+
+    seen = []
+    original = guidance.guide_scores
+
+    def recording(scores, negative_logits, scale, log_plausibility, **penalty):
+        seen.append(penalty)
+        return original(scores, negative_logits, scale, log_plausibility, **penalty)
+
+    monkeypatch.setattr(decoding if fast else guidance, "guide_scores", recording)
+    gen = ReviewGenerator(model, tokenizer, device="cpu", guidance=2.0, repetition_penalty=1.2, fast=fast)
+    request = ReviewRequest("positive", "Up")
+    gen.generate(request, temperature=0, max_new_tokens=3)
+    prompt = tokenizer(gen.fit(request, 3).text, add_special_tokens=False)["input_ids"]
+    assert seen and all(call["repetition_penalty"] == 1.2 for call in seen)
+    assert seen[0]["input_ids"][0].tolist() == prompt  # the request's own ids, not the opposite prompt's

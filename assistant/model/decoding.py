@@ -286,7 +286,8 @@ class Decoding:
             negative = mask_out(negative, ruled_out) if negative is not None else None
         if self.guided:
             log_plausibility = math.log(plan.plausibility) if plan.plausibility > 0 else -math.inf
-            scores = guide_scores(scores, negative, plan.guidance, log_plausibility)
+            scores = guide_scores(scores, negative, plan.guidance, log_plausibility, input_ids=ids,
+                                  repetition_penalty=plan.repetition_penalty)
         if self.rules is not None:
             scores = self.rules(ids, scores)
         for process in plan.processors:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from transformers import RepetitionPenaltyLogitsProcessor
 from transformers.generation.logits_process import (
     UnbatchedClassifierFreeGuidanceLogitsProcessor,
 )
@@ -39,9 +40,10 @@ class SentimentGuidance(UnbatchedClassifierFreeGuidanceLogitsProcessor):
     """
 
     def __init__(self, model: Any, negative_ids: torch.Tensor, negative_mask: torch.Tensor, *, scale: float,
-                 plausibility: float = 0.1) -> None:
+                 plausibility: float = 0.1, repetition_penalty: float = 1.0) -> None:
         super().__init__(scale, model, unconditional_ids=negative_ids, unconditional_attention_mask=negative_mask)
         self.log_plausibility = math.log(plausibility) if plausibility > 0 else -math.inf
+        self.repetition_penalty = repetition_penalty  # generate applied it to the request's scores already
 
     def get_unconditional_logits(self, input_ids: torch.LongTensor) -> torch.Tensor:
         ctx = self.unconditional_context
@@ -68,16 +70,24 @@ class SentimentGuidance(UnbatchedClassifierFreeGuidanceLogitsProcessor):
         negative = self.get_unconditional_logits(input_ids)[:, -1]
         if ruled_out is not None:
             negative = negative.masked_fill(ruled_out, -math.inf)
-        return guide_scores(scores.float(), negative, self.guidance_scale, self.log_plausibility).to(scores.dtype)
+        return guide_scores(scores.float(), negative, self.guidance_scale, self.log_plausibility, input_ids=input_ids,
+                            repetition_penalty=self.repetition_penalty).to(scores.dtype)
 
 
-def guide_scores(scores: torch.Tensor, negative_logits: torch.Tensor, scale: float,
-                 log_plausibility: float) -> torch.Tensor:
+def guide_scores(scores: torch.Tensor, negative_logits: torch.Tensor, scale: float, log_plausibility: float, *,
+                 input_ids: torch.LongTensor | None = None, repetition_penalty: float = 1.0) -> torch.Tensor:
     """Guided log-probabilities: negative + scale * (asked - negative), for tokens the asked-for prompt finds
     plausible (log-probability within `log_plausibility` of its best token's); -inf for the rest.
 
-    `scores` are the request's (repetition controls applied), `negative_logits` the opposite prompt's raw logits,
-    as transformers' guidance processor mixes them; the fast path (assistant/model/decoding.py) calls this too."""
+    `scores` are the request's, repetition penalty applied; `negative_logits` the opposite prompt's raw logits,
+    which get the same penalty here (from the request's `input_ids`: the tokens written and the prompt's). Left
+    out of the opposite side, the penalty stayed in the difference guidance multiplies, so every token the prompt
+    holds (commas, full stops, "the", "film", the retrieved reviews' words) was penalised `scale` times over:
+    replies lost the small words critics write with, ended on "..." rather than the penalised full stop, and a
+    plain classifier told them from critics' quotes by that alone (docs/critic-likeness.md). Both decode paths
+    call this (assistant/model/decoding.py, plain_generation.py)."""
+    if repetition_penalty != 1.0 and input_ids is not None:
+        negative_logits = RepetitionPenaltyLogitsProcessor(repetition_penalty)(input_ids, negative_logits.float())
     cond = torch.log_softmax(scores, dim=-1)
     negative = torch.log_softmax(negative_logits, dim=-1)
     guided = negative + scale * (cond - negative)
@@ -86,9 +96,9 @@ def guide_scores(scores: torch.Tensor, negative_logits: torch.Tensor, scale: flo
 
 
 def guidance_processor(model: Any, tokenizer: Any, negatives: Sequence[str], *, scale: float,
-                       device: str, plausibility: float = 0.1) -> SentimentGuidance:
+                       device: str, plausibility: float = 0.1, repetition_penalty: float = 1.0) -> SentimentGuidance:
     """The processor that guides a batch against its negative prompts (the opposite-sentiment prompts), left-padded."""
     tokenizer.padding_side = "left"
     batch = tokenizer(negatives, return_tensors="pt", padding=True, add_special_tokens=False)
     return SentimentGuidance(model, batch["input_ids"].to(device), batch["attention_mask"].to(device),
-                             scale=scale, plausibility=plausibility)
+                             scale=scale, plausibility=plausibility, repetition_penalty=repetition_penalty)

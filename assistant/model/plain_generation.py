@@ -83,7 +83,7 @@ class PlainDecoding:
         guidance = None
         if plan.guidance != 1.0 and negatives is not None:
             guidance = guidance_processor(model, tokenizer, list(negatives), scale=plan.guidance, device=device,
-                                          plausibility=plan.plausibility)
+                                          plausibility=plan.plausibility, repetition_penalty=plan.repetition_penalty)
         processors: list[Any] = [GuidedRules(guidance, rules)] if guidance is not None or rules is not None else []
         processors.extend(plan.processors)
         kwargs: dict[str, Any] = dict(
