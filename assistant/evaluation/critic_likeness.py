@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 
 from assistant.data.ngrams import distinct_n, tokenize
+from assistant.data.openings import OPENING_WORDS  # the opening the decoding rule draws is the one measured
 from assistant.evaluation.metrics import rounded, wilson_interval
 
 log = logging.getLogger(__name__)
 
-OPENING_WORDS = 3
 OPENING_PER = 200  # the opening share is read at this many replies (fewer replies share fewer openings)
 FOLDS = 5
 MIN_MAUVE = 10  # fewer texts a side and MAUVE's histogram has one or two buckets: nothing to read
