@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from assistant.settings import MAX_DRAFTS
+
 
 def program_name() -> str:
     """What the usage lines call the command: `mra` as installed, `python -m assistant` run as a module."""
@@ -29,4 +31,5 @@ def bounded(name: str, cast: type, low: float, high: float, kind: str) -> Callab
 
 # numpy's seeds stop at 2**32 - 1 (torch's go further): one range every generator accepts.
 seed_arg = bounded("seed", int, 0, 2**32 - 1, "a whole number")
+drafts_arg = bounded("drafts", int, 1, MAX_DRAFTS, "a whole number")
 port_arg = bounded("port", int, 1, 65535, "a whole number")

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from assistant.argtypes import bounded, program_name, seed_arg
+from assistant.argtypes import bounded, drafts_arg, program_name, seed_arg
 from assistant.chat.assistant import MODELS, Assistant, AssistantError, Reply
 from assistant.chat.export import source_line
 from assistant.chat.memory import (
@@ -56,8 +56,8 @@ def _generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=_new_tokens, default=None, help="default: settings.sampling")
     p.add_argument("--seed", type=seed_arg, default=None)
     p.add_argument("--drafts", type=_drafts, default=None, metavar="N",
-                   help=f"write N drafts (1-{MAX_DRAFTS}) and keep the one whose sentiment reads clearest; "
-                        "1 streams live (default: settings.sampling.drafts)")
+                   help=f"write N drafts (1-{MAX_DRAFTS}) and keep the most critic-like of those that read "
+                        "clearly as asked; 1 streams live (default: settings.sampling.drafts)")
     p.add_argument("--guidance", type=guidance_arg, default=None, metavar="G",
                    help=f"sentiment guidance scale (1-{MAX_GUIDANCE:g}): steer each word away from the opposite "
                         "sentiment; 1 is off (default: settings.sampling.guidance; positive reviews get "
@@ -70,7 +70,7 @@ def _tuned_model_arg(p: argparse.ArgumentParser) -> None:
                         "shipped with the project (default: settings.tuned_model)")
 
 
-_drafts = bounded("drafts", int, 1, MAX_DRAFTS, "a whole number")
+_drafts = drafts_arg
 _temperature = bounded("temperature", float, 0.0, 2.0, "a number")
 _new_tokens = bounded("max-new-tokens", int, 1, MAX_NEW_TOKENS, "a whole number")
 
@@ -170,7 +170,7 @@ def _stream_one(assistant: Assistant, session: str, text: str, rag: bool, option
     drafts = options.get("drafts") or assistant.settings.sampling.drafts
     if drafts > 1 and assistant.probe is not None and assistant.parse(text, session).kind == "review":
         # Nothing streams while drafts are written and ranked: say why the wait is longer.
-        print(f"(writing {drafts} drafts to keep the clearest…)", file=out, flush=True)
+        print(f"(writing {drafts} drafts to keep the best…)", file=out, flush=True)
     print("assistant> ", end="", file=out, flush=True)
     for event in assistant.stream(session, text, rag=rag, remember=remember, **options):
         if isinstance(event, Reply):

@@ -112,9 +112,11 @@ class Sampling(BaseModel):
                     "(assistant/model/stopping.py).",
     )
     drafts: int = Field(
-        default=1, ge=1, le=MAX_DRAFTS,
-        description="Drafts sampled per review; with more than 1 the one whose sentiment the embedding probe reads "
-                    "clearest is kept (slower, and nothing streams). 1 streams one draft live.",
+        default=4, ge=1, le=MAX_DRAFTS,
+        description="Drafts sampled per review, in one batch; with more than 1, of the drafts the embedding probe "
+                    "reads clearly as the asked sentiment the one the critic-likeness scorer finds most like a "
+                    "critic's quote is kept (assistant/model/drafts.py; slower, and the reply shows once chosen). "
+                    "1 streams one draft live.",
     )
 
     # -- rules: what steers the reply beyond plain sampling (assistant/model/) ----------------------------------

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import uuid
 
+import numpy as np
+
 import pytest
 
 from assistant.chat.assistant import Assistant, AssistantError, Reply, Source
@@ -280,6 +282,7 @@ def probed(asst) -> Assistant:
 
 
 def test_one_draft_streams_as_before_and_never_scores(probed):
+    probed.settings = probed.settings.model_copy(update={"sampling": probed.settings.sampling.merged(drafts=1)})
     plain = list(probed.stream(sid(), "a rave about the matrix", seed=11, remember=False, **FAST))
     again = list(probed.stream(sid(), "a rave about the matrix", seed=11, remember=False, drafts=1, **FAST))
     assert [e for e in plain if isinstance(e, str)] == [e for e in again if isinstance(e, str)]
@@ -310,6 +313,59 @@ def test_drafts_keep_the_one_the_probe_reads_most_on_target(probed, sentiment):
     assert probed.memory.messages(session, "cli")[-1]["drafts"] == drafts
     why = probed.reply(session, "why?").text
     assert f"I chose draft {drafts['chosen'] + 1} of 3" in why and f"most {sentiment}" in why
+
+
+class StubCritic:
+    """Stands in for the critic-likeness scorer: shorter drafts read as more critic-like."""
+
+    embedding_dim = 384
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[str], tuple[int, ...]]] = []
+
+    def critic_probability(self, texts, vectors):
+        self.calls.append((list(texts), tuple(vectors.shape)))
+        return np.array([1.0 / (1 + len(t)) for t in texts])
+
+
+def test_drafts_keep_the_most_critic_like_of_those_that_read_clearly_as_asked(probed, monkeypatch):
+    from assistant.model import drafts as drafts_module
+
+    monkeypatch.setattr(drafts_module, "CLEAR_SENTIMENT", 0.3)  # the stub probe's readings are arbitrary
+    told_apart = 0
+    for seed in range(5, 11):
+        probed.critic_scorer = StubCritic()
+        session = sid()
+        reply = probed.reply(session, "Write a positive review of Toy Story", seed=seed, drafts=4, **FAST)
+        drafts = reply.drafts
+        [(read, shape)] = probed.critic_scorer.calls  # the written drafts, read once, with the store's embeddings
+        assert shape == (len(read), 384) and drafts["scorer"] == "embedding probe, then critic-likeness"
+        assert [s for s in drafts["likeness"] if s is not None] == pytest.approx([1 / (1 + len(t)) for t in read],
+                                                                                  abs=1e-4)
+        clear = [i for i, s in enumerate(drafts["on_target"]) if s is not None and s >= 0.3]
+        if not clear:
+            continue
+        best = max(clear, key=lambda i: drafts["likeness"][i])
+        assert drafts["chosen"] == best
+        if best != max(clear, key=lambda i: drafts["on_target"][i]):
+            told_apart += 1
+            why = probed.reply(session, "why?").text
+            assert f"I chose draft {best + 1} of 4" in why and "the one most like a critic's quote" in why
+    assert told_apart, "no seed's drafts told critic-likeness from sentiment: the test shows nothing"
+
+
+def test_a_critic_scorer_that_cannot_read_the_drafts_leaves_them_ranked_by_sentiment(probed, caplog):
+    class Mismatched(StubCritic):
+        def critic_probability(self, texts, vectors):
+            raise ValueError("the critic-likeness scorer reads 10-dimensional embeddings, not 384-dimensional ones")
+
+    probed.critic_scorer = Mismatched()
+    reply = probed.reply(sid(), "Write a negative review of Toy Story", seed=5, drafts=3, remember=False, **FAST)
+    drafts = reply.drafts
+    assert drafts["scorer"] == "embedding probe" and "likeness" not in drafts
+    assert "10-dimensional" in drafts["likeness_unread"] and "ranked by sentiment alone" in caplog.text
+    written = [s for s in drafts["on_target"] if s is not None]
+    assert drafts["on_target"][drafts["chosen"]] == max(written)
 
 
 def test_drafts_are_repeatable_for_a_seed(probed):
@@ -346,7 +402,7 @@ def test_drafts_count_is_checked_and_comes_from_settings_by_default(probed):
 
 def test_without_a_probe_one_draft_is_streamed_and_the_note_says_why(asst):
     assert asst.probe is None
-    single = asst.reply(sid(), "Write a negative review of Gigli", seed=9, remember=False, **FAST)
+    single = asst.reply(sid(), "Write a negative review of Gigli", seed=9, drafts=1, remember=False, **FAST)
     asked = asst.reply(sid(), "Write a negative review of Gigli", seed=9, drafts=3, remember=False, **FAST)
     assert asked.text == single.text  # the very draft one live stream writes
     assert any(n.startswith("Wrote one draft instead of 3") and "sentiment probe" in n for n in asked.notes)

@@ -146,8 +146,12 @@ def test_drafts_flag_reaches_the_chain_and_is_reported(tiny_chat):
     assert code == 0 and "writing 4 drafts" in out
     assert re.search(r"drafts: chose draft [1-4] of 4 \([01]\.\d\d negative\); scores ", out), out
     code, out = run_main(["ask", "Write a negative review of Gigli", "--json", "--max-new-tokens", "5",
+                          "--no-remember", "--drafts", "1"], assistant=tiny_chat)
+    assert json.loads(out)["drafts"] is None and len(tiny_chat.probe.calls) == 2  # one, streamed, never scored
+    code, out = run_main(["ask", "Write a negative review of Gigli", "--json", "--max-new-tokens", "5",
                           "--no-remember"], assistant=tiny_chat)
-    assert json.loads(out)["drafts"] is None and len(tiny_chat.probe.calls) == 2  # default: one, streamed
+    default = tiny_chat.settings.sampling.drafts  # the settings' count when the flag is left out
+    assert default > 1 and json.loads(out)["drafts"]["n"] == default and len(tiny_chat.probe.calls) == 3
 
 
 def test_drafts_without_a_probe_say_so(tiny_chat):

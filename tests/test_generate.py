@@ -155,3 +155,25 @@ def test_best_of_ranks_empty_drafts_last_and_never_scores_them(tokenizer):
         gen.best_of(REQUEST, lambda texts: [0.5, 0.5], n=3, max_new_tokens=3, seed=0)
     with pytest.raises(ValueError, match="at least one draft"):
         gen.best_of(REQUEST, lambda texts: [], n=0)
+
+
+def test_best_of_keeps_the_most_critic_like_of_the_drafts_that_read_clearly_as_asked(tokenizer):
+    torch.manual_seed(0)
+    gen = ReviewGenerator(build_model(tokenizer, TINY), tokenizer, device="cpu")
+    texts = gen.best_of(ReviewRequest("positive", "Up"), lambda t: [0.9] * len(t), n=4, max_new_tokens=12,
+                        seed=0).texts
+    written = [t for t in texts if t.strip()]
+    assert len(set(written)) >= 3, "the test needs distinct drafts"
+    shortest = min(written, key=len)
+    # Every draft reads clearly positive; the critic-likeness scorer prefers the shortest one.
+    liked = gen.best_of(ReviewRequest("positive", "Up"), lambda t: [0.9] * len(t), n=4, max_new_tokens=12, seed=0,
+                        critic_probability=lambda t: [1.0 / (1 + len(x)) for x in t])
+    assert liked.texts == texts and liked.text == shortest
+    assert liked.likeness[liked.chosen] == max(s for s in liked.likeness if s is not None)
+    # The most critic-like draft reads as the wrong sentiment: it is not kept, whatever its likeness.
+    wrong = gen.best_of(ReviewRequest("positive", "Up"), lambda t: [0.1 if x.strip() == shortest else 0.9 for x in t],
+                        n=4, max_new_tokens=12, seed=0, critic_probability=lambda t: [1.0 / (1 + len(x)) for x in t])
+    assert wrong.text != shortest and wrong.on_target[wrong.chosen] == 0.9
+    with pytest.raises(ValueError, match="critic-likeness scorer returned 1 scores"):
+        gen.best_of(REQUEST, lambda t: [0.9] * len(t), n=4, max_new_tokens=12, seed=0,
+                    critic_probability=lambda t: [0.5])

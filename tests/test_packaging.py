@@ -168,6 +168,14 @@ def test_the_installed_package_reads_the_critics_openings(installed, tmp_path):
     assert out == "['negative', 'positive'] True"
 
 
+def test_the_installed_package_reads_the_critic_likeness_scorer(installed, tmp_path):
+    code = ("from assistant.model.critic_scorer import CriticScorer; s = CriticScorer.shipped(); "
+            "print(s is not None and s.embedding_dim, 'site-packages' in __import__('assistant').__file__)")
+    out = subprocess.run([installed / "python", "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         check=True).stdout.strip()
+    assert out == "384 True"
+
+
 def test_the_installed_settings_live_in_the_users_data_folder(installed, tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "xdg")}
     code = "from assistant.settings import Settings; s = Settings(); print(s.index_dir); print(s.data_dir)"

@@ -243,8 +243,8 @@ def test_about_page_shows_the_model_card_where_there_is_one(tiny: Settings) -> N
 def test_drafts_control_reaches_the_chain(tiny: Settings) -> None:
     at = open_app()
     drafts = at.slider(key="drafts")
-    assert (drafts.label, drafts.value, drafts.min, drafts.max) == ("Drafts to choose from", 1, 1, 8)
-    assert "1 streams" in drafts.help and "clearest" in drafts.help and "longer" in drafts.help
+    assert (drafts.label, drafts.value, drafts.min, drafts.max) == ("Drafts to choose from", 4, 1, 8)
+    assert "1 streams" in drafts.help and "critic's quote" in drafts.help and "longer" in drafts.help
     drafts.set_value(3).run()
     send(at, "Write a negative review of Gigli")
     captions = [c.value.replace("\\", "") for c in assistant_messages(at)[-1].caption]
@@ -280,6 +280,7 @@ def test_drafts_show_the_chosen_draft_and_its_score(tiny: Settings, tmp_path: Pa
         reply = assistant_messages(at)[-1]
         assert reply.markdown[0].value.strip()
         captions = [c.value.replace("\\", "") for c in reply.caption]
-        assert any(re.search(r"chose draft [1-3] of 3 \(0\.\d\d positive\) · all drafts: ", c) for c in captions), \
+        assert any(re.search(r"chose draft [1-3] of 3 \(0\.\d\d positive, [01]\.\d\d critic-like\) · all drafts: ", c)
+                   for c in captions), \
             captions
         assert not any("Wrote one draft" in c for c in captions)

@@ -22,7 +22,7 @@ class Controls:
     top_k: int
     temperature: float
     max_new_tokens: int
-    drafts: int = 1  # >1: sample that many and keep the one whose sentiment reads clearest
+    drafts: int = 1  # >1: sample that many; keep the most critic-like of those that read clearly as asked
     guidance: float = 1.0  # >1: steer each word away from the opposite sentiment
 
 
@@ -73,9 +73,9 @@ def render_controls(artifacts: Artifacts, default_top_k: int, sampling: Sampling
         max_new_tokens = st.slider("Length (tokens)", 20, 200, step=10, key="max_new_tokens",
                                    persist_state="session")
         drafts = st.slider("Drafts to choose from", 1, MAX_DRAFTS, key="drafts", persist_state="session",
-                           help="1 streams the review live as it is written. More samples that many drafts and "
-                                "keeps the one whose sentiment reads clearest: often closer to what you asked "
-                                "for, but it takes longer and nothing shows until it is chosen.")
+                           help="1 streams the review live as it is written. More samples that many drafts at "
+                                "once and keeps, of those that read clearly as the sentiment asked, the one most "
+                                "like a critic's quote: it takes a little longer and shows once it is chosen.")
         guidance = st.slider("Sentiment guidance", 1.0, MAX_GUIDANCE, step=0.25, key="guidance",
                              persist_state="session",
                              help="1 = off. Higher steers each word away from what the opposite review would say: "

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from pydantic import ValidationError
 
 from assistant.chat.graph import HISTORY_MESSAGES, build_graph, read_message
@@ -77,7 +79,7 @@ class Assistant:
                  titles: TitleIndex | None = None, warnings: list[str] | None = None,
                  model_info: dict[str, dict[str, Any]] | None = None, store_error: str | None = None,
                  embeddings_loader: Callable[[], Any] | None = None, probe: Any = None,
-                 llms: dict[str, tuple[Any, Any]] | None = None) -> None:
+                 critic_scorer: Any = None, llms: dict[str, tuple[Any, Any]] | None = None) -> None:
         """`llms`: a model served otherwise than by a local generator, as (LLM, prompt template) per name."""
         self.settings = settings or get_settings()
         self.store = store
@@ -98,6 +100,7 @@ class Assistant:
         self._load_lock = threading.Lock()
         self._embeddings_loader = embeddings_loader  # the embedding model loads on the first retrieval
         self.probe = probe  # sentiment_probe.SentimentProbe that ranks drafts; None: one draft, streamed
+        self.critic_scorer = critic_scorer  # critic_scorer.CriticScorer: among clear drafts, the most critic-like
         self.router = build_router(self)
         self.graph = build_graph(self, self.router, memory=self.memory)
         self._unsaved_graph = build_graph(self, self.router)  # remember=False: reads the session, keeps nothing
@@ -155,7 +158,8 @@ class Assistant:
                                                      vocab_size=slot.generator.vocab_size,
                                                      device=slot.generator.device)
                     slot.llm = ReviewLLM.from_sampling(slot.generator, self.settings.sampling,
-                                                       draft_scorer=self._score_drafts, rules=rules)
+                                                       draft_scorer=self._score_drafts,
+                                                       critic_scorer=self._critic_likeness, rules=rules)
         return slot.llm
 
     def review_chain(self, name: str = "tuned") -> Any:
@@ -175,6 +179,19 @@ class Assistant:
     def _score_drafts(self, texts: list[str]) -> list[float]:
         """P(positive) per draft, read by the sentiment probe from the store's embeddings."""
         return self.probe.score_texts(texts, self.store.embeddings)
+
+    def _critic_likeness(self, texts: list[str]) -> list[float] | None:
+        """P(a critic wrote it) per draft, read by the shipped critic-likeness scorer (a second embedding pass of a
+        few short drafts: milliseconds beside writing them); None without a scorer. ValueError when the store's
+        embeddings are not the ones the scorer reads."""
+        if self.critic_scorer is None:
+            return None
+        if not texts:
+            return []
+        if self.store is None or self.store.embeddings is None:
+            raise ValueError("there is no embedding model to read the drafts with")
+        vectors = np.asarray(self.store.embeddings.embed_documents([t or " " for t in texts]), dtype=np.float32)
+        return self.critic_scorer.critic_probability(texts, vectors).tolist()
 
     def pick_model(self, wanted: str) -> tuple[str | None, Any, Any, list[str]]:
         """(name, review chain, LLM, notes) for the model asked for, or the other one, saying so."""

@@ -19,6 +19,7 @@ def load_parts(settings: Settings, embeddings: Any = None) -> dict[str, Any]:
     """Keyword arguments for `Assistant(settings, **parts)`."""
     from assistant.data.store import ReviewStore, StoreError
     from assistant.model.bases import load_base, tuned_dir
+    from assistant.model.critic_scorer import CriticScorer
     from assistant.model.sentiment_probe import SentimentProbe
 
     warnings: list[str] = []
@@ -60,7 +61,9 @@ def load_parts(settings: Settings, embeddings: Any = None) -> dict[str, Any]:
             "loaders": {"base": load_base_generator}, "warnings": warnings, "model_info": info,
             "embeddings_loader": None if embeddings is not None else _embeddings_loader(settings),
             # A property of the data, not of the model: it ranks the base model's drafts too.
-            "probe": SentimentProbe.find(probe_dir)}
+            "probe": SentimentProbe.find(probe_dir),
+            # Shipped with the code; it ranks the drafts the probe reads clearly as asked (assistant/model/drafts.py)
+            "critic_scorer": CriticScorer.shipped()}
 
 
 def _tuned(settings: Settings, warnings: list[str]) -> tuple[Any, Any, dict[str, Any], str, Path] | None:

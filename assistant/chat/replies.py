@@ -172,8 +172,12 @@ def why_text(previous: ParsedRequest | None, meta: dict[str, Any] | None) -> tup
         lines.append("My last answer was not a generated review, so there is nothing behind it to show.")
     chose = describe(meta.get("drafts"), request.sentiment)
     if chose and mode in ("rag", "no_rag"):
-        lines.append(f"It is one of {meta['drafts']['n']} drafts written at once: I {chose}, the one the "
-                     f"{meta['drafts']['scorer']} read as most {request.sentiment}.")
+        if meta["drafts"].get("likeness"):
+            lines.append(f"It is one of {meta['drafts']['n']} drafts written at once: I {chose}, of those the "
+                         f"sentiment probe read clearly as {request.sentiment}, the one most like a critic's quote.")
+        else:
+            lines.append(f"It is one of {meta['drafts']['n']} drafts written at once: I {chose}, the one the "
+                         f"{meta['drafts']['scorer']} read as most {request.sentiment}.")
     guidance = float(meta.get("guidance") or 1.0)
     if guidance > 1.0 and mode in ("rag", "no_rag") and request.sentiment:
         lines.append(f"Each word was steered away from what a {other_sentiment(request.sentiment)} review of "

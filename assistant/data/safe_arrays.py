@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 
 
-def write(path: Path | str, meta: dict[str, Any], **arrays: np.ndarray) -> None:
-    """<path>.json holds `meta`, <path>.npz the arrays."""
+def write(path: Path | str, meta: dict[str, Any], *, compressed: bool = False, **arrays: np.ndarray) -> None:
+    """<path>.json holds `meta`, <path>.npz the arrays (`compressed` for sparse weights shipped in git)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.with_suffix(".json").write_text(json.dumps(meta))
-    np.savez(path.with_suffix(".npz"), **arrays)
+    (np.savez_compressed if compressed else np.savez)(path.with_suffix(".npz"), **arrays)
 
 
 def read(path: Path | str, fmt: str, what: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

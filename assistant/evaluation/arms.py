@@ -46,6 +46,7 @@ class EvalOptions:
     groups: tuple[str, ...] = GROUPS  # request groups asked (requests.GROUPS)
     arms: tuple[str, ...] | None = None  # None: every arm that can run
     thin: bool = False  # also the held-out films with five reviews each and no facts card (evaluation.thin)
+    drafts: int | None = None  # drafts per review; None: settings.sampling.drafts, as in the chat
 
     @classmethod
     def quick_run(cls, **overrides: Any) -> EvalOptions:
@@ -157,7 +158,7 @@ def ask(assistant: Any, session_id: str, request: EvalRequest, spec: ArmSpec, op
     turn = Turn(request.id)
     kwargs = dict(rag=spec.rag, model=spec.model, top_k=options.top_k, temperature=options.temperature,
                   max_new_tokens=max_new_tokens or options.max_new_tokens, seed=request.seed, remember=False,
-                  drafts=1,  # the model as it streams, whatever MRA_SAMPLING__DRAFTS says: best-of-n would be its own arm
+                  drafts=options.drafts,  # None: the settings' (MRA_SAMPLING__DRAFTS), as the chat writes them
                   guidance=options.guidance)
     started = time.perf_counter()
     reply = None

@@ -82,7 +82,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from assistant.argtypes import seed_arg
+from assistant.argtypes import drafts_arg, seed_arg
 from assistant.data.records import movie_key as key_of
 from assistant.evaluation import metrics as em
 from assistant.evaluation.arms import (
@@ -180,6 +180,7 @@ def run_evaluation(settings: Any, options: EvalOptions, *, retrieval_only: bool 
                         "max_new_tokens": options.max_new_tokens,
                         "temperature": options.temperature, "top_k": top_k, "guidance": options.guidance,
                         "praise_guidance": settings.sampling.praise_guidance,
+                        "drafts": options.drafts or settings.sampling.drafts,
                         "retrieval_queries": options.retrieval_queries},
             "models": models, "chain_status": status, "arm_order": list(ARM_ORDER),
             **{k: None for k in ARM_ORDER}, "skipped": skipped, "retrieval": retrieval,
@@ -303,6 +304,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=seed_arg, default=2024)
     p.add_argument("--guidance", type=guidance_arg, default=None, metavar="G",
                    help="sentiment guidance for every arm (default: settings.sampling.guidance, as the chat)")
+    p.add_argument("--drafts", type=drafts_arg, default=None, metavar="N",
+                   help="drafts per review, the most critic-like of the clear ones kept (default: "
+                        "settings.sampling.drafts, as the chat); 1 = the single streamed draft")
     p.add_argument("--thin", action="store_true",
                    help="also ask about the held-out films over a copy of the store that has five reviews of each and "
                         "no facts card (as a user's own file of new films arrives), reported beside the full ones")
@@ -330,7 +334,7 @@ _arms = _choices("arms", ARM_ORDER)
 def options_from(args: argparse.Namespace) -> EvalOptions:
     overrides = {k: v for k, v in (("n_requests", args.n), ("max_new_tokens", args.max_new_tokens),
                                    ("retrieval_queries", args.retrieval_queries), ("groups", args.groups),
-                                   ("arms", args.arms)) if v is not None}
+                                   ("arms", args.arms), ("drafts", args.drafts)) if v is not None}
     overrides["thin"] = args.thin
     overrides["seed"] = args.seed
     overrides["guidance"] = args.guidance

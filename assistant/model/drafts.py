@@ -1,12 +1,16 @@
-"""Best-of-n drafts for a review: sample several in one batch, keep the one whose sentiment reads clearest.
+"""Best-of-n drafts for a review: sample several in one batch, keep the most critic-like of those whose
+sentiment reads clearly as asked.
 
-The small models miss the asked-for sentiment often (see the model card), and sampling a few drafts and
-keeping the most on-target one is the cheapest fix that needs no retraining. Drafts are scored by the
-embedding sentiment probe saved beside the tuned model, never by the TF-IDF judge that the evaluation
-scores with, so choosing drafts cannot game the reported accuracy. The probe reads the data, not the
-model, so it ranks the base model's drafts just as well.
+Two scorers read the drafts, both kept apart from what the evaluation scores with:
+- the embedding sentiment probe saved beside the tuned model (never the evaluation's TF-IDF judge), so choosing
+  drafts cannot game the reported sentiment; it reads the data, not the model, so it ranks the base model's
+  drafts just as well;
+- the critic-likeness scorer shipped with the code (assistant/model/critic_scorer.py), trained on training
+  films' quotes against the model's replies about them, never on the held-out films the evaluation asks about.
+A draft's sentiment comes first (a review in the wrong sentiment is wrong however well written); among the
+drafts that carry it clearly, the one a critic would most likely have written is kept.
 
-This module holds no model: the chat hands the LLM a scorer over the probe and the store's embeddings.
+This module holds no model: the chat hands the LLM scorers over the probe, the scorer and the store's embeddings.
 """
 from __future__ import annotations
 
@@ -14,6 +18,24 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 SCORER = "embedding probe"
+LIKENESS_SCORER = "embedding probe, then critic-likeness"
+# A draft the probe reads as the asked sentiment at least this surely may be chosen for critic-likeness. The
+# probe is calibrated on single reviews: 0.5 admits lukewarm drafts that a reader takes the other way, and a
+# floor near 1 leaves one candidate, the most emphatic draft, which is what gives a small model away.
+CLEAR_SENTIMENT = 0.75
+
+
+def choose(on_target: Sequence[float | None], likeness: Sequence[float | None] = ()) -> int:
+    """Which draft to keep: without likeness readings the most on-target; with them the most critic-like of the
+    drafts at or above CLEAR_SENTIMENT, or the most on-target when none is. Empty drafts (None) are never chosen
+    unless all are; ties go to the earlier draft."""
+    written = [i for i, s in enumerate(on_target) if s is not None]
+    if not written:
+        return 0
+    clear = [i for i in written if on_target[i] >= CLEAR_SENTIMENT and i < len(likeness) and likeness[i] is not None]
+    if clear:
+        return max(clear, key=lambda i: likeness[i])  # max keeps the first of equals
+    return max(written, key=lambda i: on_target[i])
 
 
 def why_single(n: int, *, probe: Any, store: Any, embeddings_ready: Callable[[], bool], temperature: float,
@@ -43,9 +65,15 @@ def why_single(n: int, *, probe: Any, store: Any, embeddings_ready: Callable[[],
 def record(drafts: Any, *, generate_s: float, score_s: float) -> dict[str, Any]:
     """What a Reply keeps of its drafts. `chosen` indexes `on_target` (0-based); `on_target` is P(asked-for
     sentiment) per draft, None for an empty draft."""
-    return {"n": len(drafts.texts), "chosen": drafts.chosen,
+    likeness = getattr(drafts, "likeness", None) or []
+    likeness = likeness if any(s is not None for s in likeness) else []
+    kept = {"n": len(drafts.texts), "chosen": drafts.chosen,
             "on_target": [None if s is None else round(s, 4) for s in drafts.on_target],
-            "scorer": SCORER, "generate_s": round(generate_s, 4), "score_s": round(score_s, 4)}
+            "scorer": LIKENESS_SCORER if likeness else SCORER, "generate_s": round(generate_s, 4),
+            "score_s": round(score_s, 4)}
+    if likeness:
+        kept["likeness"] = [None if s is None else round(s, 4) for s in likeness]
+    return kept
 
 
 def fallback_record(asked: int, why: str) -> dict[str, Any]:
@@ -59,7 +87,10 @@ def describe(drafts: dict[str, Any] | None, sentiment: str | None) -> str | None
         return None
     chosen, scores = int(drafts.get("chosen") or 0), list(drafts.get("on_target") or [])
     score = scores[chosen] if 0 <= chosen < len(scores) else None
-    how = f" ({score:.2f} {sentiment or 'on target'})" if isinstance(score, (int, float)) else " (all were empty)"
+    likeness = list(drafts.get("likeness") or [])
+    critic = likeness[chosen] if 0 <= chosen < len(likeness) else None
+    how = f" ({score:.2f} {sentiment or 'on target'}" if isinstance(score, (int, float)) else " (all were empty"
+    how += f", {critic:.2f} critic-like)" if isinstance(critic, (int, float)) else ")"
     return f"chose draft {chosen + 1} of {drafts['n']}{how}"
 
 

@@ -17,13 +17,14 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from assistant.model.compute_thread import ComputeThreadClosed, exiting
 from assistant.model.decoding import Decoding, Processor, RememberedPrefix, SamplingPlan
+from assistant.model.drafts import choose
 from assistant.model.lean_llama import LeanLlama, fuse_layer
 from assistant.model.plain_generation import PlainDecoding
 from assistant.model.prompts import (
@@ -55,11 +56,13 @@ class Drafts:
     """Several sampled reviews for one request and which one was kept.
 
     on_target[i] is how likely draft i reads as the asked-for sentiment (P(negative) for a negative request);
-    None for an empty draft, which is never scored and ranks last."""
+    None for an empty draft, which is never scored and ranks last. likeness[i] is how likely a critic wrote it
+    (empty when no critic-likeness scorer ranked them)."""
 
     chosen: int
     texts: list[str]
     on_target: list[float | None]
+    likeness: list[float | None] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -256,8 +259,11 @@ class ReviewGenerator:
                 n: int = 4, temperature: float = DEFAULTS.temperature, top_p: float = DEFAULTS.top_p,
                 max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None,
                 guidance: float | None = None, processors: Sequence[Processor] = (),
-                rules: ReplyRules | None = None) -> Drafts:
-        """Sample n reviews in one batch and keep the one a sentiment scorer (e.g. the judge) rates most on-target.
+                rules: ReplyRules | None = None,
+                critic_probability: Callable[[list[str]], Sequence[float | None]] | None = None) -> Drafts:
+        """Sample n reviews in one batch and keep the best (`drafts.choose`): the one a sentiment scorer rates most
+        on-target, or with `critic_probability` (texts -> P(a critic wrote it)) the most critic-like of those that
+        read clearly as asked.
 
         `positive_probability` maps texts to P(positive); only non-empty drafts are scored, and an empty draft is
         chosen only when every draft is empty. Ties go to the earlier draft, so a seed fixes the choice too."""
@@ -273,8 +279,15 @@ class ReviewGenerator:
         on_target: list[float | None] = [None] * n
         for i, p in zip(written, scores):
             on_target[i] = 1.0 - p if fitted.request.sentiment == "negative" else p
-        chosen = max(written, key=lambda i: on_target[i], default=0)  # max keeps the first of equals
-        return Drafts(chosen=chosen, texts=texts, on_target=on_target)
+        likeness: list[float | None] = []
+        if critic_probability is not None and written:
+            read = [None if s is None else float(s) for s in critic_probability([texts[i] for i in written])]
+            if len(read) != len(written):
+                raise ValueError(f"the critic-likeness scorer returned {len(read)} scores for {len(written)} drafts")
+            likeness = [None] * n
+            for i, p in zip(written, read):
+                likeness[i] = p
+        return Drafts(chosen=choose(on_target, likeness), texts=texts, on_target=on_target, likeness=likeness)
 
 
     def warm_up(self) -> None:

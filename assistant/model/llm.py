@@ -146,6 +146,9 @@ class ReviewLLM(LLM):
     drafts: int = DEFAULTS.drafts
     seed: int | None = None
     draft_scorer: Callable[[list[str]], Sequence[float]] | None = Field(default=None, exclude=True)
+    # texts -> P(a critic wrote it), or None when there is no scorer: among the drafts that read clearly as asked,
+    # the most critic-like is kept
+    critic_scorer: Callable[[list[str]], Sequence[float] | None] | None = Field(default=None, exclude=True)
     # The decoding rules each prompt is written under (assistant/model/rules), built from its fitted request
     rules: ReplyRules | None = Field(default=None, exclude=True)
     lock: Any = Field(default_factory=threading.Lock, exclude=True)
@@ -288,10 +291,28 @@ class ReviewLLM(LLM):
             finally:
                 score_s += time.perf_counter() - started
 
+        unread: str | None = None
+
+        def timed_critic(texts: list[str]) -> list[float | None]:
+            nonlocal score_s, unread
+            started = time.perf_counter()
+            try:
+                read = self.critic_scorer([clean_generated(t) for t in texts])
+                return [None] * len(texts) if read is None else [float(s) for s in read]  # None: no scorer now
+            except Exception as exc:  # ranked by sentiment alone rather than not at all
+                unread = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                return [None] * len(texts)
+            finally:
+                score_s += time.perf_counter() - started
+
         started = time.perf_counter()
-        result = self.generator.best_of(prompt, timed_scorer, n=n, **sampling, **extra)
+        critic = timed_critic if self.critic_scorer is not None else None
+        result = self.generator.best_of(prompt, timed_scorer, n=n, critic_probability=critic, **sampling, **extra)
         drafted = record(result, generate_s=time.perf_counter() - started - score_s, score_s=score_s)
         notes = []
+        if unread and not failure:
+            log.warning("drafts ranked by sentiment alone: the critic-likeness scorer could not read them (%s)", unread)
+            drafted["likeness_unread"] = unread
         if failure:
             drafted.update(scorer=None, on_target=[], why=f"scoring failed ({failure})")
             notes.append(f"The {n} drafts could not be ranked ({failure}); this is the first one the model wrote.")
