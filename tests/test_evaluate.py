@@ -177,4 +177,7 @@ def test_the_report_says_the_guidance_each_direction_was_written_with():
     result["options"]["guidance"] = 4.5
     assert "sentiment guidance 4.5 (5 for positive reviews)," in render_markdown(result)  # the bound
     result["options"].update(guidance=3.0, praise_guidance=0.0)
-    assert "sentiment guidance 3, at most" in render_markdown(result)
+    assert "sentiment guidance 3, one draft, at most" in render_markdown(result)  # runs from before drafts
+    result["options"]["drafts"] = 4
+    assert "sentiment guidance 3, the most critic-like of 4 drafts that read clearly as asked, at most" in \
+        render_markdown(result)

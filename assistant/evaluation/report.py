@@ -171,6 +171,9 @@ def render_markdown(result: dict[str, Any]) -> str:
                                praise_guidance=opts.get("praise_guidance") or 0.0).scale_for("positive")
             if praised != opts["guidance"]:  # the chat writes praise at its own scale
                 guided += f" ({praised:g} for positive reviews)"
+        drafts = int(opts.get("drafts") or 1)  # runs before drafts were an option wrote one, streamed
+        guided += (f", the most critic-like of {drafts} drafts that read clearly as asked" if drafts > 1
+                   else ", one draft")
         run += (f": {counts['requests']} requests per arm (temperature {opts['temperature']}{guided}, at most "
                 f"{opts['max_new_tokens']} new tokens, top_k {opts['top_k']}, seed {result['seed']}), "
                 f"{counts['generations']} replies in all.")
