@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
 from pydantic import ValidationError
 
 from assistant.chat.graph import HISTORY_MESSAGES, build_graph, read_message
