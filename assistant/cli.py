@@ -55,7 +55,7 @@ def _generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=_temperature, default=None, help="default: settings.sampling")
     p.add_argument("--max-new-tokens", type=_new_tokens, default=None, help="default: settings.sampling")
     p.add_argument("--seed", type=seed_arg, default=None)
-    p.add_argument("--drafts", type=_drafts, default=None, metavar="N",
+    p.add_argument("--drafts", type=drafts_arg, default=None, metavar="N",
                    help=f"write N drafts (1-{MAX_DRAFTS}) and keep the most critic-like of those that read "
                         "clearly as asked; 1 streams live (default: settings.sampling.drafts)")
     p.add_argument("--guidance", type=guidance_arg, default=None, metavar="G",
@@ -70,7 +70,6 @@ def _tuned_model_arg(p: argparse.ArgumentParser) -> None:
                         "shipped with the project (default: settings.tuned_model)")
 
 
-_drafts = drafts_arg
 _temperature = bounded("temperature", float, 0.0, 2.0, "a number")
 _new_tokens = bounded("max-new-tokens", int, 1, MAX_NEW_TOKENS, "a whole number")
 
@@ -216,7 +215,7 @@ def cmd_chat(args: argparse.Namespace, assistant: Assistant, out: TextIO, read: 
             print(f"model {rest}", file=out)
         elif command == "/drafts" and rest:
             try:
-                options["drafts"] = _drafts(rest)
+                options["drafts"] = drafts_arg(rest)
                 print(f"drafts {options['drafts']}" + (" (streams live)" if options["drafts"] == 1 else ""), file=out)
             except argparse.ArgumentTypeError as exc:
                 print(f"error: {exc}", file=out)

@@ -71,11 +71,10 @@ def training_quotes(films: set[str], per_film: int, seed: int) -> tuple[list[str
 def film_held_accuracy(texts: list[str], vectors: np.ndarray, labels: np.ndarray, films: list[str],
                        c: float) -> float:
     """Accuracy with whole films held out (5 folds)."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold, cross_val_predict
 
-    model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
-    predicted = cross_val_predict(model, features(texts, vectors), labels, cv=GroupKFold(n_splits=5), groups=films)
+    predicted = cross_val_predict(CriticScorer.estimator(c), features(texts, vectors), labels,
+                                  cv=GroupKFold(n_splits=5), groups=films)
     return float(np.mean(predicted == labels))
 
 

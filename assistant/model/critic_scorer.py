@@ -9,6 +9,7 @@ it cannot learn the evaluation's own quotes. Saved as JSON plus a pickle-free .n
 """
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +27,9 @@ SHIPPED = Path(__file__).resolve().parents[1] / "data" / "critic_scorer"
 HASHED_FEATURES = 2 ** 18  # per view; collisions cost little at this size, and the unused weights are zeros
 
 
+@functools.cache
 def _hashers() -> tuple[Any, Any]:
+    """Stateless, so made once: each reply's drafts are read through them."""
     from sklearn.feature_extraction.text import HashingVectorizer
 
     common = {"n_features": HASHED_FEATURES, "alternate_sign": False, "norm": None}
@@ -59,13 +62,18 @@ class CriticScorer:
     def embedding_dim(self) -> int:
         return int(self.coef.shape[0]) - 2 * HASHED_FEATURES
 
+    @staticmethod
+    def estimator(c: float = 1.0) -> Any:
+        """The unfitted classifier `train` fits (scripts/critic_scorer.py cross-validates the same one)."""
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
+
     @classmethod
     def train(cls, texts: Sequence[str], vectors: np.ndarray, is_critic: Sequence[bool], *, c: float = 1.0,
               trained_on: dict[str, Any] | None = None) -> CriticScorer:
-        from sklearn.linear_model import LogisticRegression
-
         labels = np.asarray(is_critic, dtype=int)
-        clf = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(features(texts, vectors), labels)
+        clf = cls.estimator(c).fit(features(texts, vectors), labels)
         return cls(clf.coef_[0].astype(np.float32), float(clf.intercept_[0]), trained_on)
 
     def critic_probability(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:

@@ -277,44 +277,43 @@ class ReviewLLM(LLM):
     def _best_of(self, prompt: FittedPrompt, n: int, sampling: dict[str, Any],
                  extra: dict[str, Any]) -> tuple[str, dict[str, Any], list[str]]:
         """n drafts in one batch, ranked by the scorer: (chosen text, drafts record, notes)."""
-        score_s, failure = 0.0, None
+        score_s = 0.0
+        errors: dict[str, Exception] = {}
 
-        def timed_scorer(texts: list[str]) -> list[float]:
-            nonlocal score_s, failure
-            started = time.perf_counter()
-            try:
-                return [float(s) for s in self.draft_scorer([clean_generated(t) for t in texts])]
-            except Exception as exc:  # the drafts are written by now: a failed ranking keeps the first, not none
-                log.exception("scoring the drafts failed")
-                failure = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                return [0.5] * len(texts)
-            finally:
-                score_s += time.perf_counter() - started
-
-        unread: str | None = None
-
-        def timed_critic(texts: list[str]) -> list[float | None]:
-            nonlocal score_s, unread
-            started = time.perf_counter()
-            try:
-                read = self.critic_scorer([clean_generated(t) for t in texts])
-                return [None] * len(texts) if read is None else [float(s) for s in read]  # None: no scorer now
-            except Exception as exc:  # ranked by sentiment alone rather than not at all
-                unread = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                return [None] * len(texts)
-            finally:
-                score_s += time.perf_counter() - started
+        def timed(name: str, scorer: Callable[[list[str]], Any], fallback: float | None) -> Callable[[list[str]], list]:
+            """`scorer` over the cleaned drafts, timed into score_s; on failure (kept in `errors`) every draft
+            gets `fallback`: the drafts are written by now, and a failed ranking keeps one rather than none."""
+            def read(texts: list[str]) -> list:
+                nonlocal score_s
+                started = time.perf_counter()
+                try:
+                    values = scorer([clean_generated(t) for t in texts])
+                    if values is None and fallback is None:  # the critic scorer's "no scorer now"
+                        return [None] * len(texts)
+                    return [float(v) for v in values]
+                except Exception as exc:
+                    errors[name] = exc
+                    return [fallback] * len(texts)
+                finally:
+                    score_s += time.perf_counter() - started
+            return read
 
         started = time.perf_counter()
-        critic = timed_critic if self.critic_scorer is not None else None
-        result = self.generator.best_of(prompt, timed_scorer, n=n, critic_probability=critic, **sampling, **extra)
+        critic = timed("critic", self.critic_scorer, None) if self.critic_scorer is not None else None
+        result = self.generator.best_of(prompt, timed("sentiment", self.draft_scorer, 0.5), n=n,
+                                        critic_probability=critic, **sampling, **extra)
         drafted = record(result, generate_s=time.perf_counter() - started - score_s, score_s=score_s)
         notes = []
-        if unread and not failure:
-            log.warning("drafts ranked by sentiment alone: the critic-likeness scorer could not read them (%s)", unread)
-            drafted["likeness_unread"] = unread
-        if failure:
+        if "sentiment" in errors:
+            exc = errors["sentiment"]
+            log.error("scoring the drafts failed", exc_info=exc)
+            failure = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             drafted.update(scorer=None, on_target=[], why=f"scoring failed ({failure})")
             notes.append(f"The {n} drafts could not be ranked ({failure}); this is the first one the model wrote.")
+        elif "critic" in errors:  # ranked by sentiment alone rather than not at all
+            exc = errors["critic"]
+            unread = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.warning("drafts ranked by sentiment alone: the critic-likeness scorer could not read them (%s)", unread)
+            drafted["likeness_unread"] = unread
         log.info("drafts: chose %d of %d, on-target scores %s", result.chosen + 1, n, drafted["on_target"])
         return clean_generated(result.text).strip(), drafted, notes
