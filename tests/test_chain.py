@@ -278,6 +278,7 @@ def test_load_without_a_store_degrades(tiny_artifacts, tmp_path, embeddings):
 @pytest.fixture
 def probed(asst) -> Assistant:
     asst.probe = StubProbe()
+    assert asst.draft_words.ready.wait(60)  # the store's vocabulary, counted in the background: choices repeat
     return asst
 
 
@@ -345,13 +346,49 @@ def test_drafts_keep_the_most_critic_like_of_those_that_read_clearly_as_asked(pr
         clear = [i for i, s in enumerate(drafts["on_target"]) if s is not None and s >= 0.3]
         if not clear:
             continue
-        best = max(clear, key=lambda i: drafts["likeness"][i])
+        sound = [i for i in clear if not drafts["garbled"][i]] or clear  # the tiny model's words: some are made up
+        best = max(sound, key=lambda i: drafts["likeness"][i])
         assert drafts["chosen"] == best
         if best != max(clear, key=lambda i: drafts["on_target"][i]):
             told_apart += 1
             why = probed.reply(session, "why?").text
             assert f"I chose draft {best + 1} of 4" in why and "the one most like a critic's quote" in why
     assert told_apart, "no seed's drafts told critic-likeness from sentiment: the test shows nothing"
+
+
+class StubWords:
+    """Stands in for the word check: the shortest draft of each batch has a made-up word."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[str], list[str]]] = []
+
+    def garbled(self, texts, shown):
+        self.calls.append((list(texts), list(shown)))
+        shortest = min(len(t) for t in texts)
+        return [len(t) == shortest for t in texts]
+
+
+def test_drafts_with_a_made_up_word_lose_to_a_clear_one_without(probed, monkeypatch):
+    from assistant.model import drafts as drafts_module
+
+    monkeypatch.setattr(drafts_module, "CLEAR_SENTIMENT", 0.0)  # every draft is clear: only the words decide
+    probed.critic_scorer, probed.draft_words = StubCritic(), StubWords()
+    checked = 0
+    for seed in range(5, 9):
+        reply = probed.reply(sid(), "Write a negative review of Toy Story", seed=seed, drafts=4, **FAST)
+        drafts = reply.drafts
+        (read, shown), = probed.draft_words.calls[-1:]
+        assert any("Toy Story" in s for s in shown)  # told what the model was shown: the title, the context
+        flags = [f for f in drafts["garbled"] if f is not None]
+        assert flags == [len(t) == min(map(len, read)) for t in read]
+        written = [i for i, s in enumerate(drafts["on_target"]) if s is not None]
+        sound = [i for i in written if not drafts["garbled"][i]]
+        if not sound:
+            continue
+        checked += 1
+        assert not drafts["garbled"][drafts["chosen"]]
+        assert drafts["chosen"] == max(sound, key=lambda i: drafts["likeness"][i])  # then the most critic-like
+    assert checked, "no seed left a draft without a made-up word: the test shows nothing"
 
 
 def test_a_critic_scorer_that_cannot_read_the_drafts_leaves_them_ranked_by_sentiment(probed, caplog):
@@ -408,6 +445,12 @@ def test_without_a_probe_one_draft_is_streamed_and_the_note_says_why(asst):
     assert any(n.startswith("Wrote one draft instead of 3") and "sentiment probe" in n for n in asked.notes)
     assert (asked.drafts["n"], asked.drafts["asked"], asked.drafts["scorer"]) == (1, 3, None)
     assert not any("draft" in n for n in single.notes)
+    session = sid()
+    first = asst.reply(session, "Write a negative review of Gigli", drafts=3, **FAST)
+    again = asst.reply(session, "now a positive one", drafts=3, **FAST)
+    assert any(n.startswith("Wrote one draft instead of 3") for n in first.notes)
+    assert not any("draft" in n for n in again.notes)  # said once per session, still recorded on every reply
+    assert (again.drafts["n"], again.drafts["asked"], again.drafts["why"]) == (1, 3, first.drafts["why"])
 
 
 def test_drafts_fall_back_without_embeddings_a_matching_probe_or_sampling(probed, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from assistant.data.english import english_words
 from assistant.evaluation import critic_likeness as cl
-from assistant.evaluation.garbled import (
+from assistant.data.garbled import (
     GarbledCheck,
     count_words,
     store_vocabulary,

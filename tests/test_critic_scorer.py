@@ -86,6 +86,15 @@ def test_choose_puts_the_asked_sentiment_first_and_critic_likeness_second():
     assert choose([None, None], [None, None]) == 0
 
 
+def test_choose_keeps_a_clear_draft_without_a_made_up_word_before_a_more_critic_like_one_with_one():
+    clear, unclear = CLEAR_SENTIMENT + 0.05, CLEAR_SENTIMENT - 0.3
+    assert choose([clear, clear, clear], [0.9, 0.4, 0.6], [True, False, False]) == 2  # sound first, then likeness
+    assert choose([clear, clear], [0.9, 0.4], [True, True]) == 0  # every draft has one: likeness decides
+    assert choose([clear, unclear], [0.9, 0.9], [True, False]) == 0  # sentiment still comes first
+    assert choose([clear, clear], [0.9, 0.4], [None, False]) == 0  # unchecked is not made up
+    assert choose([clear, clear], [0.9, 0.4], []) == 0  # no check: as before
+
+
 def test_the_reply_record_says_what_ranked_the_drafts():
     drafts = Drafts(chosen=1, texts=["a", "b"], on_target=[0.9, 0.8], likeness=[0.2, 0.61])
     kept = record(drafts, generate_s=1.0, score_s=0.01)

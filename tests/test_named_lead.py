@@ -189,3 +189,17 @@ def test_which_name_opens_is_drawn_evenly_among_the_plausible_ones(tokenizer):
     scores = torch.full((1, len(tokenizer)), -math.inf)
     scores[0, going_on] = torch.tensor([4.0, 0.0][:len(going_on)])
     assert torch.equal(processor(inside, scores)[0][going_on], scores[0][going_on])  # spelling it: the model's
+
+
+def test_a_prompts_drafts_each_draw_their_lead_and_share_what_was_built(tokenizer):
+    fitted = fit_prompt(REQUEST, tokenizer, 512, 40)
+    book = ReplyRules(tokenizer, names=False, lead_sentence=0.5)
+    rows = book.rule_set([fitted] * 16, prompt_width=1, seed=3).rows
+    led = [any(isinstance(r, NamedLead) for r in row) for row in rows]
+    assert any(led) and not all(led)  # drafts vary as replies do: some open with a name, some do not
+    again = book.rule_set([fitted] * 16, prompt_width=1, seed=3).rows
+    assert led == [any(isinstance(r, NamedLead) for r in row) for row in again]  # the seed repeats the draws
+    leading = [row for row, lead in zip(rows, led) if lead]
+    assert all(row is leading[0] for row in leading)  # rows with the same draw share the rules they built
+    whole = ReplyRules(tokenizer, names=False, lead_sentence=1).rule_set([fitted] * 4, prompt_width=1, seed=3).rows
+    assert all(row is whole[0] for row in whole) and isinstance(whole[0][0], NamedLead)

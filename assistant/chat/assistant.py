@@ -18,11 +18,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
+from assistant.chat.draft_words import DraftWords
 from assistant.chat.graph import HISTORY_MESSAGES, build_graph, read_message
 from assistant.chat.intent import ParsedRequest
 from assistant.chat.memory import CLI_OWNER, ChatMemory, check_owner, check_session_id
@@ -30,6 +32,7 @@ from assistant.chat.replies import FINETUNE_HINT, INGEST_HINT, Reply
 from assistant.chat.retrieval import ReviewRetrieval, Source
 from assistant.chat.review_chain import build_review_chain
 from assistant.chat.router import build_router
+from assistant.data.garbled import VOCABULARY_CACHE
 from assistant.data.titles import TitleIndex
 from assistant.model.compute_thread import compute
 from assistant.model.generation import ReviewGenerator
@@ -78,8 +81,10 @@ class Assistant:
                  titles: TitleIndex | None = None, warnings: list[str] | None = None,
                  model_info: dict[str, dict[str, Any]] | None = None, store_error: str | None = None,
                  embeddings_loader: Callable[[], Any] | None = None, probe: Any = None,
-                 critic_scorer: Any = None, llms: dict[str, tuple[Any, Any]] | None = None) -> None:
-        """`llms`: a model served otherwise than by a local generator, as (LLM, prompt template) per name."""
+                 critic_scorer: Any = None, llms: dict[str, tuple[Any, Any]] | None = None,
+                 draft_words: DraftWords | None = None) -> None:
+        """`llms`: a model served otherwise than by a local generator, as (LLM, prompt template) per name;
+        `draft_words`: the word check drafts are ranked with (by default counted over the store's vocabulary)."""
         self.settings = settings or get_settings()
         self.store = store
         self.store_error = store_error or (None if store is not None else f"no review store; build it with: "
@@ -100,6 +105,10 @@ class Assistant:
         self._embeddings_loader = embeddings_loader  # the embedding model loads on the first retrieval
         self.probe = probe  # sentiment_probe.SentimentProbe that ranks drafts; None: one draft, streamed
         self.critic_scorer = critic_scorer  # critic_scorer.CriticScorer: among clear drafts, the most critic-like
+        if draft_words is None:  # counted beside the store's generations, as the evaluation counts it
+            draft_words = (DraftWords.counting(store, Path(store.directory).parent / VOCABULARY_CACHE)
+                           if getattr(store, "directory", None) is not None else DraftWords())
+        self.draft_words = draft_words  # among clear drafts, those without a made-up word first
         self.router = build_router(self)
         self.graph = build_graph(self, self.router, memory=self.memory)
         self._unsaved_graph = build_graph(self, self.router)  # remember=False: reads the session, keeps nothing
@@ -158,7 +167,8 @@ class Assistant:
                                                      device=slot.generator.device)
                     slot.llm = ReviewLLM.from_sampling(slot.generator, self.settings.sampling,
                                                        draft_scorer=self._score_drafts,
-                                                       critic_scorer=self._critic_likeness, rules=rules)
+                                                       critic_scorer=self._critic_likeness, rules=rules,
+                                                       word_check=self._garbled_drafts)
         return slot.llm
 
     def review_chain(self, name: str = "tuned") -> Any:
@@ -191,6 +201,11 @@ class Assistant:
             raise ValueError("there is no embedding model to read the drafts with")
         vectors = np.asarray(self.store.embeddings.embed_documents([t or " " for t in texts]), dtype=np.float32)
         return self.critic_scorer.critic_probability(texts, vectors).tolist()
+
+    def _garbled_drafts(self, texts: list[str], shown: list[str]) -> list[bool] | None:
+        """Whether each draft has a word no one uses (the store's vocabulary, English, what the model was shown);
+        None while the vocabulary is still being counted."""
+        return self.draft_words.garbled(texts, shown)
 
     def pick_model(self, wanted: str) -> tuple[str | None, Any, Any, list[str]]:
         """(name, review chain, LLM, notes) for the model asked for, or the other one, saying so."""

@@ -203,7 +203,9 @@ def review_answer(ctx: Any, turn: Turn, config: RunnableConfig) -> Iterator[Chun
                          temperature=float(sampling.get("temperature") or 0.0), store_error=ctx.store_error)
         if why:
             drafted = fallback_record(drafts, why)
-            notes.append(f"Wrote one draft instead of {drafts}: {why}.")
+            said = ((turn.previous_meta or {}).get("drafts") or {}).get("why")
+            if said != why:  # said once, not on every reply of a session that cannot rank drafts
+                notes.append(f"Wrote one draft instead of {drafts}: {why}.")
             drafts = 1
     exclude = [s.get("doc_id") for s in (turn.previous_meta or {}).get("sources") or []
                if parsed.followup == "another"]

@@ -1,5 +1,6 @@
 """The English word list the project reads words against: the decoding rule that keeps reply words real
-(assistant/model/rules/real_words.py) and the evaluation's garbled-word measure (assistant/evaluation/garbled.py).
+(assistant/model/rules/real_words.py) and the garbled-word check (assistant/data/garbled.py: the evaluation
+measures it, the chat ranks drafts by it).
 
 It is pyspellchecker's (MIT, a gzipped JSON of about 160,000 words with their frequencies, read without
 unpickling anything), chosen over Debian's `wamerican` (/usr/share/dict/words), which an apt step would have to

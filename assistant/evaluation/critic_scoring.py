@@ -20,12 +20,11 @@ import numpy as np
 from assistant.evaluation import critic_likeness as cl
 from assistant.evaluation.arms import ArmSpec, Turn
 from assistant.data.english import english_words
-from assistant.evaluation.garbled import GarbledCheck, store_vocabulary
+from assistant.data.garbled import GarbledCheck, store_vocabulary
 from assistant.evaluation.requests import EvalRequest
 
 log = logging.getLogger(__name__)
 
-VOCABULARY_CACHE = ".vocabulary.json"  # in the store's folder, beside its generations (ingest ignores files)
 
 
 def focus(requests: Sequence[EvalRequest]) -> tuple[list[int], str]:

@@ -83,6 +83,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.argtypes import drafts_arg, seed_arg
+from assistant.data.garbled import VOCABULARY_CACHE
 from assistant.data.records import movie_key as key_of
 from assistant.evaluation import metrics as em
 from assistant.evaluation.arms import (
@@ -97,7 +98,7 @@ from assistant.evaluation.arms import (
     run_arms,
     unusable,
 )
-from assistant.evaluation.critic_scoring import VOCABULARY_CACHE, CriticLikeness
+from assistant.evaluation.critic_scoring import CriticLikeness
 from assistant.evaluation.requests import (
     GROUPS,
     RequestSet,

@@ -26,17 +26,22 @@ LIKENESS_SCORER = "embedding probe, then critic-likeness"
 CLEAR_SENTIMENT = 0.75
 
 
-def choose(on_target: Sequence[float | None], likeness: Sequence[float | None] = ()) -> int:
-    """Which draft to keep: without likeness readings the most on-target; with them the most critic-like of the
-    drafts at or above CLEAR_SENTIMENT, or the most on-target when none is. Empty drafts (None) are never chosen
+def choose(on_target: Sequence[float | None], likeness: Sequence[float | None] = (),
+           garbled: Sequence[bool | None] = ()) -> int:
+    """Which draft to keep: without likeness readings the most on-target; with them, of the drafts at or above
+    CLEAR_SENTIMENT, those without a garbled word (`garbled`: True for a word no one uses) when any is left, and
+    of those the most critic-like. When no draft is clear, the most on-target. Empty drafts (None) are never chosen
     unless all are; ties go to the earlier draft."""
     written = [i for i, s in enumerate(on_target) if s is not None]
     if not written:
         return 0
     clear = [i for i in written if on_target[i] >= CLEAR_SENTIMENT and i < len(likeness) and likeness[i] is not None]
-    if clear:
-        return max(clear, key=lambda i: likeness[i])  # max keeps the first of equals
-    return max(written, key=lambda i: on_target[i])
+    if not clear:
+        return max(written, key=lambda i: on_target[i])
+    # A made-up word is what a reader notices first: a clear draft without one wins over a more critic-like one with
+    # one (a name no review of any film mentions, written from memory without retrieval, is the usual case).
+    clear = [i for i in clear if not (i < len(garbled) and garbled[i])] or clear
+    return max(clear, key=lambda i: likeness[i])  # max keeps the first of equals
 
 
 def why_single(n: int, *, probe: Any, store: Any, embeddings_ready: Callable[[], bool], temperature: float,
@@ -74,6 +79,9 @@ def record(drafts: Any, *, generate_s: float, score_s: float) -> dict[str, Any]:
             "score_s": round(score_s, 4)}
     if likeness:
         kept["likeness"] = [None if s is None else round(s, 4) for s in likeness]
+    garbled = getattr(drafts, "garbled", None) or []
+    if garbled:  # what narrowed the choice, where it was read
+        kept["garbled"] = list(garbled)
     return kept
 
 

@@ -57,12 +57,14 @@ class Drafts:
 
     on_target[i] is how likely draft i reads as the asked-for sentiment (P(negative) for a negative request);
     None for an empty draft, which is never scored and ranks last. likeness[i] is how likely a critic wrote it
-    (empty when no critic-likeness scorer ranked them)."""
+    (empty when no critic-likeness scorer ranked them); garbled[i] whether it has a word no one uses (empty when
+    the words were not checked)."""
 
     chosen: int
     texts: list[str]
     on_target: list[float | None]
     likeness: list[float | None] = field(default_factory=list)
+    garbled: list[bool | None] = field(default_factory=list)  # True: a word no one uses; empty when not checked
 
     @property
     def text(self) -> str:
@@ -260,10 +262,12 @@ class ReviewGenerator:
                 max_new_tokens: int = DEFAULTS.max_new_tokens, seed: int | None = None,
                 guidance: float | None = None, processors: Sequence[Processor] = (),
                 rules: ReplyRules | None = None,
-                critic_probability: Callable[[list[str]], Sequence[float | None]] | None = None) -> Drafts:
+                critic_probability: Callable[[list[str]], Sequence[float | None]] | None = None,
+                garbled: Callable[[list[str]], Sequence[bool] | None] | None = None) -> Drafts:
         """Sample n reviews in one batch and keep the best (`drafts.choose`): the one a sentiment scorer rates most
         on-target, or with `critic_probability` (texts -> P(a critic wrote it)) the most critic-like of those that
-        read clearly as asked.
+        read clearly as asked, with `garbled` (texts -> whether each has a word no one uses, or None when it
+        cannot tell) among those without a made-up word first.
 
         `positive_probability` maps texts to P(positive); only non-empty drafts are scored, and an empty draft is
         chosen only when every draft is empty. Ties go to the earlier draft, so a seed fixes the choice too."""
@@ -287,7 +291,16 @@ class ReviewGenerator:
             likeness = [None] * n
             for i, p in zip(written, read):
                 likeness[i] = p
-        return Drafts(chosen=choose(on_target, likeness), texts=texts, on_target=on_target, likeness=likeness)
+        flagged: list[bool | None] = []
+        found = garbled([texts[i] for i in written]) if garbled is not None and written else None
+        if found is not None:
+            if len(found) != len(written):
+                raise ValueError(f"the word check returned {len(found)} readings for {len(written)} drafts")
+            flagged = [None] * n
+            for i, bad in zip(written, found):
+                flagged[i] = bool(bad)
+        return Drafts(chosen=choose(on_target, likeness, flagged), texts=texts, on_target=on_target,
+                      likeness=likeness, garbled=flagged)
 
 
     def warm_up(self) -> None:

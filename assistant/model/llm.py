@@ -149,6 +149,9 @@ class ReviewLLM(LLM):
     # texts -> P(a critic wrote it), or None when there is no scorer: among the drafts that read clearly as asked,
     # the most critic-like is kept
     critic_scorer: Callable[[list[str]], Sequence[float] | None] | None = Field(default=None, exclude=True)
+    # (texts, the words the model was shown) -> whether each has a word no one uses, or None when it cannot tell
+    # yet: among the clear drafts, those without a made-up word are kept first
+    word_check: Callable[[list[str], list[str]], Sequence[bool] | None] | None = Field(default=None, exclude=True)
     # The decoding rules each prompt is written under (assistant/model/rules), built from its fitted request
     rules: ReplyRules | None = Field(default=None, exclude=True)
     lock: Any = Field(default_factory=threading.Lock, exclude=True)
@@ -274,6 +277,23 @@ class ReviewLLM(LLM):
         if rest and not cut.done:
             yield GenerationChunk(text=rest)
 
+    def _garbled_check(self, prompt: FittedPrompt, errors: dict[str, Exception]
+                       ) -> Callable[[list[str]], Sequence[bool] | None] | None:
+        """The word check over this prompt's drafts, told what the model was shown (context, title, topic); a
+        failure leaves the drafts unchecked (kept in `errors`) rather than unranked."""
+        if self.word_check is None:
+            return None
+        request = prompt.request
+        shown = [*(request.context or ()), request.movie or "", request.topic or ""]
+
+        def check(texts: list[str]) -> Sequence[bool] | None:
+            try:
+                return self.word_check([clean_generated(t) for t in texts], shown)
+            except Exception as exc:
+                errors["words"] = exc
+                return None
+        return check
+
     def _best_of(self, prompt: FittedPrompt, n: int, sampling: dict[str, Any],
                  extra: dict[str, Any]) -> tuple[str, dict[str, Any], list[str]]:
         """n drafts in one batch, ranked by the scorer: (chosen text, drafts record, notes)."""
@@ -301,7 +321,8 @@ class ReviewLLM(LLM):
         started = time.perf_counter()
         critic = timed("critic", self.critic_scorer, None) if self.critic_scorer is not None else None
         result = self.generator.best_of(prompt, timed("sentiment", self.draft_scorer, 0.5), n=n,
-                                        critic_probability=critic, **sampling, **extra)
+                                        critic_probability=critic, garbled=self._garbled_check(prompt, errors),
+                                        **sampling, **extra)
         drafted = record(result, generate_s=time.perf_counter() - started - score_s, score_s=score_s)
         notes = []
         if "sentiment" in errors:
@@ -315,5 +336,7 @@ class ReviewLLM(LLM):
             unread = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.warning("drafts ranked by sentiment alone: the critic-likeness scorer could not read them (%s)", unread)
             drafted["likeness_unread"] = unread
+        if "words" in errors:
+            log.warning("drafts ranked without the word check: %s", errors["words"])
         log.info("drafts: chose %d of %d, on-target scores %s", result.chosen + 1, n, drafted["on_target"])
         return clean_generated(result.text).strip(), drafted, notes

@@ -73,12 +73,16 @@ class ReplyRules:
         whole = math.floor(self.lead_sentence)
         return whole + (1 if rng.random() < self.lead_sentence - whole else 0)
 
-    def for_prompt(self, fitted: FittedPrompt, rng: random.Random | None = None) -> tuple[Rule, ...]:
-        """This prompt's rules, in the order they apply, built from what its prompt shows the model; `rng` draws
-        its named lead's sentence (a fresh one by default)."""
+    def for_prompt(self, fitted: FittedPrompt, rng: random.Random | None = None, *,
+                   sentence: int | None = None) -> tuple[Rule, ...]:
+        """This prompt's rules, in the order they apply, built from what its prompt shows the model; its named
+        lead's sentence is `sentence` when given, else drawn with `rng` (a fresh one by default)."""
         request = as_written(fitted.request)
         allowed = request_words(request)  # read once: both name rules start from it
-        sentence = self.lead_for(rng or random.Random()) if allowed is not None else 0
+        if allowed is None:
+            sentence = 0
+        elif sentence is None:
+            sentence = self.lead_for(rng or random.Random())
         leads = lead_names(request, allowed) if sentence else None
         rules: list[Rule] = [self.verdict_first] if self.verdict_first is not None else []
         # a reply the named lead opens has its opening already: one of the film's names
@@ -99,13 +103,17 @@ class ReplyRules:
 
     def rule_set(self, batch: Sequence[FittedPrompt], *, prompt_width: int, seed: int | None = None
                  ) -> RuleSet | None:
-        """The rules of a batch (row i: `batch[i]`'s), or None when no row has any. Rows of one prompt (drafts)
-        share its rules and what they built. `seed` makes the per-reply draws repeat (the sampling seed)."""
+        """The rules of a batch (row i: `batch[i]`'s), or None when no row has any. The named lead's sentence is
+        drawn per row, so a prompt's drafts vary as its replies do (with a fractional `lead_sentence` some open
+        with a name, some as a critic would); rows of one prompt with the same draw share its rules and what they
+        built. `seed` makes the draws repeat (the sampling seed)."""
         rng = random.Random(seed)
-        built: dict[int, tuple[Rule, ...]] = {}
+        built: dict[tuple[int, int], tuple[Rule, ...]] = {}
+        rows = []
         for fitted in batch:
-            if id(fitted) not in built:
-                built[id(fitted)] = self.for_prompt(fitted, rng)
-        rows = [built[id(fitted)] for fitted in batch]
+            key = (id(fitted), self.lead_for(rng))
+            if key not in built:
+                built[key] = self.for_prompt(fitted, sentence=key[1])
+            rows.append(built[key])
         rules = RuleSet(self.tokenizer, rows, prompt_width=prompt_width)
         return rules if rules else None

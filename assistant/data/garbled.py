@@ -8,7 +8,9 @@
 The English list is pyspellchecker's (assistant/data/english.py says why that one). Without it no reply can be
 called garbled honestly (every rare English word would count), so the measure reads null with a note instead.
 The store's vocabulary lets names and film words its critics use pass ("Keoghan", "rewatchable"); the context
-lets pass a word the model was shown (a name in the facts card, a word of the request).
+lets pass a word the model was shown (a name in the facts card, a word of the request). The evaluation measures
+replies with it (assistant/evaluation/critic_scoring.py); the chat ranks its drafts with it
+(assistant/chat/draft_words.py), so a made-up name a draft wrote from memory is caught as the reader would.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 MISSING_ENGLISH = f"garbled words not measured: {MISSING_WORD_LIST}"
 VOCABULARY_SCHEMA = 1
+VOCABULARY_CACHE = ".vocabulary.json"  # in the store's folder, beside its generations (ingest ignores files)
 
 
 def checkable(word: str) -> bool:
