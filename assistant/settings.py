@@ -158,8 +158,9 @@ class Sampling(BaseModel):
         default=1.0, ge=0.0, le=3.0,
         description="With retrieval on: the sentence that opens with one of the film's names from the context "
                     "(director, cast, characters; never the title or a critic) when the reply has named none by "
-                    "then: 1 = the first (a review is one sentence); a fraction is drawn per reply, 1.5 = the first "
-                    "for half the replies and the second for the others; 0 = off (assistant/model/rules/named_lead.py).",
+                    "then: 1 = the first (a review is one sentence); a fraction is drawn per reply and per draft, "
+                    "1.5 = the first for half the replies and the second for the others; 0 = off "
+                    "(assistant/model/rules/named_lead.py).",
     )
     verdict_first: bool = Field(
         default=True,

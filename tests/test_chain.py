@@ -279,6 +279,7 @@ def test_load_without_a_store_degrades(tiny_artifacts, tmp_path, embeddings):
 def probed(asst) -> Assistant:
     asst.probe = StubProbe()
     assert asst.draft_words.ready.wait(60)  # the store's vocabulary, counted in the background: choices repeat
+    assert asst.draft_words.garbled(["A film."]) is not None  # load() counted it: the drafts are word-checked
     return asst
 
 
@@ -346,7 +347,8 @@ def test_drafts_keep_the_most_critic_like_of_those_that_read_clearly_as_asked(pr
         clear = [i for i, s in enumerate(drafts["on_target"]) if s is not None and s >= 0.3]
         if not clear:
             continue
-        sound = [i for i in clear if not drafts["garbled"][i]] or clear  # the tiny model's words: some are made up
+        garbled = drafts.get("garbled") or [None] * drafts["n"]  # the tiny model's words: some are made up
+        sound = [i for i in clear if not garbled[i]] or clear
         best = max(sound, key=lambda i: drafts["likeness"][i])
         assert drafts["chosen"] == best
         if best != max(clear, key=lambda i: drafts["on_target"][i]):
@@ -375,7 +377,8 @@ def test_drafts_with_a_made_up_word_lose_to_a_clear_one_without(probed, monkeypa
     probed.critic_scorer, probed.draft_words = StubCritic(), StubWords()
     checked = 0
     for seed in range(5, 9):
-        reply = probed.reply(sid(), "Write a negative review of Toy Story", seed=seed, drafts=4, **FAST)
+        session = sid()
+        reply = probed.reply(session, "Write a negative review of Toy Story", seed=seed, drafts=4, **FAST)
         drafts = reply.drafts
         (read, shown), = probed.draft_words.calls[-1:]
         assert any("Toy Story" in s for s in shown)  # told what the model was shown: the title, the context
@@ -388,7 +391,26 @@ def test_drafts_with_a_made_up_word_lose_to_a_clear_one_without(probed, monkeypa
         checked += 1
         assert not drafts["garbled"][drafts["chosen"]]
         assert drafts["chosen"] == max(sound, key=lambda i: drafts["likeness"][i])  # then the most critic-like
+        if any(drafts["garbled"]):
+            assert "without a word no review uses" in probed.reply(session, "why?").text
     assert checked, "no seed left a draft without a made-up word: the test shows nothing"
+
+
+def test_a_word_check_that_fails_leaves_the_drafts_ranked_without_it(probed, monkeypatch, caplog):
+    from assistant.model import drafts as drafts_module
+
+    class Broken:
+        def garbled(self, texts, shown):
+            raise OSError("the vocabulary file vanished")
+
+    monkeypatch.setattr(drafts_module, "CLEAR_SENTIMENT", 0.0)
+    probed.critic_scorer, probed.draft_words = StubCritic(), Broken()
+    reply = probed.reply(sid(), "Write a negative review of Toy Story", seed=5, drafts=4, **FAST)
+    drafts = reply.drafts
+    assert reply.text and drafts["words_unread"] == "the vocabulary file vanished" and "garbled" not in drafts
+    written = [i for i, s in enumerate(drafts["on_target"]) if s is not None]
+    assert drafts["chosen"] == max(written, key=lambda i: drafts["likeness"][i])  # the most critic-like, as before
+    assert "without the word check" in caplog.text
 
 
 def test_a_critic_scorer_that_cannot_read_the_drafts_leaves_them_ranked_by_sentiment(probed, caplog):

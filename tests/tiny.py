@@ -210,7 +210,7 @@ if pytest is not None:
 
         memory = ChatMemory(tmp_path / "chats.sqlite")
         yield Assistant(tiny_loaded.settings.model_copy(update={"chats_db": memory.path}), store=tiny_loaded.store,
-                        titles=tiny_loaded.titles, memory=memory,
+                        titles=tiny_loaded.titles, memory=memory, draft_words=tiny_loaded.draft_words,
                         generators={"tuned": tiny_loaded.generator("tuned"), "base": None})
         memory.close()
 

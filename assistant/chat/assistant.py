@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +31,6 @@ from assistant.chat.replies import FINETUNE_HINT, INGEST_HINT, Reply
 from assistant.chat.retrieval import ReviewRetrieval, Source
 from assistant.chat.review_chain import build_review_chain
 from assistant.chat.router import build_router
-from assistant.data.garbled import VOCABULARY_CACHE
 from assistant.data.titles import TitleIndex
 from assistant.model.compute_thread import compute
 from assistant.model.generation import ReviewGenerator
@@ -84,7 +82,7 @@ class Assistant:
                  critic_scorer: Any = None, llms: dict[str, tuple[Any, Any]] | None = None,
                  draft_words: DraftWords | None = None) -> None:
         """`llms`: a model served otherwise than by a local generator, as (LLM, prompt template) per name;
-        `draft_words`: the word check drafts are ranked with (by default counted over the store's vocabulary)."""
+        `draft_words`: the word check the drafts are ranked with (none by default)."""
         self.settings = settings or get_settings()
         self.store = store
         self.store_error = store_error or (None if store is not None else f"no review store; build it with: "
@@ -105,10 +103,8 @@ class Assistant:
         self._embeddings_loader = embeddings_loader  # the embedding model loads on the first retrieval
         self.probe = probe  # sentiment_probe.SentimentProbe that ranks drafts; None: one draft, streamed
         self.critic_scorer = critic_scorer  # critic_scorer.CriticScorer: among clear drafts, the most critic-like
-        if draft_words is None:  # counted beside the store's generations, as the evaluation counts it
-            draft_words = (DraftWords.counting(store, Path(store.directory).parent / VOCABULARY_CACHE)
-                           if getattr(store, "directory", None) is not None else DraftWords())
-        self.draft_words = draft_words  # among clear drafts, those without a made-up word first
+        # among clear drafts, those without a made-up word first; without one (load() counts the store's), unchecked
+        self.draft_words = draft_words if draft_words is not None else DraftWords()
         self.router = build_router(self)
         self.graph = build_graph(self, self.router, memory=self.memory)
         self._unsaved_graph = build_graph(self, self.router)  # remember=False: reads the session, keeps nothing

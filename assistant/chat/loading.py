@@ -1,5 +1,6 @@
 """What `Assistant.load` finds on disk: the store, the tuned model (or the server that serves it), the base
-model's loader, the draft-ranking probe, and a warning for everything missing."""
+model's loader, what ranks the drafts (the probe, the critic scorer, the store's words), and a warning for
+everything missing."""
 from __future__ import annotations
 
 import logging
@@ -17,6 +18,8 @@ log = logging.getLogger(__name__)
 
 def load_parts(settings: Settings, embeddings: Any = None) -> dict[str, Any]:
     """Keyword arguments for `Assistant(settings, **parts)`."""
+    from assistant.chat.draft_words import DraftWords
+    from assistant.data.garbled import vocabulary_cache
     from assistant.data.store import ReviewStore, StoreError
     from assistant.model.bases import load_base, tuned_dir
     from assistant.model.critic_scorer import CriticScorer
@@ -63,7 +66,9 @@ def load_parts(settings: Settings, embeddings: Any = None) -> dict[str, Any]:
             # A property of the data, not of the model: it ranks the base model's drafts too.
             "probe": SentimentProbe.find(probe_dir),
             # Shipped with the code; it ranks the drafts the probe reads clearly as asked (assistant/model/drafts.py)
-            "critic_scorer": CriticScorer.shipped()}
+            "critic_scorer": CriticScorer.shipped(),
+            # Among those, drafts without a made-up word first: the store's vocabulary, counted in the background
+            "draft_words": DraftWords.counting(store, vocabulary_cache(store)) if store is not None else None}
 
 
 def _tuned(settings: Settings, warnings: list[str]) -> tuple[Any, Any, dict[str, Any], str, Path] | None:

@@ -173,8 +173,11 @@ def why_text(previous: ParsedRequest | None, meta: dict[str, Any] | None) -> tup
     chose = describe(meta.get("drafts"), request.sentiment)
     if chose and mode in ("rag", "no_rag"):
         if meta["drafts"].get("likeness"):
+            # said only when the word check set a draft aside: otherwise it changed nothing
+            words = " and without a word no review uses" if any(meta["drafts"].get("garbled") or ()) else ""
             lines.append(f"It is one of {meta['drafts']['n']} drafts written at once: I {chose}, of those the "
-                         f"sentiment probe read clearly as {request.sentiment}, the one most like a critic's quote.")
+                         f"sentiment probe read clearly as {request.sentiment}{words}, the one most like a critic's "
+                         f"quote.")
         else:
             lines.append(f"It is one of {meta['drafts']['n']} drafts written at once: I {chose}, the one the "
                          f"{meta['drafts']['scorer']} read as most {request.sentiment}.")

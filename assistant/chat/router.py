@@ -204,7 +204,7 @@ def review_answer(ctx: Any, turn: Turn, config: RunnableConfig) -> Iterator[Chun
         if why:
             drafted = fallback_record(drafts, why)
             said = ((turn.previous_meta or {}).get("drafts") or {}).get("why")
-            if said != why:  # said once, not on every reply of a session that cannot rank drafts
+            if said != why:  # not again on each review right after one that said it
                 notes.append(f"Wrote one draft instead of {drafts}: {why}.")
             drafts = 1
     exclude = [s.get("doc_id") for s in (turn.previous_meta or {}).get("sources") or []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -30,6 +31,11 @@ log = logging.getLogger(__name__)
 MISSING_ENGLISH = f"garbled words not measured: {MISSING_WORD_LIST}"
 VOCABULARY_SCHEMA = 1
 VOCABULARY_CACHE = ".vocabulary.json"  # in the store's folder, beside its generations (ingest ignores files)
+
+
+def vocabulary_cache(store: Any) -> Path:
+    """Where a store's vocabulary is kept: its folder, beside its generations (`store.directory` is one of them)."""
+    return Path(store.directory).parent / VOCABULARY_CACHE
 
 
 def checkable(word: str) -> bool:
@@ -115,7 +121,8 @@ def store_vocabulary(store: Any, cache: Path | None = None) -> frozenset[str]:
     if cache is not None:
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")  # two evaluations may write at once
+            # two processes, or two chats of one process, may write at once
+            tmp = cache.with_name(f"{cache.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             tmp.write_text(json.dumps({"stamp": stamp, "counts": dict(counts)}))
             tmp.replace(cache)
         except OSError as exc:

@@ -17,14 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from assistant.evaluation import critic_likeness as cl
-from assistant.evaluation.arms import ArmSpec, Turn
 from assistant.data.english import english_words
 from assistant.data.garbled import GarbledCheck, store_vocabulary
+from assistant.evaluation import critic_likeness as cl
+from assistant.evaluation.arms import ArmSpec, Turn
 from assistant.evaluation.requests import EvalRequest
 
 log = logging.getLogger(__name__)
-
 
 
 def focus(requests: Sequence[EvalRequest]) -> tuple[list[int], str]:

@@ -83,7 +83,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.argtypes import drafts_arg, seed_arg
-from assistant.data.garbled import VOCABULARY_CACHE
+from assistant.data.garbled import vocabulary_cache
 from assistant.data.records import movie_key as key_of
 from assistant.evaluation import metrics as em
 from assistant.evaluation.arms import (
@@ -119,9 +119,13 @@ COMMAND = "python -m assistant.evaluate"
 # ---- the whole run -------------------------------------------------------------------------------
 
 def _open_assistant(settings: Any, embeddings: Any = None) -> Any:
+    """The chat, as the app opens it, once its drafts' word check is ready: the chat ranks drafts without it until
+    the store's vocabulary is counted, and a seeded run must choose the same drafts each time."""
     from assistant.chat.assistant import Assistant
 
-    return Assistant.load(settings, embeddings=embeddings)
+    assistant = Assistant.load(settings, embeddings=embeddings)
+    assistant.draft_words.ready.wait()
+    return assistant
 
 
 def _store_of(assistant: Any, settings: Any) -> Any:
@@ -215,8 +219,8 @@ def run_evaluation(settings: Any, options: EvalOptions, *, retrieval_only: bool 
             background = _background(split.train + split.val, options.seed)
             scorer = Scorer(store, judge, [d.page_content for d in split.train], background, options.seed,
                             card_judge=card_judge)
-            cache = Path(settings.index_dir) / VOCABULARY_CACHE
-            likeness = CriticLikeness(store, requests.requests, turns, options.seed, vocabulary_cache=cache)
+            likeness = CriticLikeness(store, requests.requests, turns, options.seed,
+                                      vocabulary_cache=vocabulary_cache(store))
             result.update(_score_all(scorer, likeness, turns, requests, options))
             for key in run:
                 replies[key] = [{"arm": key, **r.to_dict(), **asdict(t)} for r, t in zip(requests.requests, turns[key])]

@@ -8,7 +8,9 @@ Two scorers read the drafts, both kept apart from what the evaluation scores wit
 - the critic-likeness scorer shipped with the code (assistant/model/critic_scorer.py), trained on training
   films' quotes against the model's replies about them, never on the held-out films the evaluation asks about.
 A draft's sentiment comes first (a review in the wrong sentiment is wrong however well written); among the
-drafts that carry it clearly, the one a critic would most likely have written is kept.
+drafts that carry it clearly, those without a made-up word (the garbled-word check, assistant/data/garbled.py:
+not English, not a word of the store, not a word the model was shown; the evaluation measures the same, so its
+garbled share is partly chosen for), and of those the one a critic would most likely have written is kept.
 
 This module holds no model: the chat hands the LLM scorers over the probe, the scorer and the store's embeddings.
 """

@@ -277,31 +277,27 @@ class ReviewGenerator:
         texts = self.generate_many([fitted] * n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                                    seed=seed, batch_size=n, guidance=guidance, processors=processors, rules=rules)
         written = [i for i, t in enumerate(texts) if t.strip()]
-        scores = [float(s) for s in positive_probability([texts[i] for i in written])] if written else []
-        if len(scores) != len(written):
-            raise ValueError(f"the scorer returned {len(scores)} scores for {len(written)} drafts")
-        on_target: list[float | None] = [None] * n
-        for i, p in zip(written, scores):
-            on_target[i] = 1.0 - p if fitted.request.sentiment == "negative" else p
-        likeness: list[float | None] = []
-        if critic_probability is not None and written:
-            read = [None if s is None else float(s) for s in critic_probability([texts[i] for i in written])]
-            if len(read) != len(written):
-                raise ValueError(f"the critic-likeness scorer returned {len(read)} scores for {len(written)} drafts")
-            likeness = [None] * n
-            for i, p in zip(written, read):
-                likeness[i] = p
-        flagged: list[bool | None] = []
-        found = garbled([texts[i] for i in written]) if garbled is not None and written else None
-        if found is not None:
-            if len(found) != len(written):
-                raise ValueError(f"the word check returned {len(found)} readings for {len(written)} drafts")
-            flagged = [None] * n
-            for i, bad in zip(written, found):
-                flagged[i] = bool(bad)
+
+        def read(what: str, reader: Callable[[list[str]], Any] | None) -> list:
+            """The reader's values over the written drafts, placed at their positions (None for an empty draft);
+            [] without a reader or when it reads nothing (every value None: the word check not ready yet)."""
+            values = list(reader([texts[i] for i in written])) if reader is not None and written else []
+            if reader is not None and written and len(values) != len(written):
+                raise ValueError(f"the {what} returned {len(values)} scores for {len(written)} drafts")
+            if all(v is None for v in values):
+                return []
+            placed: list = [None] * n
+            for i, v in zip(written, values):
+                placed[i] = v
+            return placed
+
+        on_target = read("scorer", positive_probability) or [None] * n
+        on_target = [None if p is None else (1.0 - float(p) if fitted.request.sentiment == "negative" else float(p))
+                     for p in on_target]
+        likeness = [None if v is None else float(v) for v in read("critic-likeness scorer", critic_probability)]
+        flagged = [None if v is None else bool(v) for v in read("word check", garbled)]
         return Drafts(chosen=choose(on_target, likeness, flagged), texts=texts, on_target=on_target,
                       likeness=likeness, garbled=flagged)
-
 
     def warm_up(self) -> None:
         """Short guided generations from a RAG-sized prompt, so the first person's reply does not pay for

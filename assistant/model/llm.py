@@ -43,6 +43,7 @@ from assistant.model.prompts import (
     fit_prompt,
     fit_text,
     plan_budget,
+    shown_texts,
 )
 from assistant.model.rules import ReplyRules
 from assistant.settings import Sampling
@@ -277,23 +278,6 @@ class ReviewLLM(LLM):
         if rest and not cut.done:
             yield GenerationChunk(text=rest)
 
-    def _garbled_check(self, prompt: FittedPrompt, errors: dict[str, Exception]
-                       ) -> Callable[[list[str]], Sequence[bool] | None] | None:
-        """The word check over this prompt's drafts, told what the model was shown (context, title, topic); a
-        failure leaves the drafts unchecked (kept in `errors`) rather than unranked."""
-        if self.word_check is None:
-            return None
-        request = prompt.request
-        shown = [*(request.context or ()), request.movie or "", request.topic or ""]
-
-        def check(texts: list[str]) -> Sequence[bool] | None:
-            try:
-                return self.word_check([clean_generated(t) for t in texts], shown)
-            except Exception as exc:
-                errors["words"] = exc
-                return None
-        return check
-
     def _best_of(self, prompt: FittedPrompt, n: int, sampling: dict[str, Any],
                  extra: dict[str, Any]) -> tuple[str, dict[str, Any], list[str]]:
         """n drafts in one batch, ranked by the scorer: (chosen text, drafts record, notes)."""
@@ -308,8 +292,10 @@ class ReviewLLM(LLM):
                 started = time.perf_counter()
                 try:
                     values = scorer([clean_generated(t) for t in texts])
-                    if values is None and fallback is None:  # the critic scorer's "no scorer now"
+                    if values is None and fallback is None:  # "no scorer now" (the critic scorer, the word check)
                         return [None] * len(texts)
+                    if len(values) != len(texts):
+                        raise ValueError(f"{len(values)} readings for {len(texts)} drafts")
                     return [float(v) for v in values]
                 except Exception as exc:
                     errors[name] = exc
@@ -320,9 +306,11 @@ class ReviewLLM(LLM):
 
         started = time.perf_counter()
         critic = timed("critic", self.critic_scorer, None) if self.critic_scorer is not None else None
+        shown = shown_texts(prompt.request)  # a word the model was shown is no made-up word
+        words = (timed("words", lambda texts: self.word_check(texts, shown), None)
+                 if self.word_check is not None else None)
         result = self.generator.best_of(prompt, timed("sentiment", self.draft_scorer, 0.5), n=n,
-                                        critic_probability=critic, garbled=self._garbled_check(prompt, errors),
-                                        **sampling, **extra)
+                                        critic_probability=critic, garbled=words, **sampling, **extra)
         drafted = record(result, generate_s=time.perf_counter() - started - score_s, score_s=score_s)
         notes = []
         if "sentiment" in errors:
@@ -336,7 +324,9 @@ class ReviewLLM(LLM):
             unread = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.warning("drafts ranked by sentiment alone: the critic-likeness scorer could not read them (%s)", unread)
             drafted["likeness_unread"] = unread
-        if "words" in errors:
-            log.warning("drafts ranked without the word check: %s", errors["words"])
+        if "words" in errors:  # ranked without it rather than not at all
+            exc = errors["words"]
+            drafted["words_unread"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.warning("drafts ranked without the word check: %s", drafted["words_unread"])
         log.info("drafts: chose %d of %d, on-target scores %s", result.chosen + 1, n, drafted["on_target"])
         return clean_generated(result.text).strip(), drafted, notes

@@ -90,6 +90,12 @@ def as_written(request: ReviewRequest) -> ReviewRequest:
                          [_one_line(item) for item in request.context])
 
 
+def shown_texts(request: ReviewRequest) -> list[str]:
+    """Every text of the request the model is shown (its context, the title, the topic): a word of these is one the
+    model may write without making it up."""
+    return [*(request.context or ()), request.movie or "", request.topic or ""]
+
+
 def request_message(request: ReviewRequest) -> str:
     """The user's turn: context block first, the instruction last (small models weigh the end most)."""
     shown = as_written(request)

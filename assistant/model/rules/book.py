@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from assistant.data.openings import critic_openings
-from assistant.model.prompts import FittedPrompt, as_written
+from assistant.model.prompts import FittedPrompt, as_written, shown_texts
 from assistant.model.rules.critic_opening import CriticOpening
 from assistant.model.rules.named_lead import NamedLead, lead_names
 from assistant.model.rules.names import NamesRule, request_words
@@ -35,8 +35,8 @@ class ReplyRules:
     """The rule book of one model: its vocabulary read once, and which rules are on.
 
     `names`: the names rule, with its `transfer` and `name_boost`; `lead_sentence`: the named lead's sentence (0:
-    off; 1.5: the first sentence for half the replies, the second for the others, drawn per reply); `verdict_first`:
-    no concessive or quote-like opening; `real_words`: lower-case words are real ones; `critic_opening`: the first
+    off; 1.5: the first sentence for half the replies, the second for the others, drawn per reply and per draft);
+    `verdict_first`: no concessive or quote-like opening; `real_words`: lower-case words are real ones; `critic_opening`: the first
     three words drawn toward the critics' (0: off). `vocab_size` is the model's logits' width (its head
     may be padded past the tokenizer)."""
 
@@ -89,8 +89,7 @@ class ReplyRules:
         if self.openings is not None and request.sentiment in self.openings and not (leads and sentence == 1):
             rules.append(CriticOpening(self.openings[request.sentiment], self.vocab, self.critic_opening))
         if self.english is not None:
-            shown = request_lexicon([*(getattr(request, "context", None) or ()), request.movie or "",
-                                     request.topic or ""])
+            shown = request_lexicon(shown_texts(request))
             rules.append(RealWords(self.english, shown, self.vocab, device=self.device))
         if allowed is None:
             return tuple(rules)
