@@ -199,8 +199,7 @@ class Assistant:
         return self.critic_scorer.critic_probability(texts, vectors).tolist()
 
     def _garbled_drafts(self, texts: list[str], shown: list[str]) -> list[bool] | None:
-        """Whether each draft has a word no one uses (the store's vocabulary, English, what the model was shown);
-        None while the vocabulary is still being counted."""
+        """The current word check's readings (a test may swap `draft_words`); None while it is not ready."""
         return self.draft_words.garbled(texts, shown)
 
     def pick_model(self, wanted: str) -> tuple[str | None, Any, Any, list[str]]:
