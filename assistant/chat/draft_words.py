@@ -53,6 +53,11 @@ class DraftWords:
         finally:
             self.ready.set()
 
+    @property
+    def check(self) -> GarbledCheck | None:
+        """The check itself, once counted (the evaluation measures replies with the same one); None before."""
+        return self._check
+
     def garbled(self, texts: Sequence[str], shown: Sequence[str] = ()) -> list[bool] | None:
         """Whether each text has a word that is not English, not the store's and not among `shown` (what the model
         was given); None while the vocabulary is being counted or when there is no check."""

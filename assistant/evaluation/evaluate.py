@@ -219,8 +219,10 @@ def run_evaluation(settings: Any, options: EvalOptions, *, retrieval_only: bool 
             background = _background(split.train + split.val, options.seed)
             scorer = Scorer(store, judge, [d.page_content for d in split.train], background, options.seed,
                             card_judge=card_judge)
+            # the chat's own word check when it has one: the store's vocabulary is read once
             likeness = CriticLikeness(store, requests.requests, turns, options.seed,
-                                      vocabulary_cache=vocabulary_cache(store))
+                                      vocabulary_cache=vocabulary_cache(store),
+                                      garbled=getattr(getattr(assistant, "draft_words", None), "check", None))
             result.update(_score_all(scorer, likeness, turns, requests, options))
             for key in run:
                 replies[key] = [{"arm": key, **r.to_dict(), **asdict(t)} for r, t in zip(requests.requests, turns[key])]

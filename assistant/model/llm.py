@@ -316,17 +316,20 @@ class ReviewLLM(LLM):
         if "sentiment" in errors:
             exc = errors["sentiment"]
             log.error("scoring the drafts failed", exc_info=exc)
-            failure = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            failure = f"{type(exc).__name__}: {_first_line(exc)}"
             drafted.update(scorer=None, on_target=[], why=f"scoring failed ({failure})")
             notes.append(f"The {n} drafts could not be ranked ({failure}); this is the first one the model wrote.")
         elif "critic" in errors:  # ranked by sentiment alone rather than not at all
-            exc = errors["critic"]
-            unread = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            unread = _first_line(errors["critic"]) or type(errors["critic"]).__name__
             log.warning("drafts ranked by sentiment alone: the critic-likeness scorer could not read them (%s)", unread)
             drafted["likeness_unread"] = unread
         if "words" in errors:  # ranked without it rather than not at all
-            exc = errors["words"]
-            drafted["words_unread"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            drafted["words_unread"] = _first_line(errors["words"]) or type(errors["words"]).__name__
             log.warning("drafts ranked without the word check: %s", drafted["words_unread"])
         log.info("drafts: chose %d of %d, on-target scores %s", result.chosen + 1, n, drafted["on_target"])
         return clean_generated(result.text).strip(), drafted, notes
+
+
+def _first_line(exc: Exception) -> str:
+    """What a record or a note says of a failure: its message's first line ("" when it has none)."""
+    return str(exc).splitlines()[0] if str(exc) else ""
