@@ -15,7 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant.data.openings import TABLE, count_openings  # noqa: E402
+from assistant.data.english import english_words  # noqa: E402
+from assistant.data.openings import TABLE, count_name_openings, count_openings  # noqa: E402
 from assistant.settings import get_settings  # noqa: E402
 from assistant.training.examples import open_split  # noqa: E402
 
@@ -23,9 +24,17 @@ from assistant.training.examples import open_split  # noqa: E402
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     _, split = open_split(get_settings())
-    by_sentiment = {sentiment: count_openings(doc.page_content for doc in split.train
-                                              if doc.metadata.get("sentiment") == sentiment)
-                    for sentiment in ("positive", "negative")}
+    english = english_words()
+    if english is None:
+        logging.error("the English word list is needed to tell names from words: pip install pyspellchecker")
+        return 1
+    by_sentiment = {}
+    for sentiment in ("positive", "negative"):
+        docs = [doc for doc in split.train if doc.metadata.get("sentiment") == sentiment]
+        counted = count_openings(doc.page_content for doc in docs)
+        counted["contexts"].update(count_name_openings(((doc.page_content, doc.metadata.get("movie")) for doc in docs),
+                                                       english.__contains__))
+        by_sentiment[sentiment] = counted
     table = {"source": f"training split of the review store: {len(split.train)} reviews",
              "by_sentiment": by_sentiment}
     TABLE.write_text(json.dumps(table, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")

@@ -13,7 +13,7 @@ from assistant.model.rules.critic_opening import CriticOpening
 from assistant.model.rules.vocabulary import token_words
 from assistant.model.scratch import train_tokenizer
 
-TEXTS = ["This is a film. This is one film. This is the end. A gem, this is. The plot is thin."] * 40
+TEXTS = ["This is a film. This is one film. This is the end. A gem, this is. The plot is thin. Its film's end."] * 40
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +147,80 @@ def test_words_guidance_cut_but_the_model_found_plausible_may_be_drawn_and_ruled
     assert float(out[a]) > float(out[one]) > 0  # "a": the critics' favourite, back from below the cut
     assert float(out[the]) == 0  # ruled out before guidance: stays out
     assert float(out[[a, one]].sum()) == pytest.approx(1.0, abs=1e-5)  # the group keeps guidance's mass
+
+
+ENGLISH = frozenset("funny high spirited a is and has film great the brings".split())
+
+
+def test_a_quote_opens_with_a_name_when_its_capitalised_words_end_in_no_english_word_and_are_not_its_title():
+    from assistant.data.openings import leading_name
+
+    word = ENGLISH.__contains__
+    assert leading_name("Joan Cusack practically steals the show!", word) == (False, "practically steals the show!")
+    assert leading_name("Zemeckis' tranquil control never wavers.", word) == (True, "tranquil control never wavers.")
+    assert leading_name("Jim Jarmusch's most stunning work.", word) == (True, "most stunning work.")
+    assert leading_name("Linney, in particular, is heartbreaking.", word) == (False, "in particular, is heartbreaking.")
+    assert leading_name("Funny and sad.", word) is None  # a word, not a name
+    assert leading_name("High-spirited and fun.", word) is None  # a hyphenated word
+    assert leading_name("The Nostromo drifts.", word) is None  # a sentence's opener, not a name
+    assert leading_name("Invictus is a powerful story.", word, frozenset({"invictus"})) is None  # its own title
+    assert leading_name("Invictus is a powerful story.", word) == (False, "is a powerful story.")
+
+
+def test_the_name_contexts_count_what_critics_write_after_a_name_and_after_its_possessive():
+    from assistant.data.openings import NAME, NAME_POSSESSIVE, POSSESSIVE, count_name_openings
+
+    quotes = ([("Kasdan is a master.", "The Bodyguard")] * 3 + [("Romero has made a gem.", "Dawn")] * 2
+              + [("Scorsese's film is great.", "Casino")] * 2 + [("Funny is a gem.", "Up")] * 5
+              + [("Casino is a bore.", "Casino")] * 4)
+    contexts = count_name_openings(quotes, ENGLISH.__contains__, min_context=3)
+    assert contexts[NAME] == {"is": 3, "has": 2, POSSESSIVE: 2}  # no word, no title counted
+    assert contexts[NAME_POSSESSIVE] == {"film": 2}
+    assert contexts[f"{NAME}|is"] == {"a": 3} and f"{NAME}|has" not in contexts  # two quotes: under min_context
+    table = CriticOpenings({"contexts": {**contexts, "*|has": {"made": 7}}})
+    assert table.whole([NAME], "is") == 3 and table.whole([NAME, "is"], "a") == 3
+    assert table.whole([NAME, "has"], "made") == 7  # backs off to the general table
+
+
+def test_a_lead_reply_reads_its_name_as_one_word_and_nothing_while_the_name_is_written():
+    from assistant.data.openings import NAME, NAME_POSSESSIVE, lead_opening
+
+    phrases = ("Al Pacino", "Pacino")
+    assert lead_opening("", phrases) is None and lead_opening("Al", phrases) is None
+    assert lead_opening("Al Pac", phrases) is None and lead_opening("Pacino'", phrases) is None
+    assert lead_opening("Al Pacino", phrases) == [NAME]
+    assert lead_opening("Al Pacino brings a", phrases) == [NAME, "brings", "a"]
+    assert lead_opening("Pacino's film is", phrases) == [NAME_POSSESSIVE, "film", "is"]
+    assert lead_opening("The film is", phrases) == ["the", "film", "is"]  # the lead found no name: as usual
+
+
+def test_after_a_leads_name_the_next_words_are_drawn_as_critics_go_on_after_a_name(tokenizer, vocab):
+    from assistant.data.openings import NAME, POSSESSIVE
+
+    a, is_, the, dot, possessive = (_one(tokenizer, t) for t in (" a", " is", " the", ".", "'s"))
+    table = CriticOpenings({"contexts": {NAME: {"is": 500, POSSESSIVE: 400, "the": 1},
+                                         f"{NAME}|is": {"a": 300}}})
+    scores = torch.full((len(tokenizer),), -math.inf)
+    scores[[a, is_, the, dot, possessive]] = torch.tensor([4.0, 0.0, 0.0, 0.5, -1.0])  # the model: "Plot a"
+    rule = CriticOpening(table, vocab, 1.0, lead=("Plot",))
+    before, after = _probs(scores), _probs(_step(tokenizer, rule, "Plot", scores.unsqueeze(0)))
+    assert after[is_] > after[possessive] > after[the] and after[a] < before[a] / 5
+    assert float(after[dot]) == pytest.approx(float(before[dot]), abs=1e-5)  # punctuation keeps the model's share
+    plain = CriticOpening(table, vocab, 1.0)  # no lead: "plot" is a rare first word, which the table lacks
+    assert torch.equal(_step(tokenizer, plain, "Plot", scores.unsqueeze(0)), scores)
+    assert torch.equal(_step(tokenizer, rule, "Plo", scores.unsqueeze(0)), scores)  # the name is being written
+    assert torch.equal(_step(tokenizer, rule, "Plot is a gem", scores.unsqueeze(0)), scores)  # opening written
+
+
+def test_the_book_gives_a_first_sentence_lead_the_critics_opening_after_its_name(tokenizer):
+    from assistant.model.prompts import ReviewRequest, fit_prompt
+    from assistant.model.rules import NamedLead
+
+    context = ["About Up: A 2009 film directed by Pete Docter, starring Ed Asner.",
+               'Ada Lumen (Evening Ledger), fresh: "Docter is a gem, and Asner too."']
+    fitted = fit_prompt(ReviewRequest("positive", "Up", None, context), tokenizer, 512, 16)
+    rules = ReplyRules(tokenizer, critic_opening=1.0, lead_sentence=1).for_prompt(fitted)
+    opening, lead = next(r for r in rules if isinstance(r, CriticOpening)), rules[-1]
+    assert isinstance(lead, NamedLead) and set(opening.lead) == set(lead.phrases) and "Docter" in opening.lead
+    second = ReplyRules(tokenizer, critic_opening=1.0, lead_sentence=2).for_prompt(fitted)
+    assert next(r for r in second if isinstance(r, CriticOpening)).lead == ()  # the opening is the model's own

@@ -53,6 +53,27 @@ def test_a_reply_leads_with_the_facts_names_and_names_the_quotes_share():
     assert lead_names(outer_space) is None  # one quote's two capitals are as often a phrase as a person
 
 
+def test_another_films_title_the_quotes_compare_with_is_no_lead_unless_the_facts_name_it():
+    quotes = ['Ann Lee (Daily), rotten: "Less fun than Heathers, but Judy Greer shines."',
+              'Bo Quill (Lamp), rotten: "A pale Heathers, saved by Judy Greer."']
+    films = {"heathers", "jawbreaker", "hitchcock"}
+    jawbreaker = ReviewRequest("negative", "Jawbreaker", None, quotes)
+    assert {"Heathers", "Judy Greer"} <= lead_names(jawbreaker).lead  # without the store's titles: two quotes share it
+    led = lead_names(jawbreaker, films=films)
+    assert "Heathers" not in led.lead and "Judy Greer" in led.lead and "Heathers" in led.known
+    facts = ["About Torn Curtain: A 1966 film directed by Alfred Hitchcock, starring Paul Newman.",
+             'Ann Lee (Daily), rotten: "Hitchcock coasts."', 'Bo Quill (Lamp), rotten: "Tired Hitchcock."']
+    assert "Hitchcock" in lead_names(ReviewRequest("negative", "Torn Curtain", None, facts), films=films).lead
+
+
+def test_the_book_passes_the_stores_titles_to_the_lead(tokenizer):
+    quotes = ['Ann Lee (Daily), rotten: "Less fun than Heathers, but Judy Greer shines."',
+              'Bo Quill (Lamp), rotten: "A pale Heathers, saved by Judy Greer."']
+    fitted = fit_prompt(ReviewRequest("negative", "Jawbreaker", None, quotes), tokenizer, 512, 16)
+    lead = ReplyRules(tokenizer, lead_sentence=1, films={"heathers"}).for_prompt(fitted)[-1]
+    assert isinstance(lead, NamedLead) and "Heathers" not in lead.phrases and "Greer" in lead.phrases
+
+
 def test_a_film_the_data_does_not_know_is_never_led_with_another_films_names():
     """The context of an unknown film is other films' reviews: their shared names are not this film's."""
     others = ['Ann Lee (Daily) on Jaws, fresh: "Spielberg and Scheider make it sing."',

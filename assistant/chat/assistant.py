@@ -160,7 +160,7 @@ class Assistant:
                                                              max_new_tokens=self.settings.sampling.max_new_tokens)
                     rules = ReplyRules.from_sampling(slot.generator.tokenizer, self.settings.sampling,
                                                      vocab_size=slot.generator.vocab_size,
-                                                     device=slot.generator.device)
+                                                     device=slot.generator.device, films=self.titles)
                     slot.llm = ReviewLLM.from_sampling(slot.generator, self.settings.sampling,
                                                        draft_scorer=self._score_drafts,
                                                        critic_scorer=self._critic_likeness, rules=rules,

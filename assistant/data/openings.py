@@ -11,6 +11,14 @@ The table (`critic_openings.json` beside this file) is written by `scripts/criti
 split's reviews only (assistant/training/examples.split_by_movie), so the evaluation's held-out films are not in it.
 A context seen fewer than `min_context` times backs off: for the second word to "<rare>" (any uncommon first word,
 names mostly), for the third to the second word alone ("*|film"), then to "<rare>|<rare>".
+
+A RAG reply the named lead opens has one of the film's people for its first words ("Gilliam", "Al Pacino"), and the
+model went on the same way whoever it was: "Gilliam brings a", "Kasdan crafts a", "Stallone brings together" (all the
+shared openings with RAG held out were such pairs). The table also counts how critics go on after a name they open
+with (`count_name_openings`): the context "<name>" for the word after it ("is" 16%, "and", "has", "gives", "makes";
+"brings" 0.6%), "<name>'s" for the word after a possessive ("film", "performance", "direction", "latest"), "'s"
+itself in "<name>" as how often the name was a possessive, and "<name>|is" and the like for the third word.
+`lead_opening` reads a reply's opening that way.
 """
 from __future__ import annotations
 
@@ -19,7 +27,7 @@ import logging
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -28,6 +36,9 @@ TABLE = Path(__file__).with_name("critic_openings.json")
 OPENING_WORDS = 3  # the opening a reader compares across replies ("A beautifully crafted")
 RARE = "<rare>"
 ANY = "*"
+NAME = "<name>"  # the film's person a quote or a reply opens with, whoever it is
+NAME_POSSESSIVE = "<name>'s"
+POSSESSIVE = "'s"  # in the NAME context: the name was a possessive
 _EDGE = re.compile(r"^[^\w']+|[^\w']+$")
 WORD_CHARS = re.compile(r"^[\w']+$")
 
@@ -55,6 +66,86 @@ def context_key(words: Sequence[str], known: frozenset[str] | set[str] | dict) -
         return pair
     second = f"{ANY}|{words[1]}"
     return second if second in known else f"{RARE}|{RARE}"
+
+
+_POSSESSIVE_END = re.compile(r"(?:['\u2019]s|(?<=s)['\u2019])$")
+# Capitalised first words that open a sentence, not a name ("If", "In", "His")
+_NOT_NAMES = frozenset("""the a an this that these those it its i if in on as at by for from with of to what when
+while where there here his her their one not no but and so we you he she they after like all even only just more
+most how who why""".split())
+
+
+def leading_name(text: str, is_word: Callable[[str], bool], title: frozenset[str] = frozenset()
+                 ) -> tuple[bool, str] | None:
+    """(whether it is a possessive, the text after it) when `text` opens with a person's name: one to three
+    capitalised words, the last no English word (`is_word`, lower-cased: "Funny", "High-spirited" are words) and
+    not all of them the quote's own title (`title`, lower-cased words). None otherwise."""
+    run: list[str] = []
+    raws = text.split()
+    for raw in raws[:4]:
+        word = _EDGE.sub("", raw)
+        if not word or not word[0].isupper() or not all(part.isalpha() for part in re.split(r"[-'\u2019.]", word)
+                                                         if part):
+            break
+        run.append(word)
+        if raw.rstrip(",;:.!?)]\"") != raw or _POSSESSIVE_END.search(word):
+            break  # punctuation or a possessive ends the name
+    if not run or len(run) > 3 or run[0].lower() in _NOT_NAMES:
+        return None
+    bare = [_POSSESSIVE_END.sub("", w) for w in run]
+    last = bare[-1]
+    if len(last) < 3 or any(is_word(part.lower()) for part in last.split("-")):
+        return None
+    if all(w.lower() in title for w in bare):
+        return None
+    return bool(_POSSESSIVE_END.search(run[-1])), " ".join(raws[len(run):])
+
+
+def count_name_openings(quotes: Iterable[tuple[str, str | None]], is_word: Callable[[str], bool], *,
+                        min_context: int = 40, top: int = 400) -> dict[str, dict[str, int]]:
+    """The name contexts (the module says which) from (quote, its film's title) pairs; a third-word context needs
+    `min_context` quotes, words used at least twice."""
+    after: Counter = Counter()
+    after_possessive: Counter = Counter()
+    thirds: dict[str, Counter] = {}
+    for text, title in quotes:
+        found = leading_name(text, is_word, frozenset(w.lower() for w in re.findall(r"\w+", title or "")))
+        if found is None:
+            continue
+        possessive, rest = found
+        words = opening_words(rest, OPENING_WORDS - 1)
+        if not words:
+            continue
+        if possessive:
+            after[POSSESSIVE] += 1
+            after_possessive[words[0]] += 1
+        else:
+            after[words[0]] += 1
+            if len(words) == 2:
+                thirds.setdefault(f"{NAME}|{words[0]}", Counter())[words[1]] += 1
+    contexts = {NAME: after, NAME_POSSESSIVE: after_possessive}
+    contexts.update({key: counter for key, counter in thirds.items() if sum(counter.values()) >= min_context})
+    return {key: {w: c for w, c in counter.most_common(top) if c >= 2} for key, counter in contexts.items()}
+
+
+def lead_opening(reply: str, phrases: Sequence[str]) -> list[str] | None:
+    """A reply's opening words when it opens with one of `phrases` (the named lead's: "Al Pacino", "Pacino"): the
+    name as one word, NAME or NAME_POSSESSIVE, then the words after it; None while the name is still being written.
+    A reply that opened otherwise reads as usual (`opening_words`)."""
+    text = reply.lstrip()
+    if text not in phrases and any(p.startswith(text) for p in phrases):
+        return None  # no name yet, or not the whole of one
+    for phrase in sorted(phrases, key=len, reverse=True):
+        rest = text[len(phrase):]
+        if not text.startswith(phrase) or rest[:1].isalnum():
+            continue  # another phrase, or a longer word
+        if rest[:1] in ("'", "\u2019"):
+            if len(rest) < 2:
+                return None  # the possessive is being written
+            if rest[1] == "s" and not rest[2:3].isalnum():
+                return [NAME_POSSESSIVE] + opening_words(rest[2:], OPENING_WORDS - 1)
+        return [NAME] + opening_words(rest, OPENING_WORDS - 1)
+    return opening_words(reply, OPENING_WORDS)
 
 
 def count_openings(texts: Iterable[str], *, min_context: int = 40, top: int = 400,

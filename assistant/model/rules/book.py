@@ -8,14 +8,14 @@ prompt's rules from its structure (the fitted prompt's request, as the prompt wr
 Every review prompt may get verdict first (verdict_first.py), a critic's opening (critic_opening.py) and real words
 (real_words.py). A prompt with context also gets the names rule (names.py: every name true to the context) and the
 named lead (named_lead.py: one sentence opens with one of the film's names) when its context names any of the
-film's people; a prompt without context gets neither. A reply the named lead opens gets no critic's opening: the
-film's name is its opening.
+film's people; a prompt without context gets neither. A reply the named lead opens has one of the film's names
+for its first word, and the critic's opening draws the two words after it.
 """
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any
 
 import torch
@@ -37,12 +37,14 @@ class ReplyRules:
     `names`: the names rule, with its `transfer` and `name_boost`; `lead_sentence`: the named lead's sentence (0:
     off; 1.5: the first sentence for half the replies, the second for the others, drawn per reply and per draft);
     `verdict_first`: no concessive or quote-like opening; `real_words`: lower-case words are real ones;
-    `critic_opening`: the first three words drawn toward the critics' (0: off). `vocab_size` is the model's logits'
+    `critic_opening`: the first three words drawn toward the critics' (0: off); `films`: movie keys no lead name may
+    be (the store's titles). `vocab_size` is the model's logits'
     width (its head may be padded past the tokenizer)."""
 
     def __init__(self, tokenizer: Any, *, vocab_size: int | None = None, device: torch.device | str = "cpu",
                  names: bool = True, transfer: bool = True, name_boost: float = 0.0, lead_sentence: float = 0,
-                 verdict_first: bool = False, real_words: bool = False, critic_opening: float = 0.0) -> None:
+                 verdict_first: bool = False, real_words: bool = False, critic_opening: float = 0.0,
+                 films: Container[str] | None = None) -> None:
         if lead_sentence < 0:
             raise ValueError(f"the lead sentence counts from 1 (0: off), not {lead_sentence}")
         # a reply's lead sentence: floor(lead_sentence), or the next one with the fraction's odds (variety, not
@@ -50,6 +52,7 @@ class ReplyRules:
         self.tokenizer, self.device = tokenizer, torch.device(device)
         self.names, self.transfer, self.name_boost = names, transfer, name_boost
         self.lead_sentence = lead_sentence
+        self.films = films  # the store's movie keys: another film's title is never a lead name
         self.vocab = None
         if names or lead_sentence or verdict_first or real_words or critic_opening:  # ~1 s for 49k tokens, once
             self.vocab = token_words(tokenizer, vocab_size or len(tokenizer))
@@ -60,13 +63,13 @@ class ReplyRules:
 
     @classmethod
     def from_sampling(cls, tokenizer: Any, sampling: Any, *, vocab_size: int | None = None,
-                      device: torch.device | str = "cpu") -> ReplyRules:
+                      device: torch.device | str = "cpu", films: Container[str] | None = None) -> ReplyRules:
         """The rules the settings ask for (`settings.Sampling`: context_names, name_boost, name_lead, verdict_first,
-        real_words)."""
+        real_words); `films`, the store's movie keys, when there is a store."""
         return cls(tokenizer, vocab_size=vocab_size, device=device, names=sampling.context_names,
                    name_boost=sampling.name_boost, lead_sentence=sampling.name_lead,
                    verdict_first=sampling.verdict_first, real_words=sampling.real_words,
-                   critic_opening=sampling.critic_opening)
+                   critic_opening=sampling.critic_opening, films=films)
 
     def lead_for(self, rng: random.Random) -> int:
         """The named lead's sentence for one reply (0: none), drawn from `lead_sentence` as the class says."""
@@ -83,11 +86,13 @@ class ReplyRules:
             sentence = 0
         elif sentence is None:
             sentence = self.lead_for(rng or random.Random())
-        leads = lead_names(request, allowed) if sentence else None
+        leads = lead_names(request, allowed, self.films) if sentence else None
         rules: list[Rule] = [self.verdict_first] if self.verdict_first is not None else []
-        # a reply the named lead opens has its opening already: one of the film's names
-        if self.openings is not None and request.sentiment in self.openings and not (leads and sentence == 1):
-            rules.append(CriticOpening(self.openings[request.sentiment], self.vocab, self.critic_opening))
+        lead = NamedLead(leads, self.vocab, sentence=sentence, device=self.device) if leads is not None else None
+        if self.openings is not None and request.sentiment in self.openings:
+            # a reply the named lead opens: its name is the lead's, the words after it drawn as critics go on
+            rules.append(CriticOpening(self.openings[request.sentiment], self.vocab, self.critic_opening,
+                                       lead=lead.phrases if lead is not None and sentence == 1 else ()))
         if self.english is not None:
             shown = request_lexicon(shown_texts(request))
             rules.append(RealWords(self.english, shown, self.vocab, device=self.device))
@@ -96,8 +101,8 @@ class ReplyRules:
         if self.names:
             rules.append(NamesRule(allowed, self.vocab, device=self.device, transfer=self.transfer,
                                    boost=self.name_boost))
-        if leads is not None:
-            rules.append(NamedLead(leads, self.vocab, sentence=sentence, device=self.device))
+        if lead is not None:
+            rules.append(lead)
         return tuple(rules)
 
     def rule_set(self, batch: Sequence[FittedPrompt], *, prompt_width: int, seed: int | None = None

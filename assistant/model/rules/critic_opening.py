@@ -14,16 +14,30 @@ opening, the tokens that start the next word and spell a whole word share the pr
 together, moved toward the critics' counts by `weight` (0: the model's shares, 1: the critics'); punctuation, the
 end, pieces of words and the rest keep the model's. The candidates are the tokens guidance's plausibility cut kept
 and those within `WIDTH` nats of the model's favourite before guidance (every other rule's masks still hold). A
-word critics never opened with keeps a small floor; where none of the candidates is a critic's word (the named
-lead's names) the model chooses.
+word critics never opened with keeps a small floor; where none of the candidates is a critic's word the model
+chooses.
+
+A reply the named lead opens (`lead`: its phrases) gets its name from that rule, evenly among the plausible ones;
+this rule then draws the two words after the name by how critics go on after a name they open with
+(openings.lead_opening: "Gilliam is", "Gilliam's film", "Gilliam has made" where the model wrote "Gilliam brings a"
+for every reply about the film), the possessive "'s" among them.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import torch
 
-from assistant.data.openings import OPENING_WORDS, WORD_CHARS, CriticOpenings, opening_words
+from assistant.data.openings import (
+    NAME,
+    OPENING_WORDS,
+    POSSESSIVE,
+    WORD_CHARS,
+    CriticOpenings,
+    lead_opening,
+    opening_words,
+)
 from assistant.model.rules.protocol import Rule, StepState
 from assistant.model.rules.vocabulary import TokenWords
 
@@ -41,16 +55,19 @@ FLOOR = 0.5  # a count for a word critics never opened with: possible, never pre
 class CriticOpening(Rule):
     """After guidance: the first `OPENING_WORDS` words drawn toward the critics' counts (raised to SPREAD)."""
 
-    def __init__(self, table: CriticOpenings, vocab: TokenWords, weight: float, width: float = WIDTH) -> None:
+    def __init__(self, table: CriticOpenings, vocab: TokenWords, weight: float, width: float = WIDTH, *,
+                 lead: Iterable[str] = ()) -> None:
         if not 0 < weight <= 1:
             raise ValueError(f"the critics' weight is in (0, 1], not {weight}")
         self.table, self.vocab, self.weight, self.width = table, vocab, weight, width
+        self.lead = tuple(lead)
 
     def after_guidance(self, step: StepState, row: int, scores: torch.Tensor) -> torch.Tensor | None:
         reply = step.reply(row)
-        words = opening_words(reply, OPENING_WORDS)  # the words before the next one (the last may still grow)
-        if len(words) >= OPENING_WORDS:
-            return None  # the opening is written: what follows is the model's
+        # the words before the next one (the last may still grow); a lead's name counts as one word
+        words = lead_opening(reply, self.lead) if self.lead else opening_words(reply, OPENING_WORDS)
+        if words is None or len(words) >= OPENING_WORDS:
+            return None  # the named lead is writing its name, or the opening is written: the rest is the model's
         guided = torch.log_softmax(scores.float(), dim=-1)
         raw = self._raw(step, row, scores)
         candidates = torch.isfinite(guided) | (raw >= raw.max() - self.width)
@@ -61,7 +78,8 @@ class CriticOpening(Rule):
             return None
         mid_word = bool(words) and (reply[-1:].isalnum() or reply[-1:] in "'_")
         out = guided.clone()
-        moved = self._redraw(out, guided, raw, self._starting(ids.tolist(), mid_word), words)
+        starting = self._starting(ids.tolist(), mid_word, possessive=words == [NAME])
+        moved = self._redraw(out, guided, raw, starting, words)
         return out.to(scores.dtype) if moved else None
 
     @staticmethod
@@ -75,14 +93,18 @@ class CriticOpening(Rule):
             raw = raw.masked_fill(step.ruled_out[row], -math.inf)
         return torch.log_softmax(raw, dim=-1)
 
-    def _starting(self, ids: list[int], mid_word: bool) -> list[tuple[int, str]]:
+    def _starting(self, ids: list[int], mid_word: bool, *, possessive: bool = False) -> list[tuple[int, str]]:
         """(token, its text lower-cased) for the tokens that start the next word. A token is counted as the whole
         word it spells, so a piece of a longer word ("Tak") gets only the floor: counting every word it starts
-        ("take", "taken", "taking") let the model finish it as none of them ("Takin's")."""
+        ("take", "taken", "taking") let the model finish it as none of them ("Takin's"). Right after a lead's name
+        (`possessive`), "'s" is one of them: critics open with "Gilliam's film" as often as with "Gilliam is"."""
         starting = []
         for token in ids:
             text = self.vocab.texts[token] if token < len(self.vocab.texts) else ""
             piece = text.lstrip()
+            if possessive and text in ("'s", "\u2019s"):
+                starting.append((token, POSSESSIVE))
+                continue
             if not piece or not WORD_CHARS.match(piece) or (mid_word and text == piece):
                 continue  # punctuation, the end, special tokens, a piece glued to the word being written
             if len(piece) > 1 and not piece[1:].islower() and not piece[1:] == "'s":

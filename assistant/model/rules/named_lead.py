@@ -8,9 +8,10 @@ no one; boosting names harder makes it invent and ramble. Critics name someone i
 `NamedLead` makes that happen once per reply: when the reply reaches its `sentence`-th sentence without having
 named any of the film's own people, places or characters from the context, that sentence opens with one of them
 (`lead_names`: the facts line's names, a facts card's or the critics' shared ones, and names two quotes share;
-never the title, a critic, or another film's quote). Which name is drawn evenly among those guidance finds
+never the title, a critic, another film's quote, or another film's title the quotes compare with). Which name is drawn evenly among those guidance finds
 plausible (by the model's own preference, two replies about one film opened alike: "Kasdan provides ample ..."),
-and the rest of the sentence is written freely (sentiment guidance included). With `sentence` 2 the reply's first
+and the rest of the sentence is written freely (sentiment guidance included; its first two words after the name
+drawn as critics go on after one: critic_opening.py). With `sentence` 2 the reply's first
 sentence is the model's own, and a reply that would end after it without naming anyone goes on to a second one
 that does.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +37,7 @@ from assistant.data.details import (
     name_words,
     strip_possessive,
 )
+from assistant.data.records import movie_key
 from assistant.model.rules.names import Allowed, context_part, request_words
 from assistant.model.rules.protocol import Rule, StepState
 from assistant.model.rules.vocabulary import TokenWords
@@ -62,11 +65,13 @@ def lead_phrases(words: list[str]) -> set[str]:
     return {" ".join(words), " ".join(surname)}
 
 
-def lead_names(request: Any, rule: Allowed | None = None) -> LeadNames | None:
+def lead_names(request: Any, rule: Allowed | None = None, films: Container[str] | None = None) -> LeadNames | None:
     """The names a reply to this request (prompts.ReviewRequest) may lead with: the facts lines' people and places
     (a facts card, or the names its critics share: assistant/data/critics_names.py), and those two of the critics'
-    quotes share (a capitalised word in one quote is as often "Internet" or "Nine" as a name). None when the context
-    has none, or no context. `rule` is the request's `names.request_words`, when the caller has it already."""
+    quotes share (a capitalised word in one quote is as often "Internet" or "Nine" as a name), but not another
+    film's title (`films`: the store's movie keys), which critics compare with ("Heathers" in two quotes of
+    Jawbreaker made "Heathers doesn't even ..."). None when the context has none, or no context. `rule` is the
+    request's `names.request_words`, when the caller has it already."""
     rule = rule or request_words(request)
     if rule is None or not rule.details:
         return None
@@ -88,7 +93,10 @@ def lead_names(request: Any, rule: Allowed | None = None) -> LeadNames | None:
             in_quotes.update(phrases)
     # Not a name of one quote, even of two or three words: as often a phrase ("How Not To", "Outer Space", "Secret
     # Service") as a person, and leading with a phrase makes the reply less specific, not more.
-    lead = in_facts | {p for p, lines in in_quotes.items() if lines >= 2}
+    own = movie_key(request.movie)
+    # a facts line's names are the film's people even where one is also a title ("Hitchcock")
+    lead = in_facts | {p for p, lines in in_quotes.items()
+                       if lines >= 2 and not (films is not None and movie_key(p) != own and movie_key(p) in films)}
     return LeadNames(frozenset(lead), frozenset(rule.details | lead)) if lead else None
 
 
