@@ -98,10 +98,25 @@ def test_known_people_come_from_the_facts_directors_and_casts_and_skip_english_s
         directory = "test-known-people"
 
         def sql(self, query, params=()):
+            if "DISTINCT movie_key" in query:
+                return [("persuasion",), ("heathers",)]
             assert "kind = 'movie'" in query
             return [("Roger Michell", "Amanda Root, Ciaran Hinds"), ("Unknown Director", None), ("Nick Love", "")]
 
     people = known_people(Store())
+    assert people.films == {"persuasion", "heathers"}
     assert people.knows("Roger Michell") and people.knows("Michell") and people.knows("Ciarán Hinds")
     assert people.knows("Nick Love") and not people.knows("Love")  # "love" is an English word, not a name alone
     assert not people.knows("Unknown Director") and not people.knows("Roger")
+
+
+def test_another_films_title_two_critics_compare_with_is_no_name_unless_the_facts_know_the_person():
+    from assistant.data.critics_names import KnownPeople
+
+    reviews = ["A meaner Heathers, with Rose McGowan in fine form.", "Not since Heathers has high school been this "
+               "vicious; Rose McGowan sneers well.", "Hitchcock would have cut it; McGowan carries it.",
+               "A lesser Hitchcock imitation, and McGowan is wasted."]
+    known = KnownPeople(full=frozenset({"alfred hitchcock"}), surnames=frozenset({"hitchcock"}),
+                        films=frozenset({"heathers", "hitchcock", "jawbreaker"}))
+    assert shared_names(reviews, "Jawbreaker") == ["Rose McGowan", "Heathers", "Hitchcock"]  # without the store
+    assert shared_names(reviews, "Jawbreaker", known=known) == ["Rose McGowan", "Hitchcock"]  # a person too

@@ -19,7 +19,6 @@ from typing import Any
 from langchain_core.documents import Document
 
 from assistant.data.english import english_words
-from assistant.data.facts_card import fold, split_names
 from assistant.data.details import (
     STOPWORDS,
     WORD_RE,
@@ -28,6 +27,8 @@ from assistant.data.details import (
     name_words,
     strip_possessive,
 )
+from assistant.data.facts_card import fold, split_names
+from assistant.data.records import movie_key
 
 MIN_REVIEWS = 2  # critics who must use a name for it to count as the film's
 # a job written before a name, as critics do ("Director Alfred Hitchcock"): not part of it
@@ -46,10 +47,12 @@ def _fold(word: str) -> str:
 @dataclass(frozen=True)
 class KnownPeople:
     """Everyone the store's facts sources list as some film's director or cast, folded ("roger michell"), and
-    their surnames when no English word is spelled the same ("michell", not "stone" or "love")."""
+    their surnames when no English word is spelled the same ("michell", not "stone" or "love"); `films`, every
+    film's key, since critics compare with other films by name ("Heathers" in two reviews of Jawbreaker)."""
 
     full: frozenset[str]
     surnames: frozenset[str]
+    films: frozenset[str] = frozenset()
 
     def knows(self, name: str) -> bool:
         folded = fold(name)
@@ -74,8 +77,10 @@ def known_people(store: Any) -> KnownPeople:
             surnames = {n.split()[-1] for n in names if " " in n}
             if len(_PEOPLE) >= KEPT_GENERATIONS:  # a long-running server sees a new generation per ingest
                 del _PEOPLE[next(iter(_PEOPLE))]
+            films = frozenset(k for (k,) in store.sql("SELECT DISTINCT movie_key FROM docs "
+                                                      "WHERE movie_key IS NOT NULL"))
             _PEOPLE[key] = KnownPeople(frozenset(names), frozenset(w for w in surnames
-                                                                   if len(w) > 2 and w not in english))
+                                                                   if len(w) > 2 and w not in english), films)
         return _PEOPLE[key]
 
 
@@ -84,7 +89,8 @@ def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int 
     """The names at least `min_reviews` of the reviews use, most used first, each in its fullest common form
     ("Alfred Hitchcock" where some write "Hitchcock"). The title's own words and common capitals do not count.
     With `known`, a name one review uses counts too when the facts sources know it as someone's (after the shared
-    ones): a film the data knows from five reviews rarely has two critics naming the same person."""
+    ones): a film the data knows from five reviews rarely has two critics naming the same person; and a name that
+    is another of its films' title is not the film's unless the facts sources know it as a person's ("Hitchcock")."""
     title_words = {part for w in WORD_RE.findall(title or "") for part in _fold(w).split("-")}
     reviews_using: Counter = Counter()  # a name's last word, folded ("hitchcock") -> reviews that use it
     forms: dict[str, Counter] = defaultdict(Counter)  # ... -> how it is written
@@ -127,10 +133,17 @@ def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int 
             continue
         if " " not in name and (name.lower() in lower or name.lower() in STOPWORDS):  # ordinary: "Love", "This"
             continue
+        if known is not None and _another_film(name, title, known):
+            continue
         names.append(name)
         if len(names) == limit:
             break
     return names
+
+
+def _another_film(name: str, title: str | None, known: KnownPeople) -> bool:
+    key = movie_key(name)
+    return key is not None and key != movie_key(title) and key in known.films and not known.knows(name)
 
 
 def names_sentence(names: list[str]) -> str:
