@@ -81,6 +81,9 @@ def test_specific_terms_are_names_and_shared_rare_words_not_the_title():
     assert not {"kaleidoscopic", "matrix", "time"} & terms  # one review's word; the title's; a common word
     assert em.uses_terms("Reeves is superb", terms) and not em.uses_terms("A fun ride", terms)
     assert not em.uses_terms("anything", set())
+    # a possessive uses the name, as critics write it ("Reeves's", "Moss’s"); a longer word does not
+    assert em.uses_terms("Reeves's best role", terms) and em.uses_terms("Moss\u2019s turn", terms)
+    assert em.uses_terms("Reeves' stillness", terms) and not em.uses_terms("Mossy and dull", terms)
 
 
 def test_retrieval_scores_known_ranking():

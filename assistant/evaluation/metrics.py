@@ -141,8 +141,9 @@ def specific_terms(reviews: Sequence[str], title: str | None, background: tuple[
 
 
 def uses_terms(reply: str, terms: set[str]) -> bool:
-    """Whether the reply uses any of the terms as a whole word."""
-    return bool(terms) and not terms.isdisjoint(tokenize(reply))
+    """Whether the reply uses any of the terms as a whole word, a possessive as its name ("Scorsese's vision" uses
+    "scorsese", as the terms are counted: `content_words`)."""
+    return bool(terms) and not terms.isdisjoint(w.removesuffix("'s") for w in tokenize(reply))
 
 
 # ---- faithfulness and quoting -------------------------------------------------------------------
