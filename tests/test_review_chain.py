@@ -288,8 +288,9 @@ def test_the_chat_keeps_names_to_the_context_only_with_retrieval(tiny_chat, tiny
 
     with_rag = rules_of(tiny_chat.llm("tuned"), rag.prompt)
     lead = [p for p in with_rag if isinstance(p, NamedLead)]
-    opening = [] if lead and lead[0].sentence == 1 else [CriticOpening]  # a named lead opens the reply itself
-    assert [type(p) for p in with_rag] == [VerdictFirst, *opening, RealWords, NamesRule, *[NamedLead] * len(lead)]
+    assert [type(p) for p in with_rag] == [VerdictFirst, CriticOpening, RealWords, NamesRule, *[NamedLead] * len(lead)]
+    opening = next(p for p in with_rag if isinstance(p, CriticOpening))  # after a first-sentence lead's name
+    assert set(opening.lead) == (set(lead[0].phrases) if lead and lead[0].sentence == 1 else set())
     # without retrieval no names rule: only the rules every review gets
     assert [type(p) for p in rules_of(tiny_chat.llm("tuned"), bare.prompt)] == [VerdictFirst, CriticOpening, RealWords]
     rule = next(p for p in with_rag if isinstance(p, NamesRule))
