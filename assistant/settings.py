@@ -131,8 +131,9 @@ class Sampling(BaseModel):
         default=1.0, ge=0.0, le=1.0,
         description="The reply's first three words are chosen as critics choose theirs, among the words the model "
                     "finds plausible: each word's share moves toward how often the training films' critics opened "
-                    "with it there (1 = the critics' shares, 0 = the model's own; "
-                    "assistant/model/rules/critic_opening.py).",
+                    "with it there (after a named lead's name: the two words critics write after a name they open "
+                    "with); 1 = the critics' shares, 0 = the model's own "
+                    "(assistant/model/rules/critic_opening.py).",
     )
     praise_guidance: float = Field(
         default=1.0, ge=0.0, le=2.0,
