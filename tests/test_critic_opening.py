@@ -7,7 +7,19 @@ import math
 import pytest
 import torch
 
-from assistant.data.openings import RARE, CriticOpenings, count_openings, critic_openings, opening_words
+from assistant.data.openings import (
+    NAME,
+    NAME_POSSESSIVE,
+    POSSESSIVE,
+    RARE,
+    CriticOpenings,
+    count_name_openings,
+    count_openings,
+    critic_openings,
+    lead_opening,
+    leading_name,
+    opening_words,
+)
 from assistant.model.rules import ReplyRules, Rule, RuleSet
 from assistant.model.rules.critic_opening import CriticOpening
 from assistant.model.rules.vocabulary import token_words
@@ -153,8 +165,6 @@ ENGLISH = frozenset("funny high spirited a is and has film great the brings".spl
 
 
 def test_a_quote_opens_with_a_name_when_its_capitalised_words_end_in_no_english_word_and_are_not_its_title():
-    from assistant.data.openings import leading_name
-
     word = ENGLISH.__contains__
     assert leading_name("Joan Cusack practically steals the show!", word) == (False, "practically steals the show!")
     assert leading_name("Zemeckis' tranquil control never wavers.", word) == (True, "tranquil control never wavers.")
@@ -168,8 +178,6 @@ def test_a_quote_opens_with_a_name_when_its_capitalised_words_end_in_no_english_
 
 
 def test_the_name_contexts_count_what_critics_write_after_a_name_and_after_its_possessive():
-    from assistant.data.openings import NAME, NAME_POSSESSIVE, POSSESSIVE, count_name_openings
-
     quotes = ([("Kasdan is a master.", "The Bodyguard")] * 3 + [("Romero has made a gem.", "Dawn")] * 2
               + [("Scorsese's film is great.", "Casino")] * 2 + [("Funny is a gem.", "Up")] * 5
               + [("Casino is a bore.", "Casino")] * 4)
@@ -183,8 +191,6 @@ def test_the_name_contexts_count_what_critics_write_after_a_name_and_after_its_p
 
 
 def test_a_lead_reply_reads_its_name_as_one_word_and_nothing_while_the_name_is_written():
-    from assistant.data.openings import NAME, NAME_POSSESSIVE, lead_opening
-
     phrases = ("Al Pacino", "Pacino")
     assert lead_opening("", phrases) is None and lead_opening("Al", phrases) is None
     assert lead_opening("Al Pac", phrases) is None and lead_opening("Pacino'", phrases) is None
@@ -192,11 +198,14 @@ def test_a_lead_reply_reads_its_name_as_one_word_and_nothing_while_the_name_is_w
     assert lead_opening("Al Pacino brings a", phrases) == [NAME, "brings", "a"]
     assert lead_opening("Pacino's film is", phrases) == [NAME_POSSESSIVE, "film", "is"]
     assert lead_opening("The film is", phrases) == ["the", "film", "is"]  # the lead found no name: as usual
+    assert lead_opening("Pacino\u2019s film", phrases) == [NAME_POSSESSIVE, "film"]
+    assert lead_opening("Coens' film is", ("Coens",)) == [NAME_POSSESSIVE, "film", "is"]  # as `leading_name` counts it
+    longer = ("Jordan", "Jordan Peele")  # one person's surname, another's first name
+    assert lead_opening("Jordan", longer) is None and lead_opening("Jordan ", longer) is None  # may go on
+    assert lead_opening("Jordan Peele", longer) == [NAME] and lead_opening("Jordan is", longer) == [NAME, "is"]
 
 
 def test_after_a_leads_name_the_next_words_are_drawn_as_critics_go_on_after_a_name(tokenizer, vocab):
-    from assistant.data.openings import NAME, POSSESSIVE
-
     a, is_, the, dot, possessive = (_one(tokenizer, t) for t in (" a", " is", " the", ".", "'s"))
     table = CriticOpenings({"contexts": {NAME: {"is": 500, POSSESSIVE: 400, "the": 1},
                                          f"{NAME}|is": {"a": 300}}})
@@ -210,6 +219,8 @@ def test_after_a_leads_name_the_next_words_are_drawn_as_critics_go_on_after_a_na
     assert torch.equal(_step(tokenizer, plain, "Plot", scores.unsqueeze(0)), scores)
     assert torch.equal(_step(tokenizer, rule, "Plo", scores.unsqueeze(0)), scores)  # the name is being written
     assert torch.equal(_step(tokenizer, rule, "Plot is a gem", scores.unsqueeze(0)), scores)  # opening written
+    after_comma = _probs(_step(tokenizer, rule, "Plot,", scores.unsqueeze(0)))
+    assert float(after_comma[possessive]) == pytest.approx(float(before[possessive]), abs=1e-5)  # no "Plot,'s"
 
 
 def test_the_book_gives_a_first_sentence_lead_the_critics_opening_after_its_name(tokenizer):

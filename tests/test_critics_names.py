@@ -113,9 +113,9 @@ def test_known_people_come_from_the_facts_directors_and_casts_and_skip_english_s
 def test_another_films_title_two_critics_compare_with_is_no_name_unless_the_facts_know_the_person():
     from assistant.data.critics_names import KnownPeople
 
-    reviews = ["A meaner Heathers, with Rose McGowan in fine form.", "Not since Heathers has high school been this "
-               "vicious; Rose McGowan sneers well.", "Hitchcock would have cut it; McGowan carries it.",
-               "A lesser Hitchcock imitation, and McGowan is wasted."]
+    reviews = ["A meaner Heathers, with Rose McGowan in fine form.",
+               "Not since Heathers has high school been this vicious; Rose McGowan sneers well.",
+               "Hitchcock would have cut it; McGowan carries it.", "A lesser Hitchcock imitation, and McGowan is wasted."]
     known = KnownPeople(full=frozenset({"alfred hitchcock"}), surnames=frozenset({"hitchcock"}),
                         films=frozenset({"heathers", "hitchcock", "jawbreaker"}))
     assert shared_names(reviews, "Jawbreaker") == ["Rose McGowan", "Heathers", "Hitchcock"]  # without the store

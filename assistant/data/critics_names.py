@@ -18,7 +18,6 @@ from typing import Any
 
 from langchain_core.documents import Document
 
-from assistant.data.english import english_words
 from assistant.data.details import (
     STOPWORDS,
     WORD_RE,
@@ -27,8 +26,9 @@ from assistant.data.details import (
     name_words,
     strip_possessive,
 )
+from assistant.data.english import english_words
 from assistant.data.facts_card import fold, split_names
-from assistant.data.records import movie_key
+from assistant.data.records import movie_key as key_of
 
 MIN_REVIEWS = 2  # critics who must use a name for it to count as the film's
 # a job written before a name, as critics do ("Director Alfred Hitchcock"): not part of it
@@ -142,8 +142,8 @@ def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int 
 
 
 def _another_film(name: str, title: str | None, known: KnownPeople) -> bool:
-    key = movie_key(name)
-    return key is not None and key != movie_key(title) and key in known.films and not known.knows(name)
+    key = key_of(name)
+    return key is not None and key != key_of(title) and key in known.films and not known.knows(name)
 
 
 def names_sentence(names: list[str]) -> str:

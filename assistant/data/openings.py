@@ -130,11 +130,12 @@ def count_name_openings(quotes: Iterable[tuple[str, str | None]], is_word: Calla
 
 def lead_opening(reply: str, phrases: Sequence[str]) -> list[str] | None:
     """A reply's opening words when it opens with one of `phrases` (the named lead's: "Al Pacino", "Pacino"): the
-    name as one word, NAME or NAME_POSSESSIVE, then the words after it; None while the name is still being written.
-    A reply that opened otherwise reads as usual (`opening_words`)."""
+    name as one word, NAME, or NAME_POSSESSIVE for "Pacino's" and "Coens'", then the words after it. None while the
+    name or its possessive is being written, and while a name may still grow into a longer one ("Jordan" of
+    "Jordan Peele"). A reply that opened otherwise reads as usual (`opening_words`)."""
     text = reply.lstrip()
-    if text not in phrases and any(p.startswith(text) for p in phrases):
-        return None  # no name yet, or not the whole of one
+    if any(p.startswith(text) and p != text for p in phrases):
+        return None  # no name yet, not the whole of one, or one that may go on
     for phrase in sorted(phrases, key=len, reverse=True):
         rest = text[len(phrase):]
         if not text.startswith(phrase) or rest[:1].isalnum():
@@ -144,6 +145,8 @@ def lead_opening(reply: str, phrases: Sequence[str]) -> list[str] | None:
                 return None  # the possessive is being written
             if rest[1] == "s" and not rest[2:3].isalnum():
                 return [NAME_POSSESSIVE] + opening_words(rest[2:], OPENING_WORDS - 1)
+            if phrase.endswith("s") and rest[1].isspace():  # "Coens' film", counted so by `leading_name`
+                return [NAME_POSSESSIVE] + opening_words(rest[1:], OPENING_WORDS - 1)
         return [NAME] + opening_words(rest, OPENING_WORDS - 1)
     return opening_words(reply, OPENING_WORDS)
 

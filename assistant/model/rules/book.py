@@ -38,8 +38,7 @@ class ReplyRules:
     off; 1.5: the first sentence for half the replies, the second for the others, drawn per reply and per draft);
     `verdict_first`: no concessive or quote-like opening; `real_words`: lower-case words are real ones;
     `critic_opening`: the first three words drawn toward the critics' (0: off); `films`: movie keys no lead name may
-    be (the store's titles). `vocab_size` is the model's logits'
-    width (its head may be padded past the tokenizer)."""
+    be (the store's titles). `vocab_size` is the model's logits' width (its head may be padded past the tokenizer)."""
 
     def __init__(self, tokenizer: Any, *, vocab_size: int | None = None, device: torch.device | str = "cpu",
                  names: bool = True, transfer: bool = True, name_boost: float = 0.0, lead_sentence: float = 0,

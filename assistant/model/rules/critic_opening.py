@@ -83,7 +83,8 @@ class CriticOpening(Rule):
             return None
         mid_word = bool(words) and (reply[-1:].isalnum() or reply[-1:] in "'_")
         out = guided.clone()
-        starting = self._starting(ids.tolist(), mid_word, possessive=words == [NAME])
+        # "'s" only right after the name: after "Zemeckis," it would glue a possessive to the comma
+        starting = self._starting(ids.tolist(), mid_word, possessive=words == [NAME] and reply[-1:].isalnum())
         moved = self._redraw(out, guided, raw, starting, words)
         return out.to(scores.dtype) if moved else None
 
@@ -107,12 +108,13 @@ class CriticOpening(Rule):
         for token in ids:
             text = self.vocab.texts[token] if token < len(self.vocab.texts) else ""
             piece = text.lstrip()
-            if possessive and text in ("'s", "\u2019s"):
-                starting.append((token, POSSESSIVE))
+            if text in ("'s", "\u2019s"):  # glued to whatever came before: a word only right after the name
+                if possessive:  # (a tokenizer that splits "\u2019" from "s" leaves the model its share)
+                    starting.append((token, POSSESSIVE))
                 continue
             if not piece or not WORD_CHARS.match(piece) or (mid_word and text == piece):
                 continue  # punctuation, the end, special tokens, a piece glued to the word being written
-            if len(piece) > 1 and not piece[1:].islower() and not piece[1:] == "'s":
+            if len(piece) > 1 and not piece[1:].islower() and piece[1:] != "'s":
                 continue  # "THe", "McD": the critics' counts are case-blind
             starting.append((token, piece.lower()))
         return starting

@@ -8,12 +8,12 @@ no one; boosting names harder makes it invent and ramble. Critics name someone i
 `NamedLead` makes that happen once per reply: when the reply reaches its `sentence`-th sentence without having
 named any of the film's own people, places or characters from the context, that sentence opens with one of them
 (`lead_names`: the facts line's names, a facts card's or the critics' shared ones, and names two quotes share;
-never the title, a critic, another film's quote, or another film's title the quotes compare with). Which name is drawn evenly among those guidance finds
-plausible (by the model's own preference, two replies about one film opened alike: "Kasdan provides ample ..."),
-and the rest of the sentence is written freely (sentiment guidance included; its first two words after the name
-drawn as critics go on after one: critic_opening.py). With `sentence` 2 the reply's first
-sentence is the model's own, and a reply that would end after it without naming anyone goes on to a second one
-that does.
+never the title, a critic, another film's quote, or another film's title the quotes compare with). Which name is
+drawn evenly among those guidance finds plausible (by the model's own preference, two replies about one film opened
+alike: "Kasdan provides ample ..."), and the rest of the sentence is written freely (sentiment guidance included;
+the two words after the name drawn as critics go on after one: critic_opening.py). With `sentence` 2 the reply's
+first sentence is the model's own, and a reply that would end after it without naming anyone goes on to a second
+one that does.
 
 It masks in both phases (protocol.py): before sentiment guidance, on the request's and the opposite prompt's
 logits alike, so guidance's plausibility cut cannot leave the names out; and after it, the same mask again, so the
