@@ -28,7 +28,7 @@ from assistant.data.details import (
 )
 from assistant.data.english import english_words
 from assistant.data.facts_card import fold, split_names
-from assistant.data.records import movie_key as key_of
+from assistant.data.titles import another_films_title
 
 MIN_REVIEWS = 2  # critics who must use a name for it to count as the film's
 # a job written before a name, as critics do ("Director Alfred Hitchcock"): not part of it
@@ -133,17 +133,12 @@ def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int 
             continue
         if " " not in name and (name.lower() in lower or name.lower() in STOPWORDS):  # ordinary: "Love", "This"
             continue
-        if known is not None and _another_film(name, title, known):
-            continue
+        if known is not None and another_films_title(name, title, known.films) and not known.knows(name):
+            continue  # a film compared with, unless the facts know the name as a person's ("Hitchcock")
         names.append(name)
         if len(names) == limit:
             break
     return names
-
-
-def _another_film(name: str, title: str | None, known: KnownPeople) -> bool:
-    key = key_of(name)
-    return key is not None and key != key_of(title) and key in known.films and not known.knows(name)
 
 
 def names_sentence(names: list[str]) -> str:

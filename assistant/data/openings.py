@@ -68,6 +68,8 @@ def context_key(words: Sequence[str], known: frozenset[str] | set[str] | dict) -
     return second if second in known else f"{RARE}|{RARE}"
 
 
+# Stricter than details.strip_possessive: a lone apostrophe only after an "s" ("Coens'"), not a closing quote
+# ("Pacino' is"), which that one would count as a possessive here.
 _POSSESSIVE_END = re.compile(r"(?:['\u2019]s|(?<=s)['\u2019])$")
 # Capitalised first words that open a sentence, not a name ("If", "In", "His")
 _NOT_NAMES = frozenset("""the a an this that these those it its i if in on as at by for from with of to what when

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,3 +162,10 @@ def choose_titles(rows: Iterable[tuple[str, str | None, str, int]]) -> dict[str,
             out[key] = (title, entry["reviews"])
     log.debug("title index: %d titled movies", len(out))
     return out
+
+
+def another_films_title(name: str, title: str | None, films: Container[str]) -> bool:
+    """Whether `name` is the title of a film other than `title` (`films`: the store's movie keys): critics compare
+    with other films by name ("Heathers" in two reviews of Jawbreaker), which reads like one of the film's people."""
+    key = movie_key(name)
+    return key is not None and key != movie_key(title) and key in films

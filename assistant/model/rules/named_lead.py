@@ -37,7 +37,7 @@ from assistant.data.details import (
     name_words,
     strip_possessive,
 )
-from assistant.data.records import movie_key
+from assistant.data.titles import another_films_title
 from assistant.model.rules.names import Allowed, context_part, request_words
 from assistant.model.rules.protocol import Rule, StepState
 from assistant.model.rules.vocabulary import TokenWords
@@ -93,10 +93,9 @@ def lead_names(request: Any, rule: Allowed | None = None, films: Container[str] 
             in_quotes.update(phrases)
     # Not a name of one quote, even of two or three words: as often a phrase ("How Not To", "Outer Space", "Secret
     # Service") as a person, and leading with a phrase makes the reply less specific, not more.
-    own = movie_key(request.movie)
     # a facts line's names are the film's people even where one is also a title ("Hitchcock")
     lead = in_facts | {p for p, lines in in_quotes.items()
-                       if lines >= 2 and not (films is not None and movie_key(p) != own and movie_key(p) in films)}
+                       if lines >= 2 and not (films is not None and another_films_title(p, request.movie, films))}
     return LeadNames(frozenset(lead), frozenset(rule.details | lead)) if lead else None
 
 
