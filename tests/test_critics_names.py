@@ -1,6 +1,8 @@
 """The names a movie's critics share: a facts line for films no facts source knows."""
 from __future__ import annotations
 
+import pytest
+
 from assistant.data.critics_names import critics_names_document, shared_names
 from assistant.data.records import Review
 from assistant.model.prompts import format_context_item
@@ -120,3 +122,41 @@ def test_another_films_title_two_critics_compare_with_is_no_name_unless_the_fact
                         films=frozenset({"heathers", "hitchcock", "jawbreaker"}))
     assert shared_names(reviews, "Jawbreaker") == ["Rose McGowan", "Heathers", "Hitchcock"]  # without the store
     assert shared_names(reviews, "Jawbreaker", known=known) == ["Rose McGowan", "Hitchcock"]  # a person too
+
+
+def test_a_surname_the_english_list_holds_but_rarely_uses_is_still_a_name():
+    from assistant.data.critics_names import known_people
+    from assistant.data.english import english_counts
+
+    if english_counts() is None:
+        pytest.skip("pyspellchecker is not installed")
+
+    class Store:
+        directory = "test-rare-surnames"
+
+        def sql(self, query, params=()):
+            if "DISTINCT movie_key" in query:
+                return []
+            return [("Martin Scorsese", "Emma Stone, Bill Murray"), ("Martin McDonagh", "Barry Keoghan")]
+
+    people = known_people(Store())
+    assert english_counts()["scorsese"] <= 1000 < english_counts()["stone"]  # what the cut reads
+    assert people.knows("Scorsese") and people.knows("Murray")  # listed, yet rarely used: a surname
+    assert not people.knows("Stone") and people.knows("Emma Stone")  # a common word alone names no one
+    # a first name two known people share, and a surname that is no common word: a person the facts may not know
+    assert people.is_person("Martin Freeman") and people.is_person("Martin Keoghan")
+    assert not people.is_person("Martin Stone") and not people.is_person("Barry Freeman")  # "barry": one person's
+    assert not people.is_person("Hong Kong") and not people.is_person("Upper West Side")
+
+
+def test_a_new_films_one_critic_name_counts_when_it_is_written_as_a_persons():
+    from assistant.data.critics_names import KnownPeople
+
+    known = KnownPeople(full=frozenset({"martin mcdonagh", "martin scorsese"}), surnames=frozenset({"mcdonagh"}),
+                        given=frozenset({"martin", "barry"}), common=frozenset({"island", "grace"}))
+    banshees = ["McDonagh's best since In Bruges.", "A sad, funny island fable; McDonagh at his most humane.",
+                "As ever, Barry Keoghan steals every scene he is in.", "The Irish Civil War rumbles across the water."]
+    names = shared_names(banshees, "The Banshees of Inisherin", known=known)
+    assert names[0] == "McDonagh" and "Barry Keoghan" in names  # shared first; one critic's person after
+    assert "Irish Civil War" not in names and "In Bruges" not in names  # one critic's capitals, no person's
+    assert shared_names(banshees, "The Banshees of Inisherin") == ["McDonagh"]  # without the facts: as before

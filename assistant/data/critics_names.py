@@ -26,7 +26,7 @@ from assistant.data.details import (
     name_words,
     strip_possessive,
 )
-from assistant.data.english import english_words
+from assistant.data.english import english_counts
 from assistant.data.facts_card import fold, split_names
 from assistant.data.titles import another_films_title
 
@@ -35,6 +35,13 @@ MIN_REVIEWS = 2  # critics who must use a name for it to count as the film's
 ROLE_WORDS = frozenset("Director Producer Writer Screenwriter Filmmaker Actor Actress Composer Cinematographer "
                        "Novelist Playwright Narrator".split())
 MAX_NAMES = 6  # the line stays short: the context's room is for the reviews
+# pyspellchecker lists many surnames as words, but its corpus uses them rarely: "scorsese" 342, "spielberg" 53,
+# "murray" 364, against "stone" 45,337, "wood" 26,378, "love" two million. Above this count a word is an English
+# word first ("Stone", "Hill", "Cage" alone name no one); at or under it, a capitalised one is a name. Chosen by
+# reading the facts' surnames the list holds: under it mostly names ("malone", "harper", "williams"), between it and
+# 3,000 as many words as names ("marsh", "brook", "lee", "smith"), above it mostly words ("swift", "graves", "pace").
+NAME_LIKE_COUNT = 1000
+GIVEN_NAME_PEOPLE = 2  # known people with a first name before it counts as one ("Barry", not one actor's "Bai")
 SOURCE = "its critics' reviews"
 
 
@@ -47,16 +54,28 @@ def _fold(word: str) -> str:
 @dataclass(frozen=True)
 class KnownPeople:
     """Everyone the store's facts sources list as some film's director or cast, folded ("roger michell"), and
-    their surnames when no English word is spelled the same ("michell", not "stone" or "love"); `films`, every
-    film's key, since critics compare with other films by name ("Heathers" in two reviews of Jawbreaker)."""
+    their surnames when they are no common English word ("michell", "scorsese", not "stone" or "love"); `films`,
+    every film's key, since critics compare with other films by name ("Heathers" in two reviews of Jawbreaker);
+    `given`, the first names several of them share ("barry", "martin"), and `common`, the English words too common
+    to be read as a surname ("stone"), for names the facts do not know yet."""
 
     full: frozenset[str]
     surnames: frozenset[str]
     films: frozenset[str] = frozenset()
+    given: frozenset[str] = frozenset()
+    common: frozenset[str] = frozenset()
 
     def knows(self, name: str) -> bool:
         folded = fold(name)
         return folded in self.full if " " in folded else folded in self.surnames
+
+    def is_person(self, name: str) -> bool:
+        """Known, or written as a person's name is: a first name people share and a surname that is no common word
+        ("Barry Keoghan" of a film newer than the facts; not "Hong Kong" nor "Barry Stone" ... unless known)."""
+        if self.knows(name):
+            return True
+        words = fold(name).split()
+        return len(words) >= 2 and words[0] in self.given and len(words[-1]) > 2 and words[-1] not in self.common
 
 
 KEPT_GENERATIONS = 4  # stores whose people are kept in memory (the live one, a thin copy, the one before)
@@ -73,14 +92,19 @@ def known_people(store: Any) -> KnownPeople:
                              "WHERE kind = 'movie'")
             names = {fold(n) for row in rows for value in row for n in split_names(value)}
             names = {n for n in names if n and n != "unknown director"}
-            english = english_words() or frozenset()
+            counts = english_counts() or {}
+            common = frozenset(w for w, n in counts.items() if n > NAME_LIKE_COUNT)
             surnames = {n.split()[-1] for n in names if " " in n}
+            firsts = Counter(n.split()[0] for n in names if " " in n)
             if len(_PEOPLE) >= KEPT_GENERATIONS:  # a long-running server sees a new generation per ingest
                 del _PEOPLE[next(iter(_PEOPLE))]
             films = frozenset(k for (k,) in store.sql("SELECT DISTINCT movie_key FROM docs "
                                                       "WHERE movie_key IS NOT NULL"))
-            _PEOPLE[key] = KnownPeople(frozenset(names), frozenset(w for w in surnames
-                                                                   if len(w) > 2 and w not in english), films)
+            _PEOPLE[key] = KnownPeople(
+                frozenset(names), frozenset(w for w in surnames if len(w) > 2 and w not in common), films,
+                given=frozenset(f for f, n in firsts.items()
+                               if n >= GIVEN_NAME_PEOPLE and len(f) > 1 and f not in STOPWORDS),
+                common=common)
         return _PEOPLE[key]
 
 
@@ -88,9 +112,10 @@ def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int 
                  limit: int = MAX_NAMES, known: KnownPeople | None = None) -> list[str]:
     """The names at least `min_reviews` of the reviews use, most used first, each in its fullest common form
     ("Alfred Hitchcock" where some write "Hitchcock"). The title's own words and common capitals do not count.
-    With `known`, a name one review uses counts too when the facts sources know it as someone's (after the shared
-    ones): a film the data knows from five reviews rarely has two critics naming the same person; and a name that
-    is another of its films' title is not the film's unless the facts sources know it as a person's ("Hitchcock")."""
+    With `known`, a name one review uses counts too when it is a person's (after the shared ones): one the facts
+    sources know, or a first name and an uncommon surname (`KnownPeople.is_person`): a film the data knows from five
+    reviews rarely has two critics naming the same person; and a name that is another of its films' title is not
+    the film's unless the facts sources know it as a person's ("Hitchcock")."""
     title_words = {part for w in WORD_RE.findall(title or "") for part in _fold(w).split("-")}
     reviews_using: Counter = Counter()  # a name's last word, folded ("hitchcock") -> reviews that use it
     forms: dict[str, Counter] = defaultdict(Counter)  # ... -> how it is written
@@ -124,7 +149,7 @@ def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int 
         return max(common, key=len) if common else max(forms[key].items(), key=lambda kv: (kv[1], len(kv[0])))[0]
 
     ranked = sorted((k for k, n in reviews_using.items()
-                     if n >= min_reviews or (known is not None and known.knows(fullest(k)))),
+                     if n >= min_reviews or (known is not None and known.is_person(fullest(k)))),
                     key=lambda k: (-reviews_using[k], k))
     names: list[str] = []
     for key in ranked:

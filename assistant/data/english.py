@@ -19,18 +19,30 @@ MISSING_ENGLISH = ("the English word list (the pyspellchecker package) is not in
                    "pip install pyspellchecker")
 
 _LOCK = threading.Lock()
-_CACHE: dict[str, frozenset[str] | None] = {}
+_CACHE: dict[str, dict[str, int] | None] = {}
+_WORDS: dict[str, frozenset[str] | None] = {}
 
 
-def english_words() -> frozenset[str] | None:
-    """pyspellchecker's English words, lower-cased, read once per process; None (logged once) without it."""
+def english_counts() -> dict[str, int] | None:
+    """pyspellchecker's English words, lower-cased, with how often its corpus uses each (a surname it lists,
+    "scorsese" 342, is rare beside "stone" 45,337); read once per process; None (logged once) without it.
+    Read-only by convention: every caller shares the one dict."""
     with _LOCK:
         if "en" not in _CACHE:
             _CACHE["en"] = _read()
         return _CACHE["en"]
 
 
-def _read() -> frozenset[str] | None:
+def english_words() -> frozenset[str] | None:
+    """pyspellchecker's English words, lower-cased, read once per process; None (logged once) without it."""
+    counts = english_counts()
+    with _LOCK:
+        if "en" not in _WORDS:
+            _WORDS["en"] = None if counts is None else frozenset(counts)
+        return _WORDS["en"]
+
+
+def _read() -> dict[str, int] | None:
     try:
         from importlib.resources import files
 
@@ -40,4 +52,7 @@ def _read() -> frozenset[str] | None:
     except (ModuleNotFoundError, FileNotFoundError, OSError, ValueError) as exc:
         log.warning("%s (%s)", MISSING_ENGLISH, exc)
         return None
-    return frozenset(w.lower() for w in words)
+    counts: dict[str, int] = {}
+    for word, count in words.items():
+        counts[word.lower()] = counts.get(word.lower(), 0) + int(count)
+    return counts
