@@ -133,7 +133,8 @@ class Sampling(BaseModel):
                     "finds plausible: each word's share moves toward how often the training films' critics opened "
                     "with it there (after a named lead's name: the two words critics write after a name they open "
                     "with); 1 = the critics' shares, 0 = the model's own "
-                    "(assistant/model/rules/critic_opening.py).",
+                    "(assistant/model/rules/critic_opening.py). Above 0 the reply is also drawn a length from the "
+                    "critics' quotes, and ending sooner costs more (critic_length.py); 0 turns both off.",
     )
     praise_guidance: float = Field(
         default=1.0, ge=0.0, le=2.0,

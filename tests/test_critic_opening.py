@@ -13,6 +13,7 @@ from assistant.data.openings import (
     POSSESSIVE,
     RARE,
     CriticOpenings,
+    context_key,
     count_name_openings,
     count_openings,
     critic_openings,
@@ -166,21 +167,24 @@ ENGLISH = frozenset("funny high spirited a is and has film great the brings".spl
 
 def test_a_quote_opens_with_a_name_when_its_capitalised_words_end_in_no_english_word_and_are_not_its_title():
     word = ENGLISH.__contains__
-    assert leading_name("Joan Cusack practically steals the show!", word) == (False, "practically steals the show!")
-    assert leading_name("Zemeckis' tranquil control never wavers.", word) == (True, "tranquil control never wavers.")
-    assert leading_name("Jim Jarmusch's most stunning work.", word) == (True, "most stunning work.")
-    assert leading_name("Linney, in particular, is heartbreaking.", word) == (False, "in particular, is heartbreaking.")
+    assert leading_name("Joan Cusack practically steals the show!", word) == (False, "practically steals the show!",
+                                                                              "Joan Cusack")
+    assert leading_name("Zemeckis' tranquil control never wavers.", word) == (True, "tranquil control never wavers.",
+                                                                              "Zemeckis")
+    assert leading_name("Jim Jarmusch's most stunning work.", word) == (True, "most stunning work.", "Jim Jarmusch")
+    assert leading_name("Linney, in particular, is heartbreaking.", word) == (False, "in particular, is heartbreaking.",
+                                                                              "Linney")
     assert leading_name("Funny and sad.", word) is None  # a word, not a name
     assert leading_name("High-spirited and fun.", word) is None  # a hyphenated word
     assert leading_name("The Nostromo drifts.", word) is None  # a sentence's opener, not a name
     assert leading_name("Invictus is a powerful story.", word, frozenset({"invictus"})) is None  # its own title
-    assert leading_name("Invictus is a powerful story.", word) == (False, "is a powerful story.")
+    assert leading_name("Invictus is a powerful story.", word) == (False, "is a powerful story.", "Invictus")
 
 
 def test_the_name_contexts_count_what_critics_write_after_a_name_and_after_its_possessive():
-    quotes = ([("Kasdan is a master.", "The Bodyguard")] * 3 + [("Romero has made a gem.", "Dawn")] * 2
-              + [("Scorsese's film is great.", "Casino")] * 2 + [("Funny is a gem.", "Up")] * 5
-              + [("Casino is a bore.", "Casino")] * 4)
+    quotes = ([("Kasdan is a master.", "The Bodyguard", {})] * 3 + [("Romero has made a gem.", "Dawn", {})] * 2
+              + [("Scorsese's film is great.", "Casino", {})] * 2 + [("Funny is a gem.", "Up", {})] * 5
+              + [("Casino is a bore.", "Casino", {})] * 4)
     contexts = count_name_openings(quotes, ENGLISH.__contains__, min_context=3)
     assert contexts[NAME] == {"is": 3, "has": 2, POSSESSIVE: 2}  # no word, no title counted
     assert contexts[NAME_POSSESSIVE] == {"film": 2}
@@ -188,6 +192,29 @@ def test_the_name_contexts_count_what_critics_write_after_a_name_and_after_its_p
     table = CriticOpenings({"contexts": {**contexts, "*|has": {"made": 7}}})
     assert table.whole([NAME], "is") == 3 and table.whole([NAME, "is"], "a") == 3
     assert table.whole([NAME, "has"], "made") == 7  # backs off to the general table
+
+
+def test_the_name_contexts_are_also_kept_by_the_names_role_where_the_films_facts_tell_it():
+    from assistant.data.openings import film_roles, name_role
+
+    roles = film_roles({"Martin Scorsese": "director", "Al Pacino": "cast", "Robert De Niro": "cast"})
+    assert name_role("Scorsese", roles) == "director" and name_role("Al Pacino", roles) == "cast"
+    assert name_role("Joe Pesci", roles) == "cast"  # not the director of a film whose director is known: an actor
+    assert name_role("Pesci", {"pacino": "cast"}) is None and name_role("Pesci", {}) is None  # no director known
+    assert film_roles({"Clint Eastwood": "director", "Eastwood": "cast"}) == {"eastwood": "director"}
+    quotes = ([("Scorsese's film is great.", "Casino", roles)] * 3
+              + [("Pacino's performance is great.", "Casino", roles)] * 3 + [("Pacino is great.", "Casino", roles)] * 2
+              + [("Kasdan's film is great.", "Silverado", {})] * 2)
+    contexts = count_name_openings(quotes, ENGLISH.__contains__, min_context=3)
+    assert contexts[NAME_POSSESSIVE] == {"film": 5, "performance": 3}  # every name's, role-blind
+    assert contexts["<director>'s"] == {"film": 3} and contexts["<actor>'s"] == {"performance": 3}
+    assert contexts["<actor>"] == {POSSESSIVE: 3, "is": 2}
+    assert contexts["<director>"] == {POSSESSIVE: 3}
+    table = CriticOpenings({"contexts": {NAME_POSSESSIVE: {"film": 9}, "<actor>'s": {"performance": 4},
+                                         f"{NAME}|is": {"a": 5}}})
+    assert table.whole(["<actor>'s"], "performance") == 4 and table.whole(["<actor>'s"], "film") == 0
+    assert table.whole(["<director>'s"], "film") == 9  # a role with too few quotes: every name's counts
+    assert context_key(["<actor>", "is"], table.contexts) == f"{NAME}|is"  # the third word is role-blind
 
 
 def test_a_lead_reply_reads_its_name_as_one_word_and_nothing_while_the_name_is_written():
@@ -203,6 +230,10 @@ def test_a_lead_reply_reads_its_name_as_one_word_and_nothing_while_the_name_is_w
     longer = ("Jordan", "Jordan Peele")  # one person's surname, another's first name
     assert lead_opening("Jordan", longer) is None and lead_opening("Jordan ", longer) is None  # may go on
     assert lead_opening("Jordan Peele", longer) == [NAME] and lead_opening("Jordan is", longer) == [NAME, "is"]
+    roles = {"Al Pacino": "cast", "Pacino": "cast"}
+    assert lead_opening("Pacino's film", phrases, roles) == ["<actor>'s", "film"]  # read by the name's role
+    assert lead_opening("Al Pacino is", phrases, roles) == ["<actor>", "is"]
+    assert lead_opening("Pacino's film", phrases, {"Pacino": "director"}) == ["<director>'s", "film"]
 
 
 def test_after_a_leads_name_the_next_words_are_drawn_as_critics_go_on_after_a_name(tokenizer, vocab):
@@ -223,6 +254,18 @@ def test_after_a_leads_name_the_next_words_are_drawn_as_critics_go_on_after_a_na
     assert float(after_comma[possessive]) == pytest.approx(float(before[possessive]), abs=1e-5)  # no "Plot,'s"
 
 
+def test_after_an_actors_possessive_the_words_are_drawn_from_what_critics_write_after_an_actors(tokenizer, vocab):
+    film, end = _one(tokenizer, " film"), _one(tokenizer, " end")
+    table = CriticOpenings({"contexts": {NAME_POSSESSIVE: {"film": 500, "end": 1},
+                                         "<actor>'s": {"end": 500, "film": 1}}})
+    scores = torch.full((len(tokenizer),), -math.inf)
+    scores[[film, end]] = torch.tensor([0.0, 0.0])
+    as_actor = _probs(_step(tokenizer, CriticOpening(table, vocab, 1.0, lead=("Plot",), roles={"Plot": "cast"}),
+                            "Plot's", scores.unsqueeze(0)))
+    blind = _probs(_step(tokenizer, CriticOpening(table, vocab, 1.0, lead=("Plot",)), "Plot's", scores.unsqueeze(0)))
+    assert as_actor[end] > 0.9 and blind[film] > 0.9  # "Pacino's performance", where every name's read "film"
+
+
 def test_the_book_gives_a_first_sentence_lead_the_critics_opening_after_its_name(tokenizer):
     from assistant.model.prompts import ReviewRequest, fit_prompt
     from assistant.model.rules import NamedLead
@@ -233,5 +276,6 @@ def test_the_book_gives_a_first_sentence_lead_the_critics_opening_after_its_name
     rules = ReplyRules(tokenizer, critic_opening=1.0, lead_sentence=1).for_prompt(fitted)
     opening, lead = next(r for r in rules if isinstance(r, CriticOpening)), rules[-1]
     assert isinstance(lead, NamedLead) and set(opening.lead) == set(lead.phrases) and "Docter" in opening.lead
+    assert opening.roles["Docter"] == "director" and opening.roles["Asner"] == "cast"  # from the facts line
     second = ReplyRules(tokenizer, critic_opening=1.0, lead_sentence=2).for_prompt(fitted)
     assert next(r for r in second if isinstance(r, CriticOpening)).lead == ()  # the opening is the model's own

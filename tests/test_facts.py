@@ -6,6 +6,7 @@ from assistant.data.facts_card import (
     MovieCard,
     SourceFacts,
     first_sentences,
+    line_people,
     source_label,
 )
 from assistant.data.records import MovieFacts
@@ -52,6 +53,14 @@ def test_same_title_and_year_join_into_one_card_that_names_its_sources():
     assert "Nostromo" in line and "Critics consensus: A modern classic." in line
     assert card.names() == {"Ridley Scott": "director", "Tom Skerritt": "cast", "Sigourney Weaver": "cast",
                             "Veronica Cartwright": "cast", "Harry Dean Stanton": "cast"}
+    assert line_people(line) == card.names()  # the line read back, as the decoding rules read it
+
+
+def test_a_facts_line_read_back_keeps_initials_and_a_jr_in_the_name():
+    line = "A 1985 film directed by George A. Romero, starring Robert Downey Jr. and Lori Cardille (horror). Dead."
+    assert line_people(line) == {"George A. Romero": "director", "Robert Downey Jr.": "cast", "Lori Cardille": "cast"}
+    assert line_people("The film starring Al Pacino. Critics consensus: A. Grand.") == {"Al Pacino": "cast"}
+    assert line_people("Its critics name Hitchcock and Bruce Dern.") == {}  # no facts card's line
 
 
 def test_films_sharing_a_title_stay_apart_and_reviews_pick_theirs():

@@ -127,6 +127,18 @@ def test_a_lead_name_is_finished_whole_and_not_glued_to_more(tokenizer):
     assert lead_step(tokenizer, "It is a grim film. Weaver is") is None  # the lead is done
 
 
+def test_after_the_leads_and_comes_another_of_its_people_or_a_plain_word_not_the_same_name_or_any_capital(tokenizer):
+    weaver, scott, the, cap_the, internet = (tokenizer(t, add_special_tokens=False)["input_ids"][0]
+                                             for t in (" Weaver", " Scott", " the", " The", " Internet"))
+    again = lead_step(tokenizer, "Weaver and", sentence=1)
+    assert again is not None and not again[weaver] and again[scott]  # "Weaver and Weaver" out, "Weaver and Scott" in
+    assert again[the] and not again[cap_the] and not again[internet]  # "Weaver and the crew", not "and Internet"
+    assert not lead_step(tokenizer, "It is a grim film. Weaver and")[weaver]  # a second sentence's lead too
+    assert not lead_step(tokenizer, "Sigourney Weaver and", sentence=1)[weaver]  # her surname is her too
+    assert lead_step(tokenizer, "Weaver and the", sentence=1) is None  # gone on: the rest is the model's
+    assert lead_step(tokenizer, "The crew and", sentence=1) is None  # no lead before the "and"
+
+
 def test_the_lead_is_masked_before_guidance_so_the_plausibility_cut_cannot_drop_the_names(tokenizer):
     rule = named_lead(tokenizer, lead_names(REQUEST))
     processor = RuleSet(tokenizer, [[rule]], prompt_width=1)  # the prompt: "Go"

@@ -275,6 +275,7 @@ def test_the_chat_keeps_names_to_the_context_only_with_retrieval(tiny_chat, tiny
     from assistant.chat.memory import ChatMemory
     from assistant.model.prompts import fit_text
     from assistant.model.rules import NamedLead, NamesRule, VerdictFirst
+    from assistant.model.rules.critic_length import CriticLength
     from assistant.model.rules.critic_opening import CriticOpening
     from assistant.model.rules.real_words import RealWords
 
@@ -288,11 +289,13 @@ def test_the_chat_keeps_names_to_the_context_only_with_retrieval(tiny_chat, tiny
 
     with_rag = rules_of(tiny_chat.llm("tuned"), rag.prompt)
     lead = [p for p in with_rag if isinstance(p, NamedLead)]
-    assert [type(p) for p in with_rag] == [VerdictFirst, CriticOpening, RealWords, NamesRule, *[NamedLead] * len(lead)]
+    assert [type(p) for p in with_rag] == [VerdictFirst, CriticOpening, CriticLength, RealWords, NamesRule,
+                                           *[NamedLead] * len(lead)]
     opening = next(p for p in with_rag if isinstance(p, CriticOpening))  # after a first-sentence lead's name
     assert set(opening.lead) == (set(lead[0].phrases) if lead and lead[0].sentence == 1 else set())
     # without retrieval no names rule: only the rules every review gets
-    assert [type(p) for p in rules_of(tiny_chat.llm("tuned"), bare.prompt)] == [VerdictFirst, CriticOpening, RealWords]
+    assert [type(p) for p in rules_of(tiny_chat.llm("tuned"), bare.prompt)] == [VerdictFirst, CriticOpening,
+                                                                                CriticLength, RealWords]
     rule = next(p for p in with_rag if isinstance(p, NamesRule))
     assert rule.boost == tiny_chat.settings.sampling.name_boost
 
@@ -310,8 +313,9 @@ def test_the_chat_keeps_names_to_the_context_only_with_retrieval(tiny_chat, tiny
     assert next(p for p in processors_with(rag.prompt, name_boost=5.0) if isinstance(p, NamesRule)).boost == 5.0
     assert not any(isinstance(p, NamesRule) for p in processors_with(rag.prompt, context_names=False))
     assert not any(isinstance(p, NamedLead) for p in processors_with(rag.prompt, name_lead=0))
-    assert [type(p) for p in processors_with(bare.prompt, verdict_first=False)] == [CriticOpening, RealWords]
-    assert processors_with(bare.prompt, verdict_first=False, real_words=False, critic_opening=0.0) == []
+    assert [type(p) for p in processors_with(bare.prompt, verdict_first=False)] == [CriticOpening, CriticLength,
+                                                                                    RealWords]
+    assert processors_with(bare.prompt, verdict_first=False, real_words=False, critic_opening=0.0) == []  # both
 
 
 def test_a_password_in_the_endpoint_is_never_logged_nor_shown(server, tiny_artifacts, tmp_path, embeddings, caplog):

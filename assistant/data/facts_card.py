@@ -202,3 +202,22 @@ class MovieCard:
 
 def _and(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+# `MovieCard.line`'s head, read back: "A 1979 film directed by A and B, starring C, D and E (sci fi)."
+# (the head's full stop is no initial's nor a "Jr.": "George A. Romero", "Robert Downey Jr.")
+_LINE_PEOPLE = re.compile(r"(?: directed by (?P<director>.+?))?(?:,? starring (?P<cast>.+?))?(?: \([^)]*\))?"
+                          r"(?<![ .][A-Z])(?<!\bJr)(?<!\bSr)\.(?:\s|$)")
+
+
+def line_people(line: str) -> dict[str, str]:
+    """Every person a facts line (`MovieCard.line`) names -> "director" or "cast"; {} for any other text."""
+    match = re.match(r"(?:A \d{4} film|The film)" + _LINE_PEOPLE.pattern, line.strip())
+    if match is None:
+        return {}
+    people: dict[str, str] = {}
+    for role in ("director", "cast"):
+        for name in re.split(r", | and ", match[role] or ""):
+            if name.strip():
+                people.setdefault(name.strip(), role)
+    return people

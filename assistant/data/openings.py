@@ -19,6 +19,12 @@ with (`count_name_openings`): the context "<name>" for the word after it ("is" 1
 "brings" 0.6%), "<name>'s" for the word after a possessive ("film", "performance", "direction", "latest"), "'s"
 itself in "<name>" as how often the name was a possessive, and "<name>|is" and the like for the third word.
 `lead_opening` reads a reply's opening that way.
+
+Who the name is matters for the word after it: drawn from every name's counts, a lead that was one of the film's
+actors got "Al Pacino's film is ...", "Chevy Chase's film ..." (10 of 200 replies with a facts card), crediting
+an actor with the film. Where the quote's film has a facts card, the counts are also kept by the name's role
+(`ROLE_MARKERS`): "<director>'s" goes on with "film", "latest", "direction", "<actor>'s" with "performance" (the
+contexts exist only where enough quotes were counted; `context_key` falls back to the role-blind one).
 """
 from __future__ import annotations
 
@@ -27,8 +33,11 @@ import logging
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
+
+from assistant.data.facts_card import fold
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +48,11 @@ ANY = "*"
 NAME = "<name>"  # the film's person a quote or a reply opens with, whoever it is
 NAME_POSSESSIVE = "<name>'s"
 POSSESSIVE = "'s"  # in the NAME context: the name was a possessive
+# The name's role, where the facts know it (facts_card: "director", "cast"): its own contexts, the role-blind beside
+ROLE_MARKERS = {"director": "<director>", "cast": "<actor>"}
+NAME_MARKERS = frozenset({NAME, *ROLE_MARKERS.values()})
+POSSESSIVE_MARKERS = frozenset(m + POSSESSIVE for m in NAME_MARKERS)
+_ROLE_BLIND = {**{m: NAME for m in NAME_MARKERS}, **{m: NAME_POSSESSIVE for m in POSSESSIVE_MARKERS}}
 _EDGE = re.compile(r"^[^\w']+|[^\w']+$")
 WORD_CHARS = re.compile(r"^[\w']+$")
 
@@ -60,8 +74,12 @@ def context_key(words: Sequence[str], known: frozenset[str] | set[str] | dict) -
     if not words:
         return ""
     if len(words) == 1:
-        return words[0] if words[0] in known else RARE
-    pair = f"{words[0]}|{words[1]}"
+        if words[0] in known:
+            return words[0]
+        blind = _ROLE_BLIND.get(words[0])  # a role's context with too few quotes: every name's
+        return blind if blind in known else RARE
+    first = _ROLE_BLIND.get(words[0], words[0])  # the third word is counted role-blind
+    pair = f"{first}|{words[1]}"
     if pair in known:
         return pair
     second = f"{ANY}|{words[1]}"
@@ -77,9 +95,15 @@ while where there here his her their one not no but and so we you he she they af
 most how who why""".split())
 
 
+class LeadingName(NamedTuple):
+    possessive: bool  # "Scorsese's", "Coens'"
+    rest: str  # the text after the name
+    name: str  # without its possessive: "Jim Jarmusch"
+
+
 def leading_name(text: str, is_word: Callable[[str], bool], title: frozenset[str] = frozenset()
-                 ) -> tuple[bool, str] | None:
-    """(whether it is a possessive, the text after it) when `text` opens with a person's name: one to three
+                 ) -> LeadingName | None:
+    """The name `text` opens with, when it opens with a person's name: one to three
     capitalised words, the last no English word (`is_word`, lower-cased: "Funny", "High-spirited" are words) and
     not all of them the quote's own title (`title`, lower-cased words). None otherwise."""
     run: list[str] = []
@@ -100,40 +124,66 @@ def leading_name(text: str, is_word: Callable[[str], bool], title: frozenset[str
         return None
     if all(w.lower() in title for w in bare):
         return None
-    return bool(_POSSESSIVE_END.search(run[-1])), " ".join(raws[len(run):])
+    return LeadingName(bool(_POSSESSIVE_END.search(run[-1])), " ".join(raws[len(run):]), " ".join(bare))
 
 
-def count_name_openings(quotes: Iterable[tuple[str, str | None]], is_word: Callable[[str], bool], *,
-                        min_context: int = 40, top: int = 400) -> dict[str, dict[str, int]]:
-    """The name contexts (the module says which) from (quote, its film's title) pairs; a third-word context needs
-    `min_context` quotes, words used at least twice."""
-    after: Counter = Counter()
-    after_possessive: Counter = Counter()
+def name_role(name: str, roles: Mapping[str, str]) -> str | None:
+    """The role ("director", "cast") `roles` (a film's people by their folded last name: `film_roles`) gives the
+    name, by its last word ("Pacino", "Al Pacino"). A name the roles lack, on a film whose director they know, is
+    read as an actor's: most facts cards list a director and few or no actors, and of the training quotes that open
+    with such a name most name an actor ("Cumberbatch's finely calibrated performance", "Josh Brolin does ...").
+    None when nothing is known."""
+    words = fold(name).split()
+    if not words:
+        return None
+    return roles.get(words[-1]) or ("cast" if "director" in roles.values() else None)
+
+
+def film_roles(people: Mapping[str, str]) -> dict[str, str]:
+    """`name_role`'s roles from a facts card's people (name -> "director" or "cast": facts_card.MovieCard.names);
+    where one surname is both, the director's ("Eastwood's film")."""
+    roles: dict[str, str] = {}
+    for name, role in people.items():
+        words = fold(name).split()
+        if words and (roles.get(words[-1]) != "director"):
+            roles[words[-1]] = role
+    return roles
+
+
+def count_name_openings(quotes: Iterable[tuple[str, str | None, Mapping[str, str]]], is_word: Callable[[str], bool],
+                        *, min_context: int = 40, top: int = 400) -> dict[str, dict[str, int]]:
+    """The name contexts (the module says which) from (quote, its film's title, its film's people's roles by last
+    name, `name_role`) triples; a role's or a third word's context needs `min_context` quotes, words used at least
+    twice."""
+    after: dict[str, Counter] = {}  # NAME, NAME_POSSESSIVE and each role's markers -> the word after the name
     thirds: dict[str, Counter] = {}
-    for text, title in quotes:
+    for text, title, roles in quotes:
         found = leading_name(text, is_word, frozenset(w.lower() for w in re.findall(r"\w+", title or "")))
         if found is None:
             continue
-        possessive, rest = found
-        words = opening_words(rest, OPENING_WORDS - 1)
+        words = opening_words(found.rest, OPENING_WORDS - 1)
         if not words:
             continue
-        if possessive:
-            after[POSSESSIVE] += 1
-            after_possessive[words[0]] += 1
-        else:
-            after[words[0]] += 1
-            if len(words) == 2:
-                thirds.setdefault(f"{NAME}|{words[0]}", Counter())[words[1]] += 1
-    contexts = {NAME: after, NAME_POSSESSIVE: after_possessive}
+        role = name_role(found.name, roles)
+        for marker in (NAME, ROLE_MARKERS[role]) if role in ROLE_MARKERS else (NAME,):
+            if found.possessive:
+                after.setdefault(marker, Counter())[POSSESSIVE] += 1
+                after.setdefault(marker + POSSESSIVE, Counter())[words[0]] += 1
+            else:
+                after.setdefault(marker, Counter())[words[0]] += 1
+        if not found.possessive and len(words) == 2:
+            thirds.setdefault(f"{NAME}|{words[0]}", Counter())[words[1]] += 1
+    contexts = {key: counter for key, counter in after.items()
+                if key in (NAME, NAME_POSSESSIVE) or sum(counter.values()) >= min_context}
     contexts.update({key: counter for key, counter in thirds.items() if sum(counter.values()) >= min_context})
     return {key: {w: c for w, c in counter.most_common(top) if c >= 2} for key, counter in contexts.items()}
 
 
-def lead_opening(reply: str, phrases: Sequence[str]) -> list[str] | None:
+def lead_opening(reply: str, phrases: Sequence[str], roles: Mapping[str, str] | None = None) -> list[str] | None:
     """A reply's opening words when it opens with one of `phrases` (the named lead's: "Al Pacino", "Pacino"): the
-    name as one word, NAME, or NAME_POSSESSIVE for "Pacino's" and "Coens'", then the words after it. None while the
-    name or its possessive is being written, and while a name may still grow into a longer one ("Jordan" of
+    name as one word, NAME, or NAME_POSSESSIVE for "Pacino's" and "Coens'", then the words after it; with the
+    phrase's role in `roles` (phrase -> "director" or "cast"), that role's marker instead ("<actor>'s"). None while
+    the name or its possessive is being written, and while a name may still grow into a longer one ("Jordan" of
     "Jordan Peele"). A reply that opened otherwise reads as usual (`opening_words`)."""
     text = reply.lstrip()
     if any(p.startswith(text) and p != text for p in phrases):
@@ -142,14 +192,15 @@ def lead_opening(reply: str, phrases: Sequence[str]) -> list[str] | None:
         rest = text[len(phrase):]
         if not text.startswith(phrase) or rest[:1].isalnum():
             continue  # another phrase, or a longer word
+        marker = ROLE_MARKERS.get((roles or {}).get(phrase, ""), NAME)
         if rest[:1] in ("'", "\u2019"):
             if len(rest) < 2:
                 return None  # the possessive is being written
             if rest[1] == "s" and not rest[2:3].isalnum():
-                return [NAME_POSSESSIVE] + opening_words(rest[2:], OPENING_WORDS - 1)
+                return [marker + POSSESSIVE] + opening_words(rest[2:], OPENING_WORDS - 1)
             if phrase.endswith("s") and rest[1].isspace():  # "Coens' film", counted so by `leading_name`
-                return [NAME_POSSESSIVE] + opening_words(rest[1:], OPENING_WORDS - 1)
-        return [NAME] + opening_words(rest, OPENING_WORDS - 1)
+                return [marker + POSSESSIVE] + opening_words(rest[1:], OPENING_WORDS - 1)
+        return [marker] + opening_words(rest, OPENING_WORDS - 1)
     return opening_words(reply, OPENING_WORDS)
 
 
@@ -160,7 +211,13 @@ def count_openings(texts: Iterable[str], *, min_context: int = 40, top: int = 40
     firsts: Counter = Counter()
     seconds: dict[str, Counter] = {}
     thirds: dict[str, Counter] = {}
-    openings = [w for w in (opening_words(t) for t in texts) if len(w) == OPENING_WORDS]
+    lengths: Counter = Counter()  # words per quote: the length a reply is drawn to (rules/critic_length.py)
+    openings = []
+    for text in texts:
+        words = opening_words(text)
+        if len(words) == OPENING_WORDS:
+            openings.append(words)
+            lengths[len(text.split())] += 1
     for w1, _, _ in openings:
         firsts[w1] += 1
     pair_counts = Counter(f"{w1}|{w2}" for w1, w2, _ in openings)
@@ -183,7 +240,8 @@ def count_openings(texts: Iterable[str], *, min_context: int = 40, top: int = 40
     contexts = {"": kept(firsts, top_first)}
     for table in (seconds, thirds):
         contexts.update({key: kept(counter, top) for key, counter in table.items()})
-    return {"quotes": len(openings), "min_context": min_context, "contexts": contexts}
+    return {"quotes": len(openings), "min_context": min_context, "contexts": contexts,
+            "lengths": {str(n): c for n, c in sorted(lengths.items())}}
 
 
 class CriticOpenings:
@@ -193,6 +251,8 @@ class CriticOpenings:
     def __init__(self, table: dict) -> None:
         self.contexts: dict[str, dict[str, int]] = table["contexts"]
         self.quotes = int(table.get("quotes", 0))
+        # quotes by their length in words (`lengths[n]`: how many had n words); {} in a table without them
+        self.lengths: dict[int, int] = {int(n): int(c) for n, c in (table.get("lengths") or {}).items()}
 
     @classmethod
     def read(cls, path: Path = TABLE) -> dict[str, CriticOpenings] | None:

@@ -2,14 +2,14 @@
 prompt's rules from its structure (the fitted prompt's request, as the prompt writes it) and a batch's `RuleSet`.
 
     book = ReplyRules.from_sampling(tokenizer, settings.sampling, vocab_size=model.config.vocab_size)
-    book.for_prompt(fitted)     # (VerdictFirst, CriticOpening, RealWords, NamesRule, NamedLead), as the settings say
+    book.for_prompt(fitted)     # (VerdictFirst, CriticOpening, CriticLength, RealWords, NamesRule, NamedLead)
     book.rule_set(batch, prompt_width=width)     # what the decode loop applies (protocol.py)
 
-Every review prompt may get verdict first (verdict_first.py), a critic's opening (critic_opening.py) and real words
-(real_words.py). A prompt with context also gets the names rule (names.py: every name true to the context) and the
-named lead (named_lead.py: one sentence opens with one of the film's names) when its context names any of the
-film's people; a prompt without context gets neither. A reply the named lead opens has one of the film's names
-for its first word, and the critic's opening draws the two words after it.
+Every review prompt may get verdict first (verdict_first.py), a critic's opening (critic_opening.py), a critic's
+length (critic_length.py) and real words (real_words.py). A prompt with context also gets the names rule (names.py:
+every name true to the context) and the named lead (named_lead.py: one sentence opens with one of the film's names)
+when its context names any of the film's people; a prompt without context gets neither. A reply the named lead
+opens has one of the film's names for its first word, and the critic's opening draws the two words after it.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import torch
 
 from assistant.data.openings import critic_openings
 from assistant.model.prompts import FittedPrompt, as_written, shown_texts
+from assistant.model.rules.critic_length import PUSH, CriticLength, sentence_end_tokens
 from assistant.model.rules.critic_opening import CriticOpening
 from assistant.model.rules.named_lead import NamedLead, lead_names
 from assistant.model.rules.names import NamesRule, request_words
@@ -37,13 +38,14 @@ class ReplyRules:
     `names`: the names rule, with its `transfer` and `name_boost`; `lead_sentence`: the named lead's sentence (0:
     off; 1.5: the first sentence for half the replies, the second for the others, drawn per reply and per draft);
     `verdict_first`: no concessive or quote-like opening; `real_words`: lower-case words are real ones;
-    `critic_opening`: the first three words drawn toward the critics' (0: off); `films`: movie keys no lead name may
-    be (the store's titles). `vocab_size` is the model's logits' width (its head may be padded past the tokenizer)."""
+    `critic_opening`: the first three words drawn toward the critics' (0: off); `critic_length`: nats a sentence end
+    costs until the reply has a length drawn from the critics' (0: off); `films`: movie keys no lead name may be
+    (the store's titles). `vocab_size` is the model's logits' width (its head may be padded past the tokenizer)."""
 
     def __init__(self, tokenizer: Any, *, vocab_size: int | None = None, device: torch.device | str = "cpu",
                  names: bool = True, transfer: bool = True, name_boost: float = 0.0, lead_sentence: float = 0,
                  verdict_first: bool = False, real_words: bool = False, critic_opening: float = 0.0,
-                 films: Container[str] | None = None) -> None:
+                 critic_length: float = 0.0, films: Container[str] | None = None) -> None:
         if lead_sentence < 0:
             raise ValueError(f"the lead sentence counts from 1 (0: off), not {lead_sentence}")
         # a reply's lead sentence: floor(lead_sentence), or the next one with the fraction's odds (variety, not
@@ -53,12 +55,15 @@ class ReplyRules:
         self.lead_sentence = lead_sentence
         self.films = films  # the store's movie keys: another film's title is never a lead name
         self.vocab = None
-        if names or lead_sentence or verdict_first or real_words or critic_opening:  # ~1 s for 49k tokens, once
+        if names or lead_sentence or verdict_first or real_words or critic_opening or critic_length:  # ~1 s, once
             self.vocab = token_words(tokenizer, vocab_size or len(tokenizer))
         self.verdict_first = VerdictFirst(self.vocab, device=self.device) if verdict_first else None
         self.english = english_lexicon() if real_words else None  # None without the word list: the rule is off
         self.critic_opening = critic_opening
-        self.openings = critic_openings() if critic_opening else None  # None without the table: the rule is off
+        self.openings = critic_openings() if critic_opening or critic_length else None  # None without the table
+        self.critic_length = critic_length
+        self.ends = (sentence_end_tokens(self.vocab, set(getattr(tokenizer, "all_special_ids", None) or ()))
+                     if critic_length else None)
 
     @classmethod
     def from_sampling(cls, tokenizer: Any, sampling: Any, *, vocab_size: int | None = None,
@@ -68,7 +73,9 @@ class ReplyRules:
         return cls(tokenizer, vocab_size=vocab_size, device=device, names=sampling.context_names,
                    name_boost=sampling.name_boost, lead_sentence=sampling.name_lead,
                    verdict_first=sampling.verdict_first, real_words=sampling.real_words,
-                   critic_opening=sampling.critic_opening, films=films)
+                   critic_opening=sampling.critic_opening,
+                   critic_length=PUSH if sampling.critic_opening else 0.0,  # the critics' shape: start and length
+                   films=films)
 
     def lead_for(self, rng: random.Random) -> int:
         """The named lead's sentence for one reply (0: none), drawn from `lead_sentence` as the class says."""
@@ -88,10 +95,16 @@ class ReplyRules:
         leads = lead_names(request, allowed, self.films) if sentence else None
         rules: list[Rule] = [self.verdict_first] if self.verdict_first is not None else []
         lead = NamedLead(leads, self.vocab, sentence=sentence, device=self.device) if leads is not None else None
-        if self.openings is not None and request.sentiment in self.openings:
+        if self.critic_opening and self.openings is not None and request.sentiment in self.openings:
             # a reply the named lead opens: its name is the lead's, the words after it drawn as critics go on
+            first = lead is not None and sentence == 1
             rules.append(CriticOpening(self.openings[request.sentiment], self.vocab, self.critic_opening,
-                                       lead=lead.phrases if lead is not None and sentence == 1 else ()))
+                                       lead=lead.phrases if first else (), roles=leads.roles if first else None))
+        table = (self.openings or {}).get(request.sentiment)
+        if self.critic_length and table is not None and table.lengths:
+            # each row its own length, drawn by this prompt's generator (seeded through `rule_set`)
+            rules.append(CriticLength(table.lengths, self.ends, self.critic_length,
+                                      random.Random((rng or random.Random()).getrandbits(64))))
         if self.english is not None:
             shown = request_lexicon(shown_texts(request))
             rules.append(RealWords(self.english, shown, self.vocab, device=self.device))
@@ -116,7 +129,8 @@ class ReplyRules:
         for fitted in batch:
             key = (id(fitted), self.lead_for(rng))
             if key not in built:
-                built[key] = self.for_prompt(fitted, sentence=key[1])
+                lengths = random.Random(rng.getrandbits(64)) if self.critic_length else None
+                built[key] = self.for_prompt(fitted, lengths, sentence=key[1])
             rows.append(built[key])
         rules = RuleSet(self.tokenizer, rows, prompt_width=prompt_width)
         return rules if rules else None

@@ -20,20 +20,21 @@ chooses.
 A reply the named lead opens (`lead`: its phrases) gets its name from that rule, evenly among the plausible ones;
 this rule then draws the two words after the name by how critics go on after a name they open with
 (openings.lead_opening: "Gilliam is", "Gilliam's film", "Gilliam has made" where the model wrote "Gilliam brings a"
-for every reply about the film), the possessive "'s" among them.
+for every reply about the film), the possessive "'s" among them; by the name's role where the facts line tells it
+(`roles`: after an actor's possessive "performance", after a director's "film", "latest", "direction").
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import torch
 
 from assistant.data.openings import (
-    NAME,
-    NAME_POSSESSIVE,
+    NAME_MARKERS,
     OPENING_WORDS,
     POSSESSIVE,
+    POSSESSIVE_MARKERS,
     WORD_CHARS,
     CriticOpenings,
     lead_opening,
@@ -61,16 +62,17 @@ class CriticOpening(Rule):
     """After guidance: the first `OPENING_WORDS` words drawn toward the critics' counts (raised to SPREAD)."""
 
     def __init__(self, table: CriticOpenings, vocab: TokenWords, weight: float, width: float = WIDTH, *,
-                 lead: Iterable[str] = ()) -> None:
+                 lead: Iterable[str] = (), roles: Mapping[str, str] | None = None) -> None:
         if not 0 < weight <= 1:
             raise ValueError(f"the critics' weight is in (0, 1], not {weight}")
         self.table, self.vocab, self.weight, self.width = table, vocab, weight, width
         self.lead = tuple(lead)
+        self.roles = dict(roles or {})  # a lead phrase's role, where the facts line tells it (named_lead.LeadNames)
 
     def after_guidance(self, step: StepState, row: int, scores: torch.Tensor) -> torch.Tensor | None:
         reply = step.reply(row)
         # the words before the next one (the last may still grow); a lead's name counts as one word
-        words = lead_opening(reply, self.lead) if self.lead else opening_words(reply, OPENING_WORDS)
+        words = lead_opening(reply, self.lead, self.roles) if self.lead else opening_words(reply, OPENING_WORDS)
         if words is None or len(words) >= OPENING_WORDS:
             return None  # the named lead is writing its name, or the opening is written: the rest is the model's
         guided = torch.log_softmax(scores.float(), dim=-1)
@@ -84,7 +86,8 @@ class CriticOpening(Rule):
         mid_word = bool(words) and (reply[-1:].isalnum() or reply[-1:] in "'_")
         out = guided.clone()
         # "'s" only right after the name: after "Zemeckis," it would glue a possessive to the comma
-        starting = self._starting(ids.tolist(), mid_word, possessive=words == [NAME] and reply[-1:].isalnum())
+        starting = self._starting(ids.tolist(), mid_word,
+                                  possessive=len(words) == 1 and words[0] in NAME_MARKERS and reply[-1:].isalnum())
         moved = self._redraw(out, guided, raw, starting, words)
         return out.to(scores.dtype) if moved else None
 
@@ -131,7 +134,7 @@ class CriticOpening(Rule):
         mass = torch.logsumexp(guided[ids], dim=0)
         if not any(counts) or not torch.isfinite(mass):
             return False  # critics never opened with any of these here (names being spelled), or guidance left none
-        spread = NAME_SPREAD if before and before[0] in (NAME, NAME_POSSESSIVE) else SPREAD
+        spread = NAME_SPREAD if before and before[0] in NAME_MARKERS | POSSESSIVE_MARKERS else SPREAD
         critics = torch.tensor([spread * math.log(c + FLOOR) for c in counts], dtype=raw.dtype)
         mixed = (1 - self.weight) * raw[ids] + self.weight * critics
         out[ids] = torch.log_softmax(mixed, dim=0) + mass

@@ -24,8 +24,8 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Container
-from dataclasses import dataclass
+from collections.abc import Container, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -37,6 +37,8 @@ from assistant.data.details import (
     name_words,
     strip_possessive,
 )
+from assistant.data.facts_card import line_people
+from assistant.data.openings import film_roles, name_role
 from assistant.data.titles import another_films_title
 from assistant.model.rules.names import Allowed, context_part, request_words
 from assistant.model.rules.protocol import Rule, StepState
@@ -47,10 +49,13 @@ from assistant.model.stopping import finished_sentences
 @dataclass(frozen=True)
 class LeadNames:
     """One request's names to lead with (`lead`: "George Romero", "Romero"), and every name word whose use already
-    makes the reply specific (`known`: the film's names anywhere in the context, `names.Allowed.details`)."""
+    makes the reply specific (`known`: the film's names anywhere in the context, `names.Allowed.details`);
+    `roles`, a lead phrase's role where the facts line tells it ("director", "cast": openings.name_role), so the
+    words after an actor's name are drawn as critics go on after an actor's ("Pacino's performance", not "film")."""
 
     lead: frozenset[str]
     known: frozenset[str]
+    roles: Mapping[str, str] = field(default_factory=dict)
 
 
 _PARTICLES = frozenset({"De", "Da", "Di", "Del", "Della", "Van", "Von", "Le", "La", "Du", "Mac"})
@@ -78,8 +83,11 @@ def lead_names(request: Any, rule: Allowed | None = None, films: Container[str] 
     title = {w.lower() for w in WORD_RE.findall(request.movie or "")}
     in_facts: set[str] = set()
     in_quotes: Counter = Counter()
+    people: dict[str, str] = {}
     for line in request.context:
         kind, body = context_part(line)
+        if kind == "facts":
+            people.update(line_people(body))
         if kind == "quote" and _about_another_film(line, request.movie):
             continue  # its names are another film's: leading with them would invent a fact about this one
         phrases = set()
@@ -96,7 +104,11 @@ def lead_names(request: Any, rule: Allowed | None = None, films: Container[str] 
     # a facts line's names are the film's people even where one is also a title ("Hitchcock")
     lead = in_facts | {p for p, lines in in_quotes.items()
                        if lines >= 2 and not (films is not None and another_films_title(p, request.movie, films))}
-    return LeadNames(frozenset(lead), frozenset(rule.details | lead)) if lead else None
+    if not lead:
+        return None
+    roles = film_roles(people)
+    return LeadNames(frozenset(lead), frozenset(rule.details | lead),
+                     {p: role for p in lead if (role := name_role(p, roles)) is not None})
 
 
 # A quote's attribution names its film when that is not the requested one (prompts.format_context_item)
@@ -108,6 +120,7 @@ def _about_another_film(line: str, movie: str | None) -> bool:
     return match is not None and match["movie"].strip().lower() != (movie or "").strip().lower()
 
 
+_AND_AGAIN = re.compile(r"^(?P<name>[^,.!?;:]+?)(?:'s?)? (?:and|&) ?$")
 _SENTENCE_BREAK = re.compile(r"[.!?\u2026:\n][\"'\u201d\u2019)\]]*\s+")
 
 
@@ -128,6 +141,7 @@ class NamedLead(Rule):
         self.starts = self._starts()
         self.word_ends = (~vocab.letter_cont).to(device)
         self._continuations: dict[str, torch.Tensor] = {}
+        self._again: dict[str, torch.Tensor] = {}
         self.leads = 0  # steps where a lead was enforced before guidance (a name's first token and what follows)
 
     def _tokens(self, ids: set[int]) -> torch.Tensor:
@@ -154,6 +168,21 @@ class NamedLead(Rule):
                 - set(self.vocab.by_text.get(" ", ())))
         return found
 
+    def _after_and(self, name: str) -> torch.Tensor:
+        """What may follow "<name> and": a lower-case word ("his cast") or another of the lead's people, not the same
+        one again (at least three letters of it: a lone " C" may begin anyone's name) nor any other capital."""
+        found = self._again.get(name)
+        if found is None:
+            surname = name.split()[-1]
+            others = {p for p in self.phrases if p.split()[-1] != surname}
+            same = {p for p in self.phrases if p.split()[-1] == surname}
+            other_ids = self.vocab.continuations(others | {" " + p for p in others}, "", self.vocab.by_text)
+            same_ids = {t for p in same for t in self.vocab.continuations({p, " " + p}, "", self.vocab.by_text)
+                        if len(self.vocab.texts[t].strip()) >= min(3, len(p))}
+            found = (~self.vocab.cap_start.to(self.device) | self._tokens(other_ids)) & ~self._tokens(same_ids)
+            self._again[name] = found
+        return found
+
     def mask(self, reply: str) -> torch.Tensor | None:
         """The tokens that may come next under the rule, or None where it does not apply."""
         if is_sentence_start(reply):
@@ -162,6 +191,12 @@ class NamedLead(Rule):
             breaks = list(_SENTENCE_BREAK.finditer(reply))
             start = breaks[-1].end() if breaks else len(reply) - len(reply.lstrip())
             before, current = reply[:start], reply[start:]
+        again = _AND_AGAIN.match(current)
+        if again is not None and again["name"] in self.phrases:
+            # "Cronenberg and Cronenberg", "Al Pacino and Russian", "Victor Buono and Critics": after a lead's "and"
+            # a small model reaches for any capital in view; critics go on with another of the film's people or
+            # with a plain word ("Pacino and De Niro", "Kasdan and his cast")
+            return self._after_and(again["name"])
         if not is_sentence_start(before) or finished_sentences(before) < self.sentence - 1:
             return None
         if self._named_before(before):
@@ -180,7 +215,8 @@ class NamedLead(Rule):
         mask = self._step_mask(step, row)
         if mask is None or not bool(mask.any()):
             return None
-        self.leads += 1
+        if not any(mask is again for again in self._again.values()):
+            self.leads += 1
         return ~mask
 
     def after_guidance(self, step: StepState, row: int, scores: torch.Tensor) -> torch.Tensor | None:
