@@ -233,7 +233,8 @@ def test_a_lead_reply_reads_its_name_as_one_word_and_nothing_while_the_name_is_w
     roles = {"Al Pacino": "cast", "Pacino": "cast"}
     assert lead_opening("Pacino's film", phrases, roles) == ["<actor>'s", "film"]  # read by the name's role
     assert lead_opening("Al Pacino is", phrases, roles) == ["<actor>", "is"]
-    assert lead_opening("Pacino's film", phrases, {"Pacino": "director"}) == ["<director>'s", "film"]
+    # a director's lead is drawn by every name's counts: the director's own made "X's film is" a formula
+    assert lead_opening("Pacino's film", phrases, {"Pacino": "director"}) == [NAME_POSSESSIVE, "film"]
 
 
 def test_after_a_leads_name_the_next_words_are_drawn_as_critics_go_on_after_a_name(tokenizer, vocab):

@@ -51,6 +51,13 @@ POSSESSIVE = "'s"  # in the NAME context: the name was a possessive
 # The name's role, where the facts know it (facts_card: "director", "cast"): its own contexts, the role-blind beside
 ROLE_MARKERS = {"director": "<director>", "cast": "<actor>"}
 NAME_MARKERS = frozenset({NAME, *ROLE_MARKERS.values()})
+# The roles a reply's lead is drawn by. Only actors': after an actor's name every name's counts credited the actor
+# with the film ("Al Pacino's film"). A director's counts are the right ones, but drawn for every lead they made a
+# formula: critics who open with a director's name go on "'s film" far more often (46% "'s", then 27% "film") than
+# critics at large open with a name at all, and most replies open with one, so "X's film is ..." became the
+# classifier's strongest tell of a reply (200 held-out replies, classifier 0.79 -> 0.81). Directors keep every
+# name's counts, as before.
+DRAWN_ROLES = frozenset({"cast"})
 POSSESSIVE_MARKERS = frozenset(m + POSSESSIVE for m in NAME_MARKERS)
 _ROLE_BLIND = {**{m: NAME for m in NAME_MARKERS}, **{m: NAME_POSSESSIVE for m in POSSESSIVE_MARKERS}}
 _EDGE = re.compile(r"^[^\w']+|[^\w']+$")
@@ -181,10 +188,10 @@ def count_name_openings(quotes: Iterable[tuple[str, str | None, Mapping[str, str
 
 def lead_opening(reply: str, phrases: Sequence[str], roles: Mapping[str, str] | None = None) -> list[str] | None:
     """A reply's opening words when it opens with one of `phrases` (the named lead's: "Al Pacino", "Pacino"): the
-    name as one word, NAME, or NAME_POSSESSIVE for "Pacino's" and "Coens'", then the words after it; with the
-    phrase's role in `roles` (phrase -> "director" or "cast"), that role's marker instead ("<actor>'s"). None while
-    the name or its possessive is being written, and while a name may still grow into a longer one ("Jordan" of
-    "Jordan Peele"). A reply that opened otherwise reads as usual (`opening_words`)."""
+    name as one word, NAME, or NAME_POSSESSIVE for "Pacino's" and "Coens'", then the words after it; where the
+    phrase's role in `roles` (phrase -> "director" or "cast") is one of `DRAWN_ROLES`, that role's marker instead
+    ("<actor>'s"). None while the name or its possessive is being written, and while a name may still grow into a
+    longer one ("Jordan" of "Jordan Peele"). A reply that opened otherwise reads as usual (`opening_words`)."""
     text = reply.lstrip()
     if any(p.startswith(text) and p != text for p in phrases):
         return None  # no name yet, not the whole of one, or one that may go on
@@ -192,7 +199,8 @@ def lead_opening(reply: str, phrases: Sequence[str], roles: Mapping[str, str] | 
         rest = text[len(phrase):]
         if not text.startswith(phrase) or rest[:1].isalnum():
             continue  # another phrase, or a longer word
-        marker = ROLE_MARKERS.get((roles or {}).get(phrase, ""), NAME)
+        role = (roles or {}).get(phrase)
+        marker = ROLE_MARKERS[role] if role in DRAWN_ROLES else NAME
         if rest[:1] in ("'", "\u2019"):
             if len(rest) < 2:
                 return None  # the possessive is being written
