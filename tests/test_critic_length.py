@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from assistant.data.openings import CriticOpenings, count_openings
-from assistant.model.rules import ReplyRules, RuleSet
+from assistant.model.rules import ReplyRules
 from assistant.model.rules.critic_length import CriticLength, sentence_end_tokens
 from assistant.model.rules.vocabulary import token_words
 from assistant.model.scratch import train_tokenizer
+from tests.rule_steps import one_token, rule_step
 
 TEXTS = ["This is a film. This is one film! Is it the end? A gem... this is.", "The plot is thin, and dull."] * 40
 
@@ -26,16 +27,8 @@ def vocab(tokenizer):
     return token_words(tokenizer, len(tokenizer))
 
 
-def _one(tokenizer, text: str) -> int:
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    assert len(ids) == 1, f"{text!r} is {len(ids)} tokens in the test vocabulary"
-    return ids[0]
-
-
-def _step(tokenizer, rule, reply: str, scores: torch.Tensor) -> torch.Tensor:
-    ids = tokenizer(reply, add_special_tokens=False)["input_ids"] if reply else []
-    return RuleSet(tokenizer, [[rule]], prompt_width=0)(torch.tensor([ids], dtype=torch.long).reshape(1, -1),
-                                                         scores.unsqueeze(0))[0]
+def step_of(tokenizer, rule, reply: str, scores: torch.Tensor) -> torch.Tensor:
+    return rule_step(tokenizer, rule, reply, scores.unsqueeze(0))
 
 
 def test_the_table_keeps_how_many_words_the_critics_quotes_had():
@@ -47,17 +40,17 @@ def test_the_table_keeps_how_many_words_the_critics_quotes_had():
 
 def test_sentence_ends_are_punctuation_with_a_stop_and_the_end_tokens(tokenizer, vocab):
     ends = sentence_end_tokens(vocab, {0})
-    assert ends[_one(tokenizer, ".")] and ends[_one(tokenizer, "!")] and ends[_one(tokenizer, "?")] and ends[0]
-    assert not ends[_one(tokenizer, ",")] and not ends[_one(tokenizer, " film")]
+    assert ends[one_token(tokenizer, ".")] and ends[one_token(tokenizer, "!")] and ends[one_token(tokenizer, "?")] and ends[0]
+    assert not ends[one_token(tokenizer, ",")] and not ends[one_token(tokenizer, " film")]
 
 
 def test_until_the_drawn_length_a_sentence_end_costs_the_push_and_after_it_nothing(tokenizer, vocab):
-    dot, comma, film = (_one(tokenizer, t) for t in (".", ",", " film"))
+    dot, comma, film = (one_token(tokenizer, t) for t in (".", ",", " film"))
     rule = CriticLength({4: 1}, sentence_end_tokens(vocab, set()), 1.5, random.Random(0))  # every reply: 4 words
     scores = torch.zeros(len(tokenizer))
-    short = _step(tokenizer, rule, "A gem", scores)
+    short = step_of(tokenizer, rule, "A gem", scores)
     assert float(short[dot]) == pytest.approx(-1.5) and float(short[comma]) == 0 and float(short[film]) == 0
-    assert torch.equal(_step(tokenizer, rule, "This is a film", scores), scores)  # four words: ends as it likes
+    assert torch.equal(step_of(tokenizer, rule, "This is a film", scores), scores)  # four words: ends as it likes
 
 
 def test_lengths_are_drawn_as_often_as_critics_wrote_them():

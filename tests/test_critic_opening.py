@@ -25,6 +25,7 @@ from assistant.model.rules import ReplyRules, Rule, RuleSet
 from assistant.model.rules.critic_opening import CriticOpening
 from assistant.model.rules.vocabulary import token_words
 from assistant.model.scratch import train_tokenizer
+from tests.rule_steps import one_token, rule_step
 
 TEXTS = ["This is a film. This is one film. This is the end. A gem, this is. The plot is thin. Its film's end."] * 40
 
@@ -42,18 +43,6 @@ def vocab(tokenizer):
 TABLE = CriticOpenings({"contexts": {"": {"the": 50, "a": 40, "this": 10},
                                      "this": {"is": 60, "film": 5},
                                      "this|is": {"a": 500, "the": 200, "one": 100}}})
-
-
-def _one(tokenizer, text: str) -> int:
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    assert len(ids) == 1, f"{text!r} is {len(ids)} tokens in the test vocabulary"
-    return ids[0]
-
-
-def _step(tokenizer, rule, reply: str, scores: torch.Tensor) -> torch.Tensor:
-    ids = tokenizer(reply, add_special_tokens=False)["input_ids"] if reply else []
-    return RuleSet(tokenizer, [[rule]], prompt_width=0)(torch.tensor([ids], dtype=torch.long).reshape(1, -1),
-                                                         scores)[0]
 
 
 def _probs(scores: torch.Tensor) -> torch.Tensor:
@@ -81,10 +70,10 @@ def test_the_table_counts_each_word_by_what_came_before_and_backs_off_when_rare(
 
 
 def test_this_is_one_gives_way_to_what_critics_write_after_this_is(tokenizer, vocab):
-    a, one, the, dot = (_one(tokenizer, t) for t in (" a", " one", " the", "."))
+    a, one, the, dot = (one_token(tokenizer, t) for t in (" a", " one", " the", "."))
     scores = torch.full((len(tokenizer),), -math.inf)
     scores[[one, a, the, dot]] = torch.tensor([3.0, 0.0, 0.0, 0.5])  # the model is sure of "one"
-    out = _step(tokenizer, CriticOpening(TABLE, vocab, 1.0), "This is", scores.unsqueeze(0))
+    out = rule_step(tokenizer, CriticOpening(TABLE, vocab, 1.0), "This is", scores.unsqueeze(0))
     before, after = _probs(scores), _probs(out)
     assert after[a] > after[the] > after[one]  # 500 : 200 : 100, as the critics wrote (flattened by SPREAD)
     assert before[one] > 0.8 and after[one] < 0.3
@@ -94,22 +83,22 @@ def test_this_is_one_gives_way_to_what_critics_write_after_this_is(tokenizer, vo
 
 
 def test_half_the_weight_lands_between_the_model_and_the_critics(tokenizer, vocab):
-    a, one = _one(tokenizer, " a"), _one(tokenizer, " one")
+    a, one = one_token(tokenizer, " a"), one_token(tokenizer, " one")
     scores = torch.full((len(tokenizer),), -math.inf)
     scores[[one, a]] = torch.tensor([3.0, 0.0])
     model, critics = _probs(scores)[one], 100 / 600
-    half = _probs(_step(tokenizer, CriticOpening(TABLE, vocab, 0.5), "This is", scores.unsqueeze(0)))[one]
+    half = _probs(rule_step(tokenizer, CriticOpening(TABLE, vocab, 0.5), "This is", scores.unsqueeze(0)))[one]
     assert critics < half < model
 
 
 def test_after_the_opening_and_for_words_critics_never_opened_with_the_model_chooses(tokenizer, vocab):
-    a, one = _one(tokenizer, " a"), _one(tokenizer, " one")
+    a, one = one_token(tokenizer, " a"), one_token(tokenizer, " one")
     scores = torch.full((1, len(tokenizer)), -math.inf)
     scores[0, [one, a]] = torch.tensor([3.0, 0.0])
     rule = CriticOpening(TABLE, vocab, 1.0)
-    assert torch.equal(_step(tokenizer, rule, "This is a gem", scores), scores[0])  # three words written
+    assert torch.equal(rule_step(tokenizer, rule, "This is a gem", scores), scores[0])  # three words written
     unknown = CriticOpening(CriticOpenings({"contexts": {"this|is": {"plot": 9}}}), vocab, 1.0)
-    assert torch.equal(_step(tokenizer, unknown, "This is", scores), scores[0])
+    assert torch.equal(rule_step(tokenizer, unknown, "This is", scores), scores[0])
 
 
 def test_the_book_adds_it_when_asked_and_the_shipped_table_reads(tokenizer):
@@ -130,18 +119,18 @@ def test_the_book_adds_it_when_asked_and_the_shipped_table_reads(tokenizer):
 
 
 def test_only_whole_words_are_redrawn_pieces_and_odd_capitals_keep_the_models_share(tokenizer, vocab):
-    a, one, the = (_one(tokenizer, t) for t in (" a", " one", " the"))
-    piece = _one(tokenizer, " plo")  # the start of " plot": critics' count of every word it starts would mislead
+    a, one, the = (one_token(tokenizer, t) for t in (" a", " one", " the"))
+    piece = one_token(tokenizer, " plo")  # the start of " plot": critics' count of every word it starts would mislead
     scores = torch.full((len(tokenizer),), -math.inf)
     scores[[one, a, the, piece]] = torch.tensor([3.0, 0.0, 0.0, 1.0])
     table = CriticOpenings({"contexts": {"this|is": {"a": 500, "the": 200, "one": 100, "plot": 10_000}}})
-    out = _step(tokenizer, CriticOpening(table, vocab, 1.0), "This is", scores.unsqueeze(0))
+    out = rule_step(tokenizer, CriticOpening(table, vocab, 1.0), "This is", scores.unsqueeze(0))
     assert float(_probs(out)[piece]) < float(_probs(scores)[piece]) < 0.2  # never boosted by "plot"'s count
     assert float(_probs(out)[a]) > float(_probs(out)[one])
 
 
 def test_words_guidance_cut_but_the_model_found_plausible_may_be_drawn_and_ruled_out_ones_never(tokenizer, vocab):
-    a, one, the = (_one(tokenizer, t) for t in (" a", " one", " the"))
+    a, one, the = (one_token(tokenizer, t) for t in (" a", " one", " the"))
     raw = torch.full((1, len(tokenizer)), -30.0)
     raw[0, [one, a, the]] = torch.tensor([0.0, -3.0, -3.0])  # " a" and " the": 3 nats under " one" (WIDTH is 5)
     guided = torch.full((1, len(tokenizer)), -math.inf)
@@ -238,32 +227,32 @@ def test_a_lead_reply_reads_its_name_as_one_word_and_nothing_while_the_name_is_w
 
 
 def test_after_a_leads_name_the_next_words_are_drawn_as_critics_go_on_after_a_name(tokenizer, vocab):
-    a, is_, the, dot, possessive = (_one(tokenizer, t) for t in (" a", " is", " the", ".", "'s"))
+    a, is_, the, dot, possessive = (one_token(tokenizer, t) for t in (" a", " is", " the", ".", "'s"))
     table = CriticOpenings({"contexts": {NAME: {"is": 500, POSSESSIVE: 400, "the": 1},
                                          f"{NAME}|is": {"a": 300}}})
     scores = torch.full((len(tokenizer),), -math.inf)
     scores[[a, is_, the, dot, possessive]] = torch.tensor([4.0, 0.0, 0.0, 0.5, -1.0])  # the model: "Plot a"
     rule = CriticOpening(table, vocab, 1.0, lead=("Plot",))
-    before, after = _probs(scores), _probs(_step(tokenizer, rule, "Plot", scores.unsqueeze(0)))
+    before, after = _probs(scores), _probs(rule_step(tokenizer, rule, "Plot", scores.unsqueeze(0)))
     assert after[is_] > after[possessive] > after[the] and after[a] < before[a] / 5
     assert float(after[dot]) == pytest.approx(float(before[dot]), abs=1e-5)  # punctuation keeps the model's share
     plain = CriticOpening(table, vocab, 1.0)  # no lead: "plot" is a rare first word, which the table lacks
-    assert torch.equal(_step(tokenizer, plain, "Plot", scores.unsqueeze(0)), scores)
-    assert torch.equal(_step(tokenizer, rule, "Plo", scores.unsqueeze(0)), scores)  # the name is being written
-    assert torch.equal(_step(tokenizer, rule, "Plot is a gem", scores.unsqueeze(0)), scores)  # opening written
-    after_comma = _probs(_step(tokenizer, rule, "Plot,", scores.unsqueeze(0)))
+    assert torch.equal(rule_step(tokenizer, plain, "Plot", scores.unsqueeze(0)), scores)
+    assert torch.equal(rule_step(tokenizer, rule, "Plo", scores.unsqueeze(0)), scores)  # the name is being written
+    assert torch.equal(rule_step(tokenizer, rule, "Plot is a gem", scores.unsqueeze(0)), scores)  # opening written
+    after_comma = _probs(rule_step(tokenizer, rule, "Plot,", scores.unsqueeze(0)))
     assert float(after_comma[possessive]) == pytest.approx(float(before[possessive]), abs=1e-5)  # no "Plot,'s"
 
 
 def test_after_an_actors_possessive_the_words_are_drawn_from_what_critics_write_after_an_actors(tokenizer, vocab):
-    film, end = _one(tokenizer, " film"), _one(tokenizer, " end")
+    film, end = one_token(tokenizer, " film"), one_token(tokenizer, " end")
     table = CriticOpenings({"contexts": {NAME_POSSESSIVE: {"film": 500, "end": 1},
                                          "<actor>'s": {"end": 500, "film": 1}}})
     scores = torch.full((len(tokenizer),), -math.inf)
     scores[[film, end]] = torch.tensor([0.0, 0.0])
-    as_actor = _probs(_step(tokenizer, CriticOpening(table, vocab, 1.0, lead=("Plot",), roles={"Plot": "cast"}),
+    as_actor = _probs(rule_step(tokenizer, CriticOpening(table, vocab, 1.0, lead=("Plot",), roles={"Plot": "cast"}),
                             "Plot's", scores.unsqueeze(0)))
-    blind = _probs(_step(tokenizer, CriticOpening(table, vocab, 1.0, lead=("Plot",)), "Plot's", scores.unsqueeze(0)))
+    blind = _probs(rule_step(tokenizer, CriticOpening(table, vocab, 1.0, lead=("Plot",)), "Plot's", scores.unsqueeze(0)))
     assert as_actor[end] > 0.9 and blind[film] > 0.9  # "Pacino's performance", where every name's read "film"
 
 
