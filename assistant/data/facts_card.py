@@ -206,13 +206,13 @@ def _and(names: Sequence[str]) -> str:
 
 # `MovieCard.line`'s head, read back: "A 1979 film directed by A and B, starring C, D and E (sci fi)."
 # (the head's full stop is no initial's nor a "Jr.": "George A. Romero", "Robert Downey Jr.")
-_LINE_PEOPLE = re.compile(r"(?: directed by (?P<director>.+?))?(?:,? starring (?P<cast>.+?))?(?: \([^)]*\))?"
-                          r"(?<![ .][A-Z])(?<!\bJr)(?<!\bSr)\.(?:\s|$)")
+_LINE_PEOPLE = re.compile(r"(?:A \d{4} film|The film)(?: directed by (?P<director>.+?))?(?:,? starring (?P<cast>.+?))?"
+                          r"(?: \([^)]*\))?(?<![ .][A-Z])(?<!\bJr)(?<!\bSr)\.(?:\s|$)")
 
 
 def line_people(line: str) -> dict[str, str]:
     """Every person a facts line (`MovieCard.line`) names -> "director" or "cast"; {} for any other text."""
-    match = re.match(r"(?:A \d{4} film|The film)" + _LINE_PEOPLE.pattern, line.strip())
+    match = _LINE_PEOPLE.match(line.strip())
     if match is None:
         return {}
     people: dict[str, str] = {}
