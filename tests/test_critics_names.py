@@ -93,6 +93,18 @@ def test_a_name_one_critic_uses_counts_when_the_facts_know_that_person():
     assert shared_names(harris, "Family Plot", known=stranger) == []  # someone else's first name is no one
 
 
+
+def test_a_sentence_opening_name_counts_when_the_facts_know_that_surname():
+    from assistant.data.critics_names import KnownPeople
+
+    known = KnownPeople(full=frozenset({"claude chabrol"}), surnames=frozenset({"chabrol"}))
+    ceremonie = ["Chabrol's most accomplished and popular movie in decades.",
+                 "Chabrol's metier has always been tracing the cracks in the old family china.",
+                 "Dire, tense, unpredictable. Satisfying."]
+    assert shared_names(ceremonie, "La Ceremonie", known=known) == ["Chabrol"]  # possessive, as its first word
+    assert shared_names(ceremonie, "La Ceremonie") == []  # without the facts: could be any opener
+    assert shared_names(["Dire, tense. Satisfying.", "Unpredictable. Tense."], "La Ceremonie", known=known) == []
+
 def test_known_people_come_from_the_facts_directors_and_casts_and_skip_english_surnames():
     from assistant.data.critics_names import known_people
 

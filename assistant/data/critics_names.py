@@ -120,10 +120,10 @@ def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int 
     reviews_using: Counter = Counter()  # a name's last word, folded ("hitchcock") -> reviews that use it
     forms: dict[str, Counter] = defaultdict(Counter)  # ... -> how it is written
     lower: set[str] = set()  # words the reviews also write in lower case: "love", "state", not "sandler"
-    openers: list[set[str]] = []  # per review: its sentences' first words, folded ("Stallone scripts ...")
+    openers: list[dict[str, str]] = []  # per review: its sentences' first words, folded -> as written
     for text in reviews:
         lower.update(w for w in WORD_RE.findall(text) if w.islower())
-        openers.append({_fold(m[0]) for m in WORD_RE.finditer(text)
+        openers.append({_fold(m[0]): m[0] for m in WORD_RE.finditer(text)
                         if m[0][:1].isupper() and is_sentence_start(text[:m.start()])})
         seen: set[str] = set()
         for span in name_spans(text):
@@ -137,11 +137,18 @@ def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int 
             forms[key][" ".join(words)] += 1
             seen.add(key)
         reviews_using.update(seen)
-        openers[-1] -= seen
+        for key in seen:
+            openers[-1].pop(key, None)
     # A sentence's first word may be a name or an ordinary opener; once some critic writes it mid-sentence as a
-    # name, a critic opening a sentence with it uses the name too ("Stallone scripts ...", "... by Stallone").
+    # name, a critic opening a sentence with it uses the name too ("Stallone scripts ...", "... by Stallone"). So
+    # does one the facts sources know as a person's surname: five reviews of a new film often name its director
+    # only as their first word ("Chabrol's most accomplished ...", "Spielberg seems to ...").
     for opened in openers:
-        reviews_using.update(key for key in opened if key in forms)
+        for key, written in opened.items():
+            if key not in forms and known is not None and _surname_known(written, known):
+                forms[key][strip_possessive(written)] += 1
+            if key in forms:
+                reviews_using[key] += 1
     def fullest(key: str) -> str:
         # the longest form at least two critics wrote, else the most written one, the fuller of equals: one critic's
         # "Robin Williams" and another's "Williams" (or a sentence opened with it) name one man, in full
@@ -164,6 +171,12 @@ def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int 
         if len(names) == limit:
             break
     return names
+
+
+def _surname_known(word: str, known: KnownPeople) -> bool:
+    """A sentence's first word that is a known person's surname, as written or as a possessive ("Chabrol's")."""
+    bare = strip_possessive(word)
+    return bare[:1].isupper() and " " not in bare and known.knows(bare)
 
 
 def names_sentence(names: list[str]) -> str:
