@@ -95,6 +95,15 @@ def test_choose_keeps_a_clear_draft_without_a_made_up_word_before_a_more_critic_
     assert choose([clear, clear], [0.9, 0.4], []) == 0  # no check: as before
 
 
+def test_choose_keeps_a_draft_that_names_the_films_people_before_a_more_critic_like_one_that_names_no_one():
+    clear, unclear = CLEAR_SENTIMENT + 0.05, CLEAR_SENTIMENT - 0.3
+    assert choose([clear, clear, clear], [0.9, 0.4, 0.6], [], [False, True, True]) == 2  # named, then likeness
+    assert choose([clear, clear], [0.9, 0.4], [], [False, False]) == 0  # none names anyone: likeness decides
+    assert choose([clear, unclear], [0.4, 0.9], [], [False, True]) == 0  # sentiment still comes first
+    assert choose([clear, clear, clear], [0.9, 0.4, 0.6], [False, True, False], [True, True, False]) == 0
+    assert choose([clear, clear], [0.9, 0.4], [], []) == 0  # no context to name from: as before
+
+
 def test_the_reply_record_says_what_ranked_the_drafts():
     drafts = Drafts(chosen=1, texts=["a", "b"], on_target=[0.9, 0.8], likeness=[0.2, 0.61])
     kept = record(drafts, generate_s=1.0, score_s=0.01)

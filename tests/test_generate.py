@@ -177,3 +177,16 @@ def test_best_of_keeps_the_most_critic_like_of_the_drafts_that_read_clearly_as_a
     with pytest.raises(ValueError, match="critic-likeness scorer returned 1 scores"):
         gen.best_of(REQUEST, lambda t: [0.9] * len(t), n=4, max_new_tokens=12, seed=0,
                     critic_probability=lambda t: [0.5])
+
+
+def test_best_of_reads_which_drafts_name_the_films_people_only_when_the_context_names_someone(tokenizer):
+    from assistant.model.rules.names import names_film, request_words
+
+    torch.manual_seed(0)
+    gen = ReviewGenerator(build_model(tokenizer, TINY), tokenizer, device="cpu")
+    named = ReviewRequest("positive", "Up", None, ['A critic, fresh: "Pete Docter makes it soar."'])
+    drafts = gen.best_of(named, lambda t: [0.9] * len(t), n=3, max_new_tokens=8, seed=0)
+    assert drafts.named == [names_film(t, request_words(named)) if t.strip() else None for t in drafts.texts]
+    assert gen.best_of(ReviewRequest("positive", "Up"), lambda t: [0.9] * len(t), n=3, max_new_tokens=8,
+                       seed=0).named == []  # no context: nothing to name
+    assert gen.best_of(REQUEST, lambda t: [0.9] * len(t), n=3, max_new_tokens=8, seed=0).named == []  # none named

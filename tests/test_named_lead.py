@@ -53,6 +53,18 @@ def test_a_reply_leads_with_the_facts_names_and_names_the_quotes_share():
     assert lead_names(outer_space) is None  # one quote's two capitals are as often a phrase as a person
 
 
+def test_a_reply_names_the_film_with_any_of_its_people_places_or_characters_from_the_context():
+    from assistant.model.rules.names import names_film, request_words
+
+    allowed = request_words(REQUEST)
+    assert names_film("Ridley Scott's crew drifts.", allowed)  # a possessive is its name
+    assert names_film("A chase through the Nostromo, slow as can be.", allowed)  # mid-sentence, not first
+    assert names_film("Dull, even with Weaver.", allowed)
+    assert not names_film("A grim film that drags, and Alien fans deserve better.", allowed)  # the title: anyone's
+    assert not names_film("Ada Lumen was right: it drags.", allowed)  # a critic is no one in the film
+    assert not names_film("scott and weaver, in lower case, are words.", allowed)
+
+
 def test_another_films_title_the_quotes_compare_with_is_no_lead_unless_the_facts_name_it():
     quotes = ['Ann Lee (Daily), rotten: "Less fun than Heathers, but Judy Greer shines."',
               'Bo Quill (Lamp), rotten: "A pale Heathers, saved by Judy Greer."']

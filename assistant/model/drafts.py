@@ -10,7 +10,9 @@ Two scorers read the drafts, both kept apart from what the evaluation scores wit
 A draft's sentiment comes first (a review in the wrong sentiment is wrong however well written); among the
 drafts that carry it clearly, those without a made-up word (the garbled-word check, assistant/data/garbled.py:
 not English, not a word of the store, not a word the model was shown; the evaluation measures the same, so its
-garbled share is partly chosen for), and of those the one a critic would most likely have written is kept.
+garbled share is partly chosen for), then with retrieval those that name the film's people, places or characters
+from the context (names.names_film; the evaluation's movie details count such names too, so that share is partly
+chosen for as well), and of those the one a critic would most likely have written is kept.
 
 This module holds no model: the chat hands the LLM scorers over the probe, the scorer and the store's embeddings.
 """
@@ -29,11 +31,12 @@ CLEAR_SENTIMENT = 0.75
 
 
 def choose(on_target: Sequence[float | None], likeness: Sequence[float | None] = (),
-           garbled: Sequence[bool | None] = ()) -> int:
+           garbled: Sequence[bool | None] = (), named: Sequence[bool | None] = ()) -> int:
     """Which draft to keep: without likeness readings the most on-target; with them, of the drafts at or above
-    CLEAR_SENTIMENT, those without a garbled word (`garbled`: True for a word no one uses) when any is left, and
-    of those the most critic-like. When no draft is clear, the most on-target. Empty drafts (None) are never chosen
-    unless all are; ties go to the earlier draft."""
+    CLEAR_SENTIMENT, those without a garbled word (`garbled`: True for a word no one uses) when any is left, of
+    those the ones that name the film's people from the context (`named`) when any does, and of those the most
+    critic-like. When no draft is clear, the most on-target. Empty drafts (None) are never chosen unless all are;
+    ties go to the earlier draft."""
     written = [i for i, s in enumerate(on_target) if s is not None]
     if not written:
         return 0
@@ -43,6 +46,10 @@ def choose(on_target: Sequence[float | None], likeness: Sequence[float | None] =
     # A made-up word is what a reader notices first: a clear draft without one wins over a more critic-like one with
     # one (a name no review of any film mentions, written from memory without retrieval, is the usual case).
     clear = [i for i in clear if not (i < len(garbled) and garbled[i])] or clear
+    # Critics name someone in most quotes, but seldom as their first word; the named lead opens only some drafts
+    # (settings name_lead), so a draft that names the film's people wherever a critic would is kept before one that
+    # names no one, and the scorer picks among those (a forced opening name was the replies' plainest tell).
+    clear = [i for i in clear if i < len(named) and named[i]] or clear
     return max(clear, key=lambda i: likeness[i])  # max keeps the first of equals
 
 
@@ -84,6 +91,9 @@ def record(drafts: Any, *, generate_s: float, score_s: float) -> dict[str, Any]:
     garbled = getattr(drafts, "garbled", None) or []
     if garbled:  # what narrowed the choice, where it was read
         kept["garbled"] = list(garbled)
+    named = getattr(drafts, "named", None) or []
+    if named:
+        kept["named"] = list(named)
     return kept
 
 

@@ -31,11 +31,13 @@ from assistant.model.prompts import (
     END_MARKER,
     FittedPrompt,
     ReviewRequest,
+    as_written,
     end_marker,
     fit_prompt,
     fit_text,
 )
 from assistant.model.rules import ReplyRules
+from assistant.model.rules.names import names_film, request_words
 from assistant.model.runtime import (
     generation_threads,
     int8_model,
@@ -58,13 +60,14 @@ class Drafts:
     on_target[i] is how likely draft i reads as the asked-for sentiment (P(negative) for a negative request);
     None for an empty draft, which is never scored and ranks last. likeness[i] is how likely a critic wrote it
     (empty when no critic-likeness scorer ranked them); garbled[i] whether it has a word no one uses (empty when
-    the words were not checked)."""
+    the words were not checked); named[i] whether it names the film's people from the context (empty without)."""
 
     chosen: int
     texts: list[str]
     on_target: list[float | None]
     likeness: list[float | None] = field(default_factory=list)
     garbled: list[bool | None] = field(default_factory=list)  # True: a word no one uses; empty when not checked
+    named: list[bool | None] = field(default_factory=list)  # True: names the film's people; empty without context
 
     @property
     def text(self) -> str:
@@ -296,8 +299,11 @@ class ReviewGenerator:
                      for p in on_target]
         likeness = [None if v is None else float(v) for v in read("critic-likeness scorer", critic_probability)]
         flagged = [None if v is None else bool(v) for v in read("word check", garbled)]
-        return Drafts(chosen=choose(on_target, likeness, flagged), texts=texts, on_target=on_target,
-                      likeness=likeness, garbled=flagged)
+        allowed = request_words(as_written(fitted.request))
+        named = ([names_film(t, allowed) if t.strip() else None for t in texts]
+                 if allowed is not None and allowed.details else [])
+        return Drafts(chosen=choose(on_target, likeness, flagged, named), texts=texts, on_target=on_target,
+                      likeness=likeness, garbled=flagged, named=named)
 
     def warm_up(self) -> None:
         """Short guided generations from a RAG-sized prompt, so the first person's reply does not pay for

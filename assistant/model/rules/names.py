@@ -35,6 +35,7 @@ from assistant.data.details import (
     capitalised,
     is_sentence_start,
     name_spans,
+    strip_possessive,
 )
 from assistant.model.rules.protocol import Rule, StepState
 from assistant.model.rules.vocabulary import TokenWords
@@ -87,6 +88,13 @@ def request_words(request: Any) -> Allowed | None:
     details = {w for line in request.context for span in name_spans(context_body(line)) for w in span.split()}
     return Allowed(frozenset(allowed_words(texts)), frozenset((names | title) - COMMON_CAPITALIZED),
                    frozenset(details - title - COMMON_CAPITALIZED))
+
+
+def names_film(text: str, allowed: Allowed) -> bool:
+    """Whether a reply names one of the film's people, places or characters from the context (`Allowed.details`,
+    a possessive as its name: "Chabrol's"), as the named lead counts a reply that has named someone."""
+    known = {strip_possessive(w) for w in allowed.details}  # a span's word may be written "Chabrol's"
+    return not known.isdisjoint(strip_possessive(w) for w in WORD_RE.findall(text))
 
 
 # ---- the rule --------------------------------------------------------------------------------------------------
