@@ -121,11 +121,11 @@ class Sampling(BaseModel):
 
     # -- rules: what steers the reply beyond plain sampling (assistant/model/) ----------------------------------
     guidance: float = Field(
-        default=3.0, ge=1.0, le=MAX_GUIDANCE,
+        default=2.0, ge=1.0, le=MAX_GUIDANCE,
         description="Sentiment guidance: steer each token away from what the opposite-sentiment request would "
-                    "write (classifier-free guidance, assistant/model/guidance.py); 1 = off. With retrieved "
-                    "context the critics' words pull harder toward their own tone, so the default is strong enough "
-                    "to keep pans negative with RAG on (docs/evaluation.md).",
+                    "write (classifier-free guidance, assistant/model/guidance.py); 1 = off. The drafts' sentiment "
+                    "probe keeps a draft that reads clearly as asked, so the guidance need not shout: at 3 replies "
+                    "piled up 'superb' and 'dull' and read less like a critic's (docs/evaluation.md).",
     )
     critic_opening: float = Field(
         default=1.0, ge=0.0, le=1.0,
@@ -157,11 +157,13 @@ class Sampling(BaseModel):
                     "(guidance's plausibility cut comes first), so every name stays true.",
     )
     name_lead: float = Field(
-        default=1.0, ge=0.0, le=3.0,
+        default=0.5, ge=0.0, le=3.0,
         description="With retrieval on: the sentence that opens with one of the film's names from the context "
                     "(director, cast, characters; never the title or a critic) when the reply has named none by "
                     "then: 1 = the first (a review is one sentence); a fraction is drawn per reply and per draft, "
-                    "1.5 = the first for half the replies and the second for the others; 0 = off "
+                    "0.5 = the first for half the drafts and none for the others (critics seldom open with a name; "
+                    "of the drafts one that names the film anywhere is kept first, assistant/model/drafts.py), "
+                    "1.5 = the first for half and the second for the others; 0 = off "
                     "(assistant/model/rules/named_lead.py).",
     )
     verdict_first: bool = Field(

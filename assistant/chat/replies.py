@@ -175,6 +175,9 @@ def why_text(previous: ParsedRequest | None, meta: dict[str, Any] | None) -> tup
         if meta["drafts"].get("likeness"):
             # said only when the word check set a draft aside: otherwise it changed nothing
             words = " and without a word no review uses" if any(meta["drafts"].get("garbled") or ()) else ""
+            named = meta["drafts"].get("named") or ()
+            if any(named) and not all(v for v in named if v is not None):  # said only where it narrowed the choice
+                words += " that name the film's people"
             lines.append(f"It is one of {meta['drafts']['n']} drafts written at once: I {chose}, of those the "
                          f"sentiment probe read clearly as {request.sentiment}{words}, the one most like a critic's "
                          f"quote.")
