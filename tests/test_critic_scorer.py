@@ -113,3 +113,17 @@ def test_the_reply_record_says_what_ranked_the_drafts():
                     generate_s=1.0, score_s=0.0)
     assert "likeness" not in unread and unread["scorer"] == "embedding probe"
     assert describe(unread, "negative") == "chose draft 1 of 2 (0.90 negative)"
+
+
+def test_why_says_a_draft_naming_the_films_people_was_kept_only_where_that_narrowed_the_choice():
+    from assistant.chat.intent import ParsedRequest
+    from assistant.chat.replies import why_text
+
+    drafts = {"n": 3, "chosen": 1, "on_target": [0.9, 0.8, 0.95], "likeness": [0.2, 0.5, 0.7],
+              "scorer": "embedding probe, then critic-likeness", "named": [False, True, False]}
+    request = ParsedRequest(kind="review", sentiment="positive", movie="Alien")
+    text, _ = why_text(request, {"mode": "rag", "model": "tuned", "sources": [], "drafts": drafts})
+    assert "that name the film's people" in text and "chose draft 2 of 3" in text
+    everyone = dict(drafts, named=[True, True, True], chosen=2)
+    assert "that name the film's people" not in why_text(request, {"mode": "rag", "model": "tuned", "sources": [],
+                                                                   "drafts": everyone})[0]
