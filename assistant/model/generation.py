@@ -157,7 +157,10 @@ class ReviewGenerator:
         negatives = [f.negative_text for f in fitted] if plan.guidance != 1.0 else None
         ids = self._ids([f.text for f in fitted])
         # both paths left-pad the prompts to the longest: the rules are told that width
-        rules = (plan.rules.rule_set(fitted, prompt_width=max(map(len, ids)), seed=plan.seed)
+        # the rules draw per reply (the named lead on some drafts, a critic's length): greedy decoding promises the
+        # same reply whatever the seed, so at temperature 0 they draw from one fixed seed
+        seed = plan.seed if plan.temperature > 0 else 0
+        rules = (plan.rules.rule_set(fitted, prompt_width=max(map(len, ids)), seed=seed)
                  if plan.rules is not None else None)
         if not self.fast:
             return PlainDecoding(self.model, self.tokenizer, [f.text for f in fitted], stop_ids=self.stop_ids,
