@@ -145,7 +145,7 @@ def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int 
     # only as their first word ("Chabrol's most accomplished ...", "Spielberg seems to ...").
     for opened in openers:
         for key, written in opened.items():
-            if key not in forms and known is not None and _surname_known(written, known):
+            if key not in forms and known is not None and known.knows(strip_possessive(written)):
                 forms[key][strip_possessive(written)] += 1
             if key in forms:
                 reviews_using[key] += 1
@@ -171,12 +171,6 @@ def shared_names(reviews: Iterable[str], title: str | None, *, min_reviews: int 
         if len(names) == limit:
             break
     return names
-
-
-def _surname_known(word: str, known: KnownPeople) -> bool:
-    """A sentence's first word that is a known person's surname, as written or as a possessive ("Chabrol's")."""
-    bare = strip_possessive(word)
-    return bare[:1].isupper() and " " not in bare and known.knows(bare)
 
 
 def names_sentence(names: list[str]) -> str:
